@@ -1,0 +1,613 @@
+//! The naming rules of backstage-telemetry, shared by the runtime (for names given at run
+//! time) and the macros (for names checked at compile time), so the two never disagree.
+//!
+//! This crate has no dependencies. Users reach it through `backstage_telemetry::naming`.
+//!
+//! ```
+//! use backstage_telemetry_naming::{exported_metric_name, ScopeKind};
+//!
+//! let name = exported_metric_name(ScopeKind::Plugin, "catalog", "entities.processed").unwrap();
+//! assert_eq!(name, "backstage.plugin.catalog.entities.processed");
+//!
+//! let err = exported_metric_name(ScopeKind::Plugin, "catalog", "Entities").unwrap_err();
+//! assert!(err.to_string().contains("metric name `Entities`"));
+//! ```
+
+use std::fmt;
+
+/// The root namespace of every exported metric name.
+pub const ROOT_NAMESPACE: &str = "backstage";
+/// Longest plugin or core service id.
+pub const MAX_ID_LEN: usize = 63;
+/// Longest exported metric name (OpenTelemetry's instrument-name limit).
+pub const MAX_METRIC_NAME_LEN: usize = 255;
+/// Longest unit (OpenTelemetry's unit limit).
+pub const MAX_UNIT_LEN: usize = 63;
+
+/// Whether a scope is a plugin or a core service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScopeKind {
+    /// A backend plugin (`backstage.plugin.{id}.…`).
+    Plugin,
+    /// A core service such as `scheduler` or `database` (`backstage.core.{id}.…`).
+    Core,
+}
+
+impl ScopeKind {
+    /// The segment that follows `backstage.` in exported names: `plugin` or `core`.
+    pub const fn segment(self) -> &'static str {
+        match self {
+            ScopeKind::Plugin => "plugin",
+            ScopeKind::Core => "core",
+        }
+    }
+
+    fn subject(self) -> Subject {
+        match self {
+            ScopeKind::Plugin => Subject::PluginId,
+            ScopeKind::Core => Subject::CoreServiceId,
+        }
+    }
+}
+
+/// What a [`NameError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subject {
+    /// A plugin id such as `catalog`.
+    PluginId,
+    /// A core service id such as `scheduler`.
+    CoreServiceId,
+    /// A metric name as authored, such as `entities.processed`.
+    MetricName,
+    /// The full exported metric name, such as `backstage.plugin.catalog.entities.processed`.
+    ExportedMetricName,
+    /// An instrument unit such as `{entity}`.
+    Unit,
+    /// Histogram bucket boundaries.
+    HistogramBoundaries,
+    /// A span or metric attribute key such as `catalog.entity.kind`.
+    AttributeKey,
+    /// A span name.
+    SpanName,
+}
+
+impl Subject {
+    fn label(self) -> &'static str {
+        match self {
+            Subject::PluginId => "plugin id",
+            Subject::CoreServiceId => "core service id",
+            Subject::MetricName => "metric name",
+            Subject::ExportedMetricName => "exported metric name",
+            Subject::Unit => "unit",
+            Subject::HistogramBoundaries => "histogram boundaries",
+            Subject::AttributeKey => "attribute key",
+            Subject::SpanName => "span name",
+        }
+    }
+
+    /// How a valid value looks: the second half of every error message.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Subject::PluginId => {
+                "plugin ids are 1 to 63 lowercase letters and digits, in words joined by single \
+                 hyphens, starting with a letter, e.g. `catalog` or `tech-insights`"
+            }
+            Subject::CoreServiceId => {
+                "core service ids are 1 to 63 lowercase letters and digits, in words joined by \
+                 single hyphens, starting with a letter, e.g. `scheduler` or `database`"
+            }
+            Subject::MetricName => {
+                "metric names are `{category}.{name}`: two or more dot-separated segments of \
+                 lowercase letters, digits and underscores, each starting with a letter, e.g. \
+                 `entities.processed`; the `backstage.plugin.{id}.` prefix is added for you"
+            }
+            Subject::ExportedMetricName => {
+                "the exported name `backstage.{plugin|core}.{id}.{name}` must be at most 255 \
+                 characters; shorten the metric name"
+            }
+            Subject::Unit => {
+                "units are at most 63 ASCII characters without whitespace; use UCUM units such \
+                 as `s`, `ms`, `By` or `{entity}`"
+            }
+            Subject::HistogramBoundaries => {
+                "bucket boundaries must be finite numbers in strictly increasing order, e.g. \
+                 [0.01, 0.1, 1.0, 10.0]"
+            }
+            Subject::AttributeKey => {
+                "attribute keys are lowercase and dot-namespaced: segments of lowercase letters, \
+                 digits and underscores, each starting with a letter, e.g. `catalog.entity.kind`"
+            }
+            Subject::SpanName => {
+                "span names are non-empty, low-cardinality literals such as `process-entity`; \
+                 put variable parts in attributes"
+            }
+        }
+    }
+}
+
+/// What is wrong with a name.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The value is empty (or, for span names, blank).
+    Empty,
+    /// The value is longer than allowed.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A character that the rule does not allow.
+    InvalidChar {
+        /// The character.
+        ch: char,
+        /// Its position (in characters, from 0).
+        at: usize,
+    },
+    /// A segment (between dots or hyphens) starts with something other than a lowercase letter.
+    BadSegmentStart {
+        /// The character found.
+        ch: char,
+        /// Its position (in characters, from 0).
+        at: usize,
+    },
+    /// Two separators in a row, or a separator at either end.
+    EmptySegment {
+        /// Position of the empty segment (in characters, from 0).
+        at: usize,
+    },
+    /// A metric name with a single segment.
+    SingleSegment,
+    /// A histogram boundary that is NaN or infinite.
+    NonFinite {
+        /// Index of the boundary.
+        index: usize,
+    },
+    /// A histogram boundary not greater than the one before it.
+    NotIncreasing {
+        /// Index of the boundary.
+        index: usize,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Empty => f.write_str("is empty"),
+            Problem::TooLong { len, max } => write!(f, "is {len} characters long (at most {max})"),
+            Problem::InvalidChar { ch, at } => {
+                if ch.is_ascii_uppercase() {
+                    write!(f, "has uppercase `{ch}` at position {at}")
+                } else if ch.is_whitespace() {
+                    write!(f, "has whitespace at position {at}")
+                } else if !ch.is_ascii() {
+                    write!(f, "has non-ASCII `{ch}` at position {at}")
+                } else if ch.is_ascii_control() {
+                    write!(f, "has a control character at position {at}")
+                } else {
+                    write!(f, "has `{ch}` at position {at}, which is not allowed")
+                }
+            }
+            Problem::BadSegmentStart { ch, at } => {
+                write!(f, "has a segment starting with `{ch}` at position {at}")
+            }
+            Problem::EmptySegment { at } => write!(f, "has an empty segment at position {at}"),
+            Problem::SingleSegment => f.write_str("has a single segment"),
+            Problem::NonFinite { index } => write!(f, "has a non-finite value at index {index}"),
+            Problem::NotIncreasing { index } => {
+                write!(
+                    f,
+                    "are not strictly increasing at index {index} (each boundary must be greater than the one before)"
+                )
+            }
+        }
+    }
+}
+
+/// A name that breaks a naming rule. Its message says what is wrong and how to fix it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NameError {
+    subject: Subject,
+    value: String,
+    problem: Problem,
+}
+
+impl NameError {
+    fn new(subject: Subject, value: impl Into<String>, problem: Problem) -> Self {
+        NameError {
+            subject,
+            value: value.into(),
+            problem,
+        }
+    }
+
+    /// What kind of name was rejected.
+    pub fn subject(&self) -> Subject {
+        self.subject
+    }
+
+    /// The rejected value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What is wrong with it.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// The message without the rejected value, for places that already show it
+    /// (a compile error pointing at the literal).
+    pub fn short_message(&self) -> String {
+        format!(
+            "{} {}: {}",
+            self.subject.label(),
+            self.problem,
+            self.subject.hint()
+        )
+    }
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} `{}` {}: {}",
+            self.subject.label(),
+            self.value,
+            self.problem,
+            self.subject.hint()
+        )
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Checks a plugin id: `^[a-z][a-z0-9]*(-[a-z0-9]+)*$`, 1–63 characters.
+pub fn validate_plugin_id(id: &str) -> Result<(), NameError> {
+    validate_scope_id(ScopeKind::Plugin, id)
+}
+
+/// Checks a core service id: same rule as plugin ids.
+pub fn validate_core_id(id: &str) -> Result<(), NameError> {
+    validate_scope_id(ScopeKind::Core, id)
+}
+
+/// Checks a plugin or core service id.
+pub fn validate_scope_id(kind: ScopeKind, id: &str) -> Result<(), NameError> {
+    let subject = kind.subject();
+    check_len(subject, id, MAX_ID_LEN)?;
+    check_segments(id, '-', |c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .map_err(|p| NameError::new(subject, id, p))?;
+    // Only the first word must start with a letter (`k8s-v2` is fine).
+    match id.chars().next() {
+        Some(c) if c.is_ascii_lowercase() => Ok(()),
+        Some(ch) => Err(NameError::new(
+            subject,
+            id,
+            Problem::BadSegmentStart { ch, at: 0 },
+        )),
+        None => Err(NameError::new(subject, id, Problem::Empty)),
+    }
+}
+
+/// Checks a metric name as authored: two or more dot-separated `^[a-z][a-z0-9_]*$` segments.
+pub fn validate_metric_name(name: &str) -> Result<(), NameError> {
+    let subject = Subject::MetricName;
+    check_len(subject, name, MAX_METRIC_NAME_LEN)?;
+    check_dotted(subject, name)?;
+    if !name.contains('.') {
+        return Err(NameError::new(subject, name, Problem::SingleSegment));
+    }
+    Ok(())
+}
+
+/// The prefix of every metric of a scope: `backstage.plugin.{id}.` or `backstage.core.{id}.`.
+/// The id is not checked.
+pub fn metric_prefix(kind: ScopeKind, id: &str) -> String {
+    format!("{ROOT_NAMESPACE}.{}.{id}.", kind.segment())
+}
+
+/// Checks the id and the authored metric name, and returns the exported name
+/// `backstage.{plugin|core}.{id}.{authored}` if it fits in 255 characters.
+pub fn exported_metric_name(kind: ScopeKind, id: &str, authored: &str) -> Result<String, NameError> {
+    validate_scope_id(kind, id)?;
+    validate_metric_name(authored)?;
+    let full = metric_prefix(kind, id) + authored;
+    if full.len() > MAX_METRIC_NAME_LEN {
+        let len = full.len();
+        return Err(NameError::new(
+            Subject::ExportedMetricName,
+            full,
+            Problem::TooLong {
+                len,
+                max: MAX_METRIC_NAME_LEN,
+            },
+        ));
+    }
+    Ok(full)
+}
+
+/// The default instrumentation scope (meter and tracer) name: `backstage-plugin-{id}` or
+/// `backstage-core-{id}`. The id is not checked.
+pub fn instrumentation_scope_name(kind: ScopeKind, id: &str) -> String {
+    format!("{ROOT_NAMESPACE}-{}-{id}", kind.segment())
+}
+
+/// Checks a unit: ASCII without whitespace or control characters, at most 63 characters.
+/// The empty unit (no unit) is allowed.
+pub fn validate_unit(unit: &str) -> Result<(), NameError> {
+    let subject = Subject::Unit;
+    if let Some((at, ch)) = unit.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+        return Err(NameError::new(
+            subject,
+            unit,
+            Problem::InvalidChar { ch, at },
+        ));
+    }
+    if unit.len() > MAX_UNIT_LEN {
+        return Err(NameError::new(
+            subject,
+            unit,
+            Problem::TooLong {
+                len: unit.len(),
+                max: MAX_UNIT_LEN,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Checks histogram bucket boundaries: finite and strictly increasing.
+pub fn validate_boundaries(boundaries: &[f64]) -> Result<(), NameError> {
+    let error = |problem| NameError::new(Subject::HistogramBoundaries, format!("{boundaries:?}"), problem);
+    if let Some(index) = boundaries.iter().position(|b| !b.is_finite()) {
+        return Err(error(Problem::NonFinite { index }));
+    }
+    if let Some(index) = (1..boundaries.len()).find(|&i| boundaries[i] <= boundaries[i - 1]) {
+        return Err(error(Problem::NotIncreasing { index }));
+    }
+    Ok(())
+}
+
+/// Checks an attribute key: `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`.
+pub fn validate_attribute_key(key: &str) -> Result<(), NameError> {
+    check_dotted(Subject::AttributeKey, key)
+}
+
+/// Checks a span name: not empty or blank.
+pub fn validate_span_name(name: &str) -> Result<(), NameError> {
+    if name.trim().is_empty() {
+        return Err(NameError::new(Subject::SpanName, name, Problem::Empty));
+    }
+    Ok(())
+}
+
+fn check_len(subject: Subject, value: &str, max: usize) -> Result<(), NameError> {
+    if value.is_empty() {
+        return Err(NameError::new(subject, value, Problem::Empty));
+    }
+    if value.len() > max {
+        return Err(NameError::new(
+            subject,
+            value,
+            Problem::TooLong {
+                len: value.len(),
+                max,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Dot-separated segments, each `^[a-z][a-z0-9_]*$`.
+fn check_dotted(subject: Subject, value: &str) -> Result<(), NameError> {
+    if value.is_empty() {
+        return Err(NameError::new(subject, value, Problem::Empty));
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    check_segments(value, '.', allowed).map_err(|p| NameError::new(subject, value, p))?;
+    // Every segment starts with a letter.
+    let mut at = 0;
+    for segment in value.split('.') {
+        let first = segment.chars().next().expect("segments are non-empty here");
+        if !first.is_ascii_lowercase() {
+            return Err(NameError::new(
+                subject,
+                value,
+                Problem::BadSegmentStart { ch: first, at },
+            ));
+        }
+        at += segment.chars().count() + 1;
+    }
+    Ok(())
+}
+
+/// Segments separated by `separator`: none empty, every character `allowed`.
+fn check_segments(
+    value: &str,
+    separator: char,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), Problem> {
+    let mut previous_was_separator = true; // a leading separator is an empty segment
+    let mut count = 0;
+    for (at, ch) in value.chars().enumerate() {
+        count = at + 1;
+        if ch == separator {
+            if previous_was_separator {
+                return Err(Problem::EmptySegment { at });
+            }
+            previous_was_separator = true;
+        } else if allowed(ch) {
+            previous_was_separator = false;
+        } else {
+            return Err(Problem::InvalidChar { ch, at });
+        }
+    }
+    if previous_was_separator {
+        return Err(Problem::EmptySegment { at: count });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem<T>(r: Result<T, NameError>) -> Problem {
+        r.err().expect("expected an error").problem().clone()
+    }
+
+    #[test]
+    fn scope_ids() {
+        for ok in ["catalog", "tech-insights", "k8s", "a", "a1-b2-c3", &"a".repeat(63)] {
+            validate_plugin_id(ok).unwrap();
+            validate_core_id(ok).unwrap();
+        }
+        assert_eq!(problem(validate_plugin_id("")), Problem::Empty);
+        assert_eq!(
+            problem(validate_plugin_id("Catalog")),
+            Problem::InvalidChar { ch: 'C', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_plugin_id("_catalog")),
+            Problem::InvalidChar { ch: '_', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_plugin_id("1catalog")),
+            Problem::BadSegmentStart { ch: '1', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_plugin_id("tech--insights")),
+            Problem::EmptySegment { at: 5 }
+        );
+        assert_eq!(
+            problem(validate_plugin_id("catalog-")),
+            Problem::EmptySegment { at: 8 }
+        );
+        assert_eq!(
+            problem(validate_plugin_id(&"a".repeat(64))),
+            Problem::TooLong { len: 64, max: 63 }
+        );
+        let err = validate_core_id("Db").unwrap_err();
+        assert_eq!(err.subject(), Subject::CoreServiceId);
+        assert!(err.to_string().starts_with("core service id `Db` has uppercase `D`"));
+    }
+
+    #[test]
+    fn metric_names() {
+        for ok in ["entities.processed", "a.b.c", "tasks.step_duration", "x1.y2"] {
+            validate_metric_name(ok).unwrap();
+        }
+        assert_eq!(problem(validate_metric_name("entities")), Problem::SingleSegment);
+        assert_eq!(
+            problem(validate_metric_name("Entities.processed")),
+            Problem::InvalidChar { ch: 'E', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_metric_name("entities..processed")),
+            Problem::EmptySegment { at: 9 }
+        );
+        assert_eq!(
+            problem(validate_metric_name("entities._processed")),
+            Problem::BadSegmentStart { ch: '_', at: 9 }
+        );
+        assert_eq!(
+            problem(validate_metric_name("entities.processed-total")),
+            Problem::InvalidChar { ch: '-', at: 18 }
+        );
+    }
+
+    #[test]
+    fn exported_names() {
+        assert_eq!(
+            exported_metric_name(ScopeKind::Core, "database", "connections.active").unwrap(),
+            "backstage.core.database.connections.active"
+        );
+        let long = format!("a.{}", "b".repeat(240));
+        let err = exported_metric_name(ScopeKind::Plugin, "catalog", &long).unwrap_err();
+        assert_eq!(err.subject(), Subject::ExportedMetricName);
+        assert_eq!(
+            err.problem(),
+            &Problem::TooLong {
+                len: 25 + long.len(),
+                max: 255
+            }
+        );
+        // exactly 255 is fine
+        let fits = format!("a.{}", "b".repeat(255 - 25 - 2));
+        assert_eq!(exported_metric_name(ScopeKind::Plugin, "catalog", &fits).unwrap().len(), 255);
+        assert_eq!(instrumentation_scope_name(ScopeKind::Plugin, "catalog"), "backstage-plugin-catalog");
+        assert_eq!(instrumentation_scope_name(ScopeKind::Core, "http"), "backstage-core-http");
+    }
+
+    #[test]
+    fn units() {
+        for ok in ["", "s", "By", "{entity}", "ms", "1", "%", &"x".repeat(63)] {
+            validate_unit(ok).unwrap();
+        }
+        assert_eq!(
+            problem(validate_unit("µs")),
+            Problem::InvalidChar { ch: 'µ', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_unit("per second")),
+            Problem::InvalidChar { ch: ' ', at: 3 }
+        );
+        assert_eq!(
+            problem(validate_unit(&"x".repeat(64))),
+            Problem::TooLong { len: 64, max: 63 }
+        );
+    }
+
+    #[test]
+    fn boundaries() {
+        validate_boundaries(&[]).unwrap();
+        validate_boundaries(&[-1.0, 0.0, 0.5, 10.0]).unwrap();
+        assert_eq!(
+            problem(validate_boundaries(&[1.0, 1.0])),
+            Problem::NotIncreasing { index: 1 }
+        );
+        assert_eq!(
+            problem(validate_boundaries(&[1.0, f64::NAN])),
+            Problem::NonFinite { index: 1 }
+        );
+        assert_eq!(
+            problem(validate_boundaries(&[f64::NEG_INFINITY, 1.0])),
+            Problem::NonFinite { index: 0 }
+        );
+    }
+
+    #[test]
+    fn attribute_keys_and_span_names() {
+        for ok in ["kind", "catalog.entity.kind", "http.response.status_code"] {
+            validate_attribute_key(ok).unwrap();
+        }
+        assert_eq!(
+            problem(validate_attribute_key("Kind")),
+            Problem::InvalidChar { ch: 'K', at: 0 }
+        );
+        assert_eq!(
+            problem(validate_attribute_key("entity.")),
+            Problem::EmptySegment { at: 7 }
+        );
+        validate_span_name("process").unwrap();
+        assert_eq!(problem(validate_span_name("")), Problem::Empty);
+        assert_eq!(problem(validate_span_name("  ")), Problem::Empty);
+    }
+
+    #[test]
+    fn messages_say_how_to_fix() {
+        let err = validate_metric_name("entities").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metric name `entities` has a single segment: metric names are `{category}.{name}`: \
+             two or more dot-separated segments of lowercase letters, digits and underscores, \
+             each starting with a letter, e.g. `entities.processed`; the \
+             `backstage.plugin.{id}.` prefix is added for you"
+        );
+        assert!(err.short_message().starts_with("metric name has a single segment: "));
+    }
+}

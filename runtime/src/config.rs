@@ -1,0 +1,745 @@
+//! The app-config (SPEC §5): one or more YAML files, merged, read into typed settings.
+//!
+//! Later files win: mappings merge key by key, anything else is replaced. Keys this crate
+//! does not use are ignored, since the rest of the backend's configuration lives in the
+//! same files. Every setting is checked when the files are loaded, so a wrong type is
+//! reported at start-up with the file, line and key path, and never with the value (values
+//! may be secrets).
+//!
+//! ```
+//! use backstage_telemetry::Config;
+//!
+//! let config = Config::from_yaml_sources([
+//!     ("app-config.yaml", "backend:\n  metrics:\n    serviceName: portal\n"),
+//!     ("app-config.production.yaml", "backend:\n  metrics:\n    serviceVersion: 1.2.3\n"),
+//! ])
+//! .unwrap();
+//! assert_eq!(config.service_name(), "portal");
+//! assert_eq!(config.service_version(), Some("1.2.3"));
+//!
+//! let err = Config::from_yaml_str("app-config.yaml", "backend:\n  tracing:\n    capture:\n      endUser: maybe\n").unwrap_err();
+//! assert_eq!(err.to_string(), "app-config.yaml:4:16: `backend.tracing.capture.endUser` must be a boolean (true or false)");
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// The default `backend.metrics.serviceName`.
+pub const DEFAULT_SERVICE_NAME: &str = "backstage";
+
+/// The settings of this crate, read from app-config files.
+///
+/// `Config::default()` is the configuration of an empty file: every default applies.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    meters: BTreeMap<String, ScopeOverride>,
+    tracers: BTreeMap<String, ScopeOverride>,
+    capture_end_user: bool,
+}
+
+/// An operator's override of a plugin's instrumentation scope
+/// (`backend.metrics.plugin.{id}.meter` or `backend.tracing.plugin.{id}.tracer`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScopeOverride {
+    /// Replaces the default name `backstage-plugin-{id}`.
+    pub name: Option<String>,
+    /// The scope's version.
+    pub version: Option<String>,
+    /// The scope's schema URL.
+    pub schema_url: Option<String>,
+}
+
+impl Config {
+    /// Loads and merges app-config files in order; later files win.
+    ///
+    /// ```no_run
+    /// let config = backstage_telemetry::Config::load(["app-config.yaml", "app-config.local.yaml"])?;
+    /// # Ok::<(), backstage_telemetry::ConfigError>(())
+    /// ```
+    pub fn load<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Self, ConfigError> {
+        let mut merged = Node::empty_map();
+        for path in paths {
+            let path = path.as_ref();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            merged.merge(parse(&path.display().to_string(), &text)?);
+        }
+        Self::from_tree(&merged)
+    }
+
+    /// Reads one YAML document; `source` names it in errors.
+    pub fn from_yaml_str(source: &str, yaml: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_sources([(source, yaml)])
+    }
+
+    /// Reads and merges YAML documents in order, each named for errors; later ones win.
+    pub fn from_yaml_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = Node::empty_map();
+        for (source, yaml) in sources {
+            merged.merge(parse(source, yaml)?);
+        }
+        Self::from_tree(&merged)
+    }
+
+    /// `backend.metrics.serviceName`, default `backstage`: names the root meter and the
+    /// `service.name` resource. It never changes metric names.
+    pub fn service_name(&self) -> &str {
+        self.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME)
+    }
+
+    /// `backend.metrics.serviceVersion`, if set.
+    pub fn service_version(&self) -> Option<&str> {
+        self.service_version.as_deref()
+    }
+
+    /// `backend.tracing.capture.endUser`, default `false`: whether spans carry `enduser.id`.
+    pub fn capture_end_user(&self) -> bool {
+        self.capture_end_user
+    }
+
+    /// `backend.metrics.plugin.{plugin_id}.meter`, if set.
+    pub fn meter_override(&self, plugin_id: &str) -> Option<&ScopeOverride> {
+        self.meters.get(plugin_id)
+    }
+
+    /// `backend.tracing.plugin.{plugin_id}.tracer`, if set.
+    pub fn tracer_override(&self, plugin_id: &str) -> Option<&ScopeOverride> {
+        self.tracers.get(plugin_id)
+    }
+
+    fn from_tree(root: &Node) -> Result<Self, ConfigError> {
+        let root = Field {
+            node: Some(root),
+            path: String::new(),
+        };
+        let metrics = root.get("backend")?.get("metrics")?;
+        let tracing = root.get("backend")?.get("tracing")?;
+        Ok(Config {
+            service_name: metrics.get("serviceName")?.string()?,
+            service_version: metrics.get("serviceVersion")?.string()?,
+            meters: scope_overrides(&metrics.get("plugin")?, "meter")?,
+            tracers: scope_overrides(&tracing.get("plugin")?, "tracer")?,
+            capture_end_user: tracing
+                .get("capture")?
+                .get("endUser")?
+                .boolean()?
+                .unwrap_or(false),
+        })
+    }
+}
+
+fn scope_overrides(
+    plugins: &Field<'_>,
+    section: &str,
+) -> Result<BTreeMap<String, ScopeOverride>, ConfigError> {
+    let mut overrides = BTreeMap::new();
+    for (plugin_id, plugin) in plugins.entries()? {
+        let scope = plugin.get(section)?;
+        if scope.node.is_none() {
+            continue;
+        }
+        overrides.insert(
+            plugin_id.to_owned(),
+            ScopeOverride {
+                name: scope.get("name")?.string()?,
+                version: scope.get("version")?.string()?,
+                schema_url: scope.get("schemaUrl")?.string()?,
+            },
+        );
+    }
+    Ok(overrides)
+}
+
+/// Why configuration could not be loaded. Messages name the file, line and key path but
+/// never a value.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not well-formed YAML.
+    Syntax {
+        /// The file.
+        source: String,
+        /// Where the parser stopped (1-based), if known.
+        line: u32,
+        /// Column (1-based), if known.
+        column: u32,
+    },
+    /// A key has a value of the wrong type.
+    WrongType {
+        /// The file the value came from.
+        source: String,
+        /// Its line (1-based).
+        line: u32,
+        /// Its column (1-based).
+        column: u32,
+        /// The dotted key path, such as `backend.metrics.serviceName`.
+        key: String,
+        /// What was expected, such as `a string`.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => {
+                write!(f, "cannot read config file {}: {source}", path.display())
+            }
+            ConfigError::Syntax {
+                source,
+                line,
+                column,
+            } => write!(
+                f,
+                "{source}:{line}:{column}: not valid YAML (check indentation, quoting and `key: value` pairs near this line)"
+            ),
+            ConfigError::WrongType {
+                source,
+                line,
+                column,
+                key,
+                expected,
+            } => {
+                let key = if key.is_empty() { "the document" } else { key };
+                write!(f, "{source}:{line}:{column}: `{key}` must be {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A key in the merged tree, present or not, with its path for errors.
+struct Field<'a> {
+    node: Option<&'a Node>,
+    path: String,
+}
+
+impl<'a> Field<'a> {
+    fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The mapping's entries; a missing or null key has none.
+    fn entries(&self) -> Result<Vec<(&'a str, Field<'a>)>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(Vec::new()),
+            Some((_, Value::Map(entries))) => Ok(entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        Field {
+                            node: Some(v),
+                            path: self.child_path(k),
+                        },
+                    )
+                })
+                .collect()),
+            Some((node, _)) => Err(self.wrong_type(node, "a mapping of keys to values")),
+        }
+    }
+
+    fn get(&self, key: &str) -> Result<Field<'a>, ConfigError> {
+        let node = match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => None,
+            Some((_, Value::Map(entries))) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Some((node, _)) => return Err(self.wrong_type(node, "a mapping of keys to values")),
+        };
+        Ok(Field {
+            node,
+            path: self.child_path(key),
+        })
+    }
+
+    fn string(&self) -> Result<Option<String>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s.clone())),
+            Some((node, _)) => Err(self.wrong_type(node, "a string (quote it if it looks like a number or boolean)")),
+        }
+    }
+
+    fn boolean(&self) -> Result<Option<bool>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::Bool(b))) => Ok(Some(*b)),
+            Some((node, _)) => Err(self.wrong_type(node, "a boolean (true or false)")),
+        }
+    }
+
+    fn wrong_type(&self, node: &Node, expected: &'static str) -> ConfigError {
+        ConfigError::WrongType {
+            source: node.origin.source.to_string(),
+            line: node.origin.line,
+            column: node.origin.column,
+            key: self.path.clone(),
+            expected,
+        }
+    }
+}
+
+fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
+    let origin_source: Arc<str> = Arc::from(source);
+    let document: Option<Node> =
+        serde_saphyr::from_str(yaml).map_err(|error| {
+            let (line, column) = error
+                .location()
+                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+            ConfigError::Syntax {
+                source: source.to_owned(),
+                line,
+                column,
+            }
+        })?;
+    let mut document = document.unwrap_or_else(Node::empty_map);
+    document.set_source(&origin_source);
+    match document.value {
+        Value::Map(_) => Ok(document),
+        Value::Null => Ok(Node::empty_map()),
+        _ => Err(ConfigError::WrongType {
+            source: source.to_owned(),
+            line: document.origin.line,
+            column: document.origin.column,
+            key: String::new(),
+            expected: "a mapping of keys to values",
+        }),
+    }
+}
+
+/// A YAML node and where it was written.
+#[derive(Clone, Debug)]
+struct Node {
+    value: Value,
+    origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+struct Origin {
+    source: Arc<str>,
+    line: u32,
+    column: u32,
+}
+
+#[derive(Clone, Debug)]
+enum Value {
+    Null,
+    Bool(bool),
+    Number,
+    String(String),
+    Seq,
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn empty_map() -> Self {
+        Node {
+            value: Value::Map(Vec::new()),
+            origin: Origin {
+                source: Arc::from(""),
+                line: 0,
+                column: 0,
+            },
+        }
+    }
+
+    /// Merges `later` into `self`: mappings key by key, anything else replaced.
+    fn merge(&mut self, later: Node) {
+        match (&mut self.value, later.value) {
+            (Value::Map(entries), Value::Map(later_entries)) => {
+                for (key, value) in later_entries {
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, existing)) => existing.merge(value),
+                        None => entries.push((key, value)),
+                    }
+                }
+            }
+            (_, value) => {
+                self.value = value;
+                self.origin = later.origin;
+            }
+        }
+    }
+
+    fn set_source(&mut self, source: &Arc<str>) {
+        self.origin.source = source.clone();
+        if let Value::Map(entries) = &mut self.value {
+            for (_, node) in entries {
+                node.set_source(source);
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<Value>::deserialize(deserializer)?;
+        Ok(Node {
+            value: spanned.value,
+            origin: Origin {
+                source: Arc::from(""),
+                line: spanned.referenced.line() as u32,
+                column: spanned.referenced.column() as u32,
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Number)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Number)
+    }
+
+    fn visit_i128<E>(self, _: i128) -> Result<Value, E> {
+        Ok(Value::Number)
+    }
+
+    fn visit_u128<E>(self, _: u128) -> Result<Value, E> {
+        Ok(Value::Number)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Number)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(String, Node)> = Vec::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value: Node = map.next_value()?;
+            // A repeated key: the last one wins, as in a merge.
+            match entries.iter_mut().find(|(k, _)| *k == key.0) {
+                Some((_, existing)) => *existing = value,
+                None => entries.push((key.0, value)),
+            }
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// A mapping key: any scalar, as text.
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_owned()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key(String::new()))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrong_type(yaml: &str) -> (u32, String, &'static str) {
+        match Config::from_yaml_str("app-config.yaml", yaml).unwrap_err() {
+            ConfigError::WrongType {
+                line, key, expected, ..
+            } => (line, key, expected),
+            other => panic!("expected a type error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_from_nothing() {
+        for config in [
+            Config::default(),
+            Config::from_yaml_str("empty", "").unwrap(),
+            Config::from_yaml_str("comment", "# nothing\n").unwrap(),
+            Config::from_yaml_str("null backend", "backend:\n").unwrap(),
+            Config::from_yaml_str("other keys", "app:\n  title: x\nbackend:\n  baseUrl: http://x\n")
+                .unwrap(),
+        ] {
+            assert_eq!(config.service_name(), "backstage");
+            assert_eq!(config.service_version(), None);
+            assert!(!config.capture_end_user());
+            assert_eq!(config.meter_override("catalog"), None);
+            assert_eq!(config.tracer_override("catalog"), None);
+        }
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let config = Config::from_yaml_str(
+            "app-config.yaml",
+            r#"
+backend:
+  metrics:
+    serviceName: portal
+    serviceVersion: "1.2"
+    plugin:
+      catalog:
+        meter: { name: custom-catalog-meter, version: 2.0.0, schemaUrl: https://example.com/m }
+  tracing:
+    capture:
+      endUser: true
+    plugin:
+      catalog:
+        tracer:
+          name: custom-catalog-tracer
+          version: 3.0.0
+          schemaUrl: https://example.com/t
+      scaffolder:
+        other: ignored
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.service_name(), "portal");
+        assert_eq!(config.service_version(), Some("1.2"));
+        assert!(config.capture_end_user());
+        let meter = config.meter_override("catalog").unwrap();
+        assert_eq!(meter.name.as_deref(), Some("custom-catalog-meter"));
+        assert_eq!(meter.version.as_deref(), Some("2.0.0"));
+        assert_eq!(meter.schema_url.as_deref(), Some("https://example.com/m"));
+        let tracer = config.tracer_override("catalog").unwrap();
+        assert_eq!(tracer.name.as_deref(), Some("custom-catalog-tracer"));
+        assert_eq!(tracer.version.as_deref(), Some("3.0.0"));
+        assert_eq!(tracer.schema_url.as_deref(), Some("https://example.com/t"));
+        assert_eq!(config.tracer_override("scaffolder"), None);
+    }
+
+    #[test]
+    fn later_sources_win_and_maps_merge_deeply() {
+        let config = Config::from_yaml_sources([
+            (
+                "app-config.yaml",
+                "backend:\n  metrics:\n    serviceName: first\n    serviceVersion: 1.0.0\n    plugin:\n      catalog:\n        meter:\n          name: a\n          version: v1\n",
+            ),
+            (
+                "app-config.local.yaml",
+                "backend:\n  metrics:\n    serviceName: second\n    plugin:\n      catalog:\n        meter:\n          version: v2\n",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.service_name(), "second");
+        assert_eq!(config.service_version(), Some("1.0.0"));
+        let meter = config.meter_override("catalog").unwrap();
+        assert_eq!(meter.name.as_deref(), Some("a"));
+        assert_eq!(meter.version.as_deref(), Some("v2"));
+
+        // a later scalar replaces an earlier mapping and the other way round
+        let config = Config::from_yaml_sources([
+            ("a.yaml", "backend:\n  tracing: off\n"),
+            ("b.yaml", "backend:\n  tracing:\n    capture:\n      endUser: true\n"),
+        ])
+        .unwrap();
+        assert!(config.capture_end_user());
+        let err = Config::from_yaml_sources([
+            ("a.yaml", "backend:\n  tracing:\n    capture:\n      endUser: true\n"),
+            ("b.yaml", "backend:\n  tracing: 5\n"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "b.yaml:2:12: `backend.tracing` must be a mapping of keys to values"
+        );
+    }
+
+    #[test]
+    fn files_merge_in_order() {
+        let dir = std::env::temp_dir().join(format!("bt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("app-config.yaml");
+        let second = dir.join("app-config.local.yaml");
+        std::fs::write(&first, "backend:\n  metrics:\n    serviceName: a\n").unwrap();
+        std::fs::write(&second, "backend:\n  metrics:\n    serviceName: b\n").unwrap();
+        assert_eq!(Config::load([&first, &second]).unwrap().service_name(), "b");
+        assert_eq!(Config::load([&second, &first]).unwrap().service_name(), "a");
+        std::fs::write(&second, "backend:\n  metrics:\n    serviceName: [b]\n").unwrap();
+        let err = Config::load([&first, &second]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:3:18: `backend.metrics.serviceName` must be a string (quote it if it looks like a number or boolean)",
+                second.display()
+            )
+        );
+        let missing = dir.join("missing.yaml");
+        let err = Config::load([&missing]).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.to_string().starts_with("cannot read config file "));
+        assert!(err.to_string().contains("missing.yaml"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn wrong_types_name_line_and_key_without_the_value() {
+        let secret = "s3cr3t-value";
+        let cases = [
+            (
+                format!("backend:\n  metrics:\n    serviceName: {{ x: {secret} }}\n"),
+                3,
+                "backend.metrics.serviceName",
+                "a string (quote it if it looks like a number or boolean)",
+            ),
+            (
+                "backend:\n  metrics:\n    serviceVersion: 2\n".to_owned(),
+                3,
+                "backend.metrics.serviceVersion",
+                "a string (quote it if it looks like a number or boolean)",
+            ),
+            (
+                format!("backend:\n  tracing:\n    capture:\n      endUser: {secret}\n"),
+                4,
+                "backend.tracing.capture.endUser",
+                "a boolean (true or false)",
+            ),
+            (
+                format!("backend:\n  metrics: {secret}\n"),
+                2,
+                "backend.metrics",
+                "a mapping of keys to values",
+            ),
+            (
+                format!("backend:\n  tracing:\n    plugin:\n      - {secret}\n"),
+                4,
+                "backend.tracing.plugin",
+                "a mapping of keys to values",
+            ),
+            (
+                format!("backend:\n  metrics:\n    plugin:\n      catalog:\n        meter: {secret}\n"),
+                5,
+                "backend.metrics.plugin.catalog.meter",
+                "a mapping of keys to values",
+            ),
+            (
+                "backend:\n  tracing:\n    plugin:\n      catalog:\n        tracer:\n          schemaUrl: true\n".to_owned(),
+                6,
+                "backend.tracing.plugin.catalog.tracer.schemaUrl",
+                "a string (quote it if it looks like a number or boolean)",
+            ),
+        ];
+        for (yaml, line, key, expected) in cases {
+            assert_eq!(wrong_type(&yaml), (line, key.to_owned(), expected), "{yaml}");
+            let message = Config::from_yaml_str("app-config.yaml", &yaml)
+                .unwrap_err()
+                .to_string();
+            assert!(!message.contains(secret), "{message}");
+            assert!(message.starts_with(&format!("app-config.yaml:{line}:")), "{message}");
+        }
+        let err = Config::from_yaml_str("list.yaml", &format!("- {secret}\n")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "list.yaml:1:1: `the document` must be a mapping of keys to values"
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_place_not_the_text() {
+        let secret = "hunter2";
+        for (yaml, line) in [
+            (format!("backend:\n  metrics:\n    serviceName: \"{secret}\n"), 3),
+            (format!("backend:\n  metrics: [{secret}\n"), 3),
+            (format!("backend:\n\tmetrics: {secret}\n"), 2),
+        ] {
+            let err = Config::from_yaml_str("app-config.yaml", &yaml).unwrap_err();
+            let ConfigError::Syntax { line: got, .. } = err else {
+                panic!("expected a syntax error, got {err:?}");
+            };
+            assert!(got >= 1 && got <= line + 1, "{yaml}: line {got}");
+            let message = err.to_string();
+            assert!(message.starts_with("app-config.yaml:"), "{message}");
+            assert!(message.contains("not valid YAML"), "{message}");
+            assert!(!message.contains(secret), "{message}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Pieces of the OpenTelemetry SDK pipeline this crate installs.
+
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+/// Wraps a span processor so that every span it receives has each attribute key once,
+/// with the value set last.
+///
+/// The OpenTelemetry specification says that setting an attribute again replaces its value;
+/// the Rust SDK appends instead, so a body that re-attributes a span
+/// (`backstage.plugin.id = "other-plugin"`) would export the key twice. Every pipeline this
+/// crate installs is wrapped in this.
+///
+/// ```
+/// use backstage_telemetry::sdk::UniqueAttributes;
+/// use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
+/// # #[derive(Debug)]
+/// # struct MyExporter;
+/// # impl opentelemetry_sdk::trace::SpanExporter for MyExporter {
+/// #     async fn export(&self, _: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult { Ok(()) }
+/// # }
+///
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(UniqueAttributes::new(SimpleSpanProcessor::new(MyExporter)))
+///     .build();
+/// ```
+#[derive(Debug)]
+pub struct UniqueAttributes<P> {
+    inner: P,
+}
+
+impl<P: SpanProcessor> UniqueAttributes<P> {
+    /// Wraps `inner`.
+    pub fn new(inner: P) -> Self {
+        UniqueAttributes { inner }
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for UniqueAttributes<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        keep_last_of_each_key(&mut span.attributes);
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Removes every attribute whose key appears again later, keeping the order of the rest.
+fn keep_last_of_each_key(attributes: &mut Vec<opentelemetry::KeyValue>) {
+    // Spans have few attributes (128 at most by default): a quadratic scan beats hashing,
+    // and the common case (no duplicates) allocates nothing.
+    let duplicated = |i: usize, attributes: &[opentelemetry::KeyValue]| {
+        attributes[i + 1..]
+            .iter()
+            .any(|later| later.key == attributes[i].key)
+    };
+    if !(0..attributes.len()).any(|i| duplicated(i, attributes)) {
+        return;
+    }
+    let mut index = 0;
+    let snapshot = attributes.clone();
+    attributes.retain(|_| {
+        let keep = !duplicated(index, &snapshot);
+        index += 1;
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::KeyValue;
+
+    #[test]
+    fn keeps_the_last_value_of_each_key() {
+        let mut attributes = vec![
+            KeyValue::new("backstage.plugin.id", "catalog"),
+            KeyValue::new("a", 1),
+            KeyValue::new("backstage.plugin.id", "other"),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+        ];
+        keep_last_of_each_key(&mut attributes);
+        assert_eq!(
+            attributes,
+            vec![
+                KeyValue::new("backstage.plugin.id", "other"),
+                KeyValue::new("b", 2),
+                KeyValue::new("a", 3),
+            ]
+        );
+        let mut unique = vec![KeyValue::new("a", 1), KeyValue::new("b", 2)];
+        keep_last_of_each_key(&mut unique);
+        assert_eq!(unique, vec![KeyValue::new("a", 1), KeyValue::new("b", 2)]);
+    }
+}

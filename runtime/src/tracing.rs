@@ -1,0 +1,561 @@
+//! Tracing (SPEC §4, §7, §8): [`RootTracingService`] and the plugin- or core-scoped
+//! [`TracingService`] that runs work in auto-ending spans.
+//!
+//! ```
+//! use backstage_telemetry::{Config, KeyValue, RootTracingService, SpanOptions};
+//!
+//! let tracing = RootTracingService::from_config(&Config::default()).for_plugin("todos")?;
+//! let result: Result<u32, std::num::ParseIntError> =
+//!     tracing.start_active_span("parse-todo", SpanOptions::new(), |span| {
+//!         span.set_attribute(KeyValue::new("todo.category", "personal"));
+//!         "42".parse::<u32>()
+//!     });
+//! assert_eq!(result, Ok(42));
+//! # Ok::<(), backstage_telemetry::naming::NameError>(())
+//! ```
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{
+    SpanBuilder, SpanContext, SpanId, SpanKind, SpanRef, Status, TraceContextExt, TraceFlags,
+    TraceId, TraceState, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+
+use crate::config::Config;
+use crate::metrics::plugin_scope;
+use crate::naming::{NameError, Scope, validate_span_name};
+use crate::principal::{BackstageCredentials, CredentialsSource};
+use crate::provider::{Bound, tracer_generation};
+
+/// Attribute holding the low-cardinality type of an error (semantic conventions).
+pub const ERROR_TYPE_ATTRIBUTE: &str = "error.type";
+/// Attribute set to `true` on a span whose future was dropped before it completed.
+pub const CANCELLED_ATTRIBUTE: &str = "backstage.span.cancelled";
+/// Attribute set to `true` on a span whose name was invalid (empty) and replaced.
+pub const INVALID_NAME_ATTRIBUTE: &str = "backstage.span.invalid_name";
+/// The name given to a span whose name was invalid.
+pub const UNNAMED_SPAN: &str = "unnamed";
+
+/// The root of tracing: made once from the app-config, it hands out the tracer of every
+/// plugin and core service.
+///
+/// ```
+/// use backstage_telemetry::{Config, RootTracingService};
+///
+/// let root = RootTracingService::from_config(&Config::default());
+/// assert_eq!(root.for_plugin("catalog").unwrap().instrumentation_scope().name(), "backstage-plugin-catalog");
+/// assert_eq!(root.for_core("scheduler").unwrap().instrumentation_scope().name(), "backstage-core-scheduler");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RootTracingService {
+    config: Config,
+}
+
+impl RootTracingService {
+    /// The root tracing service for `config` (`backend.tracing.*`).
+    pub fn from_config(config: &Config) -> Self {
+        RootTracingService {
+            config: config.clone(),
+        }
+    }
+
+    /// The tracing service of plugin `plugin_id`: tracer `backstage-plugin-{plugin_id}`
+    /// unless `backend.tracing.plugin.{plugin_id}.tracer` says otherwise; every span carries
+    /// `backstage.plugin.id = {plugin_id}`.
+    pub fn for_plugin(&self, plugin_id: &str) -> Result<TracingService, NameError> {
+        let scope = Scope::plugin(plugin_id.to_owned())?;
+        let instrumentation = plugin_scope(&scope, self.config.tracer_override(plugin_id));
+        Ok(self.service(scope, instrumentation))
+    }
+
+    /// The tracing service of core service `service_id`: tracer
+    /// `backstage-core-{service_id}`; every span carries `backstage.core.id = {service_id}`.
+    pub fn for_core(&self, service_id: &str) -> Result<TracingService, NameError> {
+        let scope = Scope::core(service_id.to_owned())?;
+        let instrumentation = plugin_scope(&scope, None);
+        Ok(self.service(scope, instrumentation))
+    }
+
+    fn service(&self, scope: Scope, instrumentation: InstrumentationScope) -> TracingService {
+        TracingService {
+            tracer: Arc::new(ScopeTracer::new(
+                scope,
+                instrumentation,
+                self.config.capture_end_user(),
+            )),
+        }
+    }
+}
+
+/// The tracing of one plugin or core service: runs closures and futures in spans that are
+/// active for their body, ended exactly once, and record errors, panics and cancellation.
+///
+/// Cloning is cheap; clones share the tracer.
+#[derive(Clone, Debug)]
+pub struct TracingService {
+    tracer: Arc<ScopeTracer>,
+}
+
+impl TracingService {
+    /// The plugin or core service these spans belong to.
+    pub fn scope(&self) -> &Scope {
+        &self.tracer.scope
+    }
+
+    /// The instrumentation scope (tracer name, version, schema URL) of this service's tracer.
+    pub fn instrumentation_scope(&self) -> &InstrumentationScope {
+        &self.tracer.instrumentation
+    }
+
+    /// Runs `f` in a new span named `name`, active while `f` runs, and returns what `f`
+    /// returns.
+    ///
+    /// The span is a child of the active span, carries `backstage.plugin.id` (or
+    /// `backstage.core.id`), the options' attributes and principal, and ends when `f`
+    /// returns. An `Err` is recorded (exception event, `error.type`, status ERROR with the
+    /// message) and returned unchanged; a panic is recorded and continues.
+    ///
+    /// ```
+    /// use backstage_telemetry::{Config, RootTracingService, SpanKind, SpanOptions, Status};
+    ///
+    /// let tracing = RootTracingService::from_config(&Config::default()).for_plugin("catalog")?;
+    /// tracing.start_active_span("refresh-entity", SpanOptions::new().with_kind(SpanKind::Consumer), |span| {
+    ///     span.set_status(Status::error("entity is deprecated"));
+    /// });
+    /// # Ok::<(), backstage_telemetry::naming::NameError>(())
+    /// ```
+    pub fn start_active_span<R, F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        options: SpanOptions<'_>,
+        f: F,
+    ) -> R
+    where
+        F: FnOnce(ActiveSpan) -> R,
+        R: SpanOutcome,
+    {
+        let Some(cx) = self.tracer.start(name.into(), options) else {
+            return f(ActiveSpan::current());
+        };
+        let result = {
+            let _active = cx.clone().attach();
+            catch_unwind(AssertUnwindSafe(|| f(ActiveSpan { cx: cx.clone() })))
+        };
+        finish(&cx, result)
+    }
+
+    /// Runs the future `f` returns in a new span, active across every `.await` of it, and
+    /// resolves to its output. Same recording as [`start_active_span`](Self::start_active_span);
+    /// if the future is dropped before it completes, the span is ended and marked
+    /// `backstage.span.cancelled = true`.
+    ///
+    /// ```
+    /// use backstage_telemetry::{Config, RootTracingService, SpanOptions};
+    ///
+    /// let tracing = RootTracingService::from_config(&Config::default()).for_plugin("todos")?;
+    /// let todos = futures::executor::block_on(tracing.start_active_span_async(
+    ///     "list-todos",
+    ///     SpanOptions::new(),
+    ///     |_span| async { Ok::<_, std::io::Error>(vec!["write docs"]) },
+    /// ));
+    /// assert_eq!(todos.unwrap(), ["write docs"]);
+    /// # Ok::<(), backstage_telemetry::naming::NameError>(())
+    /// ```
+    pub fn start_active_span_async<F, Fut>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        options: SpanOptions<'_>,
+        f: F,
+    ) -> InSpan<Fut>
+    where
+        F: FnOnce(ActiveSpan) -> Fut,
+        Fut: Future,
+        Fut::Output: SpanOutcome,
+    {
+        match self.tracer.start(name.into(), options) {
+            Some(cx) => {
+                let future = {
+                    let _active = cx.clone().attach();
+                    f(ActiveSpan { cx: cx.clone() })
+                };
+                InSpan::new(future, Some(cx))
+            }
+            None => InSpan::new(f(ActiveSpan::current()), None),
+        }
+    }
+}
+
+/// Ends the span of `cx` after its body returned or panicked.
+fn finish<R: SpanOutcome>(cx: &Context, result: std::thread::Result<R>) -> R {
+    let span = cx.span();
+    match result {
+        Ok(value) => {
+            value.record(&span);
+            span.end();
+            value
+        }
+        Err(panic) => {
+            record_panic(&span, panic.as_ref());
+            span.end();
+            resume_unwind(panic)
+        }
+    }
+}
+
+/// The tracer of one scope, bound to the current global provider.
+pub(crate) struct ScopeTracer {
+    scope: Scope,
+    instrumentation: InstrumentationScope,
+    capture_end_user: bool,
+    tracer: Bound<BoundTracer>,
+}
+
+struct BoundTracer {
+    tracer: BoxedTracer,
+    /// False for the no-op provider: spans are skipped entirely.
+    recording: bool,
+}
+
+impl ScopeTracer {
+    pub(crate) fn new(
+        scope: Scope,
+        instrumentation: InstrumentationScope,
+        capture_end_user: bool,
+    ) -> Self {
+        ScopeTracer {
+            scope,
+            instrumentation,
+            capture_end_user,
+            tracer: Bound::new(),
+        }
+    }
+
+    fn bound(&self) -> &BoundTracer {
+        self.tracer.get(tracer_generation(), || {
+            let tracer = opentelemetry::global::tracer_provider()
+                .tracer_with_scope(self.instrumentation.clone());
+            let recording = !is_noop(&tracer);
+            BoundTracer { tracer, recording }
+        })
+    }
+
+    /// Starts a span as a child of the current context, or `None` when no SDK is installed.
+    pub(crate) fn start(&self, name: Cow<'static, str>, options: SpanOptions<'_>) -> Option<Context> {
+        let bound = self.bound();
+        if !bound.recording {
+            return None;
+        }
+        let SpanOptions {
+            mut attributes,
+            kind,
+            credentials,
+            request,
+        } = options;
+        attributes.insert(0, self.scope.id_attribute());
+        let credentials = match (credentials, request) {
+            (Some(credentials), _) => Some(Cow::Borrowed(credentials)),
+            (None, Some(request)) => Some(BackstageCredentials::from_request(request)),
+            (None, None) => None,
+        };
+        if let Some(credentials) = credentials {
+            credentials.span_attributes(self.capture_end_user, &mut attributes);
+        }
+        let name = if validate_span_name(&name).is_ok() {
+            name
+        } else {
+            attributes.push(KeyValue::new(INVALID_NAME_ATTRIBUTE, true));
+            Cow::Borrowed(UNNAMED_SPAN)
+        };
+        let parent = Context::current();
+        let span = bound.tracer.build_with_context(
+            SpanBuilder::from_name(name)
+                .with_kind(kind)
+                .with_attributes(attributes),
+            &parent,
+        );
+        Some(parent.with_span(span))
+    }
+}
+
+impl fmt::Debug for ScopeTracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeTracer")
+            .field("scope", &self.scope)
+            .field("instrumentation", &self.instrumentation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `tracer` comes from the no-op provider. The probe span's parent is remote and
+/// telemetry is suppressed, so an SDK answers with an empty, unrecorded span (nothing is
+/// exported), while the no-op tracer hands back the parent's context unchanged.
+fn is_noop(tracer: &BoxedTracer) -> bool {
+    let probe = SpanContext::new(
+        TraceId::from(0x6261_636b_7374_6167_655f_7072_6f62_6521),
+        SpanId::from(0x7072_6f62_6573_7061),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let parent = Context::new()
+        .with_remote_span_context(probe.clone())
+        .with_telemetry_suppressed();
+    let span = tracer.build_with_context(SpanBuilder::from_name("probe"), &parent);
+    opentelemetry::trace::Span::span_context(&span) == &probe
+}
+
+/// How a span is started: attributes, kind and the principal behind it.
+///
+/// ```
+/// use backstage_telemetry::{BackstageCredentials, KeyValue, SpanKind, SpanOptions};
+///
+/// let credentials = BackstageCredentials::service("external:my-service");
+/// let options = SpanOptions::new()
+///     .with_attribute(KeyValue::new("catalog.entity.kind", "Component"))
+///     .with_kind(SpanKind::Server)
+///     .with_credentials(&credentials);
+/// ```
+pub struct SpanOptions<'a> {
+    attributes: Vec<KeyValue>,
+    kind: SpanKind,
+    credentials: Option<&'a BackstageCredentials>,
+    request: Option<&'a dyn CredentialsSource>,
+}
+
+impl Default for SpanOptions<'_> {
+    fn default() -> Self {
+        SpanOptions {
+            attributes: Vec::new(),
+            kind: SpanKind::Internal,
+            credentials: None,
+            request: None,
+        }
+    }
+}
+
+impl<'a> SpanOptions<'a> {
+    /// No attributes, kind internal, no principal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an attribute set when the span starts.
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// Adds attributes set when the span starts.
+    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(attributes);
+        self
+    }
+
+    /// The span kind; internal by default.
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The principal behind the work: adds `backstage.principal.type`, and `enduser.id`
+    /// when `backend.tracing.capture.endUser` is on. Wins over [`with_request`](Self::with_request).
+    pub fn with_credentials(mut self, credentials: &'a BackstageCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The request behind the work: its principal is what auth middleware stored on it
+    /// (none if nothing was), never its headers.
+    pub fn with_request(mut self, request: &'a impl CredentialsSource) -> Self {
+        self.request = Some(request);
+        self
+    }
+}
+
+impl fmt::Debug for SpanOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanOptions")
+            .field("attributes", &self.attributes)
+            .field("kind", &self.kind)
+            .field("credentials", &self.credentials)
+            .field("request", &self.request.map(|_| ".."))
+            .finish()
+    }
+}
+
+/// The span a body runs in: set attributes and status, add events.
+///
+/// With no SDK installed it is the (non-recording) current span and every call does
+/// nothing.
+#[derive(Clone, Debug)]
+pub struct ActiveSpan {
+    cx: Context,
+}
+
+impl ActiveSpan {
+    /// The span active on this thread (or task) now.
+    pub fn current() -> Self {
+        ActiveSpan {
+            cx: Context::current(),
+        }
+    }
+
+    /// Sets an attribute; a key set again replaces the earlier value in exported data.
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        self.cx.span().set_attribute(attribute);
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.cx.span().set_attributes(attributes);
+    }
+
+    /// Sets the status: `Status::Ok`, `Status::error("message")` or `Status::Unset`.
+    /// As OpenTelemetry specifies, `Ok` is final and `Unset` never replaces a status.
+    pub fn set_status(&self, status: Status) {
+        self.cx.span().set_status(status);
+    }
+
+    /// Adds an event with attributes.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.cx.span().add_event(name, attributes);
+    }
+
+    /// The span's trace and span ids.
+    pub fn span_context(&self) -> SpanContext {
+        self.cx.span().span_context().clone()
+    }
+
+    /// Whether the span records what is set on it.
+    pub fn is_recording(&self) -> bool {
+        self.cx.span().is_recording()
+    }
+
+    /// The OpenTelemetry context holding the span, for propagation and interop.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+}
+
+/// The span active now (shorthand for [`ActiveSpan::current`]).
+pub fn current_span() -> ActiveSpan {
+    ActiveSpan::current()
+}
+
+/// What a traced body returned, as far as the span is concerned: a `Result` records its
+/// `Err`; `()` is always a success.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a traced body",
+    label = "return a `Result` (its `Err` is recorded on the span) or `()`",
+    note = "for a value that cannot fail, return `Ok::<_, std::convert::Infallible>(value)`; the `#[span]` macro accepts any return type"
+)]
+pub trait SpanOutcome {
+    /// Records this outcome on `span` before it ends.
+    fn record(&self, span: &SpanRef<'_>);
+}
+
+impl SpanOutcome for () {
+    fn record(&self, _span: &SpanRef<'_>) {}
+}
+
+impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
+    fn record(&self, span: &SpanRef<'_>) {
+        if let Err(error) = self {
+            let type_name = std::any::type_name::<E>();
+            record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
+        }
+    }
+}
+
+/// Records an error: exception event (`exception.type`, `exception.message`),
+/// `error.type`, status ERROR with the message.
+pub(crate) fn record_error(
+    span: &SpanRef<'_>,
+    exception_type: &str,
+    error_type: Cow<'static, str>,
+    message: String,
+) {
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", exception_type.to_owned()),
+            KeyValue::new("exception.message", message.clone()),
+        ],
+    );
+    span.set_attribute(KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type));
+    span.set_status(Status::error(message));
+}
+
+fn record_panic(span: &SpanRef<'_>, payload: &(dyn Any + Send)) {
+    let message = if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    };
+    record_error(span, "panic", Cow::Borrowed("panic"), message);
+}
+
+pin_project_lite::pin_project! {
+    /// A future running in a span; see [`TracingService::start_active_span_async`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct InSpan<F> {
+        #[pin]
+        future: F,
+        cx: Option<Context>,
+    }
+
+    impl<F> PinnedDrop for InSpan<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(cx) = this.project().cx.take() {
+                let span = cx.span();
+                span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
+                span.end();
+            }
+        }
+    }
+}
+
+impl<F> InSpan<F> {
+    fn new(future: F, cx: Option<Context>) -> Self {
+        InSpan { future, cx }
+    }
+}
+
+impl<F> Future for InSpan<F>
+where
+    F: Future,
+    F::Output: SpanOutcome,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(cx) = this.cx.take() else {
+            return this.future.poll(task);
+        };
+        let result = {
+            let _active = cx.clone().attach();
+            let future = this.future;
+            catch_unwind(AssertUnwindSafe(|| future.poll(task)))
+        };
+        match result {
+            Ok(Poll::Pending) => {
+                *this.cx = Some(cx);
+                Poll::Pending
+            }
+            Ok(Poll::Ready(output)) => Poll::Ready(finish(&cx, Ok(output))),
+            Err(panic) => Poll::Ready(finish(&cx, Err(panic))),
+        }
+    }
+}
