@@ -312,7 +312,11 @@ pub fn metric_prefix(kind: ScopeKind, id: &str) -> String {
 
 /// Checks the id and the authored metric name, and returns the exported name
 /// `backstage.{plugin|core}.{id}.{authored}` if it fits in 255 characters.
-pub fn exported_metric_name(kind: ScopeKind, id: &str, authored: &str) -> Result<String, NameError> {
+pub fn exported_metric_name(
+    kind: ScopeKind,
+    id: &str,
+    authored: &str,
+) -> Result<String, NameError> {
     validate_scope_id(kind, id)?;
     validate_metric_name(authored)?;
     let full = metric_prefix(kind, id) + authored;
@@ -340,7 +344,11 @@ pub fn instrumentation_scope_name(kind: ScopeKind, id: &str) -> String {
 /// The empty unit (no unit) is allowed.
 pub fn validate_unit(unit: &str) -> Result<(), NameError> {
     let subject = Subject::Unit;
-    if let Some((at, ch)) = unit.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+    if let Some((at, ch)) = unit
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_graphic())
+    {
         return Err(NameError::new(
             subject,
             unit,
@@ -362,7 +370,13 @@ pub fn validate_unit(unit: &str) -> Result<(), NameError> {
 
 /// Checks histogram bucket boundaries: finite and strictly increasing.
 pub fn validate_boundaries(boundaries: &[f64]) -> Result<(), NameError> {
-    let error = |problem| NameError::new(Subject::HistogramBoundaries, format!("{boundaries:?}"), problem);
+    let error = |problem| {
+        NameError::new(
+            Subject::HistogramBoundaries,
+            format!("{boundaries:?}"),
+            problem,
+        )
+    };
     if let Some(index) = boundaries.iter().position(|b| !b.is_finite()) {
         return Err(error(Problem::NonFinite { index }));
     }
@@ -462,7 +476,14 @@ mod tests {
 
     #[test]
     fn scope_ids() {
-        for ok in ["catalog", "tech-insights", "k8s", "a", "a1-b2-c3", &"a".repeat(63)] {
+        for ok in [
+            "catalog",
+            "tech-insights",
+            "k8s",
+            "a",
+            "a1-b2-c3",
+            &"a".repeat(63),
+        ] {
             validate_plugin_id(ok).unwrap();
             validate_core_id(ok).unwrap();
         }
@@ -493,15 +514,26 @@ mod tests {
         );
         let err = validate_core_id("Db").unwrap_err();
         assert_eq!(err.subject(), Subject::CoreServiceId);
-        assert!(err.to_string().starts_with("core service id `Db` has uppercase `D`"));
+        assert!(
+            err.to_string()
+                .starts_with("core service id `Db` has uppercase `D`")
+        );
     }
 
     #[test]
     fn metric_names() {
-        for ok in ["entities.processed", "a.b.c", "tasks.step_duration", "x1.y2"] {
+        for ok in [
+            "entities.processed",
+            "a.b.c",
+            "tasks.step_duration",
+            "x1.y2",
+        ] {
             validate_metric_name(ok).unwrap();
         }
-        assert_eq!(problem(validate_metric_name("entities")), Problem::SingleSegment);
+        assert_eq!(
+            problem(validate_metric_name("entities")),
+            Problem::SingleSegment
+        );
         assert_eq!(
             problem(validate_metric_name("Entities.processed")),
             Problem::InvalidChar { ch: 'E', at: 0 }
@@ -538,9 +570,20 @@ mod tests {
         );
         // exactly 255 is fine
         let fits = format!("a.{}", "b".repeat(255 - 25 - 2));
-        assert_eq!(exported_metric_name(ScopeKind::Plugin, "catalog", &fits).unwrap().len(), 255);
-        assert_eq!(instrumentation_scope_name(ScopeKind::Plugin, "catalog"), "backstage-plugin-catalog");
-        assert_eq!(instrumentation_scope_name(ScopeKind::Core, "http"), "backstage-core-http");
+        assert_eq!(
+            exported_metric_name(ScopeKind::Plugin, "catalog", &fits)
+                .unwrap()
+                .len(),
+            255
+        );
+        assert_eq!(
+            instrumentation_scope_name(ScopeKind::Plugin, "catalog"),
+            "backstage-plugin-catalog"
+        );
+        assert_eq!(
+            instrumentation_scope_name(ScopeKind::Core, "http"),
+            "backstage-core-http"
+        );
     }
 
     #[test]
@@ -608,6 +651,9 @@ mod tests {
              each starting with a letter, e.g. `entities.processed`; the \
              `backstage.plugin.{id}.` prefix is added for you"
         );
-        assert!(err.short_message().starts_with("metric name has a single segment: "));
+        assert!(
+            err.short_message()
+                .starts_with("metric name has a single segment: ")
+        );
     }
 }

@@ -272,7 +272,9 @@ impl<'a> Field<'a> {
     fn get(&self, key: &str) -> Result<Field<'a>, ConfigError> {
         let node = match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => None,
-            Some((_, Value::Map(entries))) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Some((_, Value::Map(entries))) => {
+                entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+            }
             Some((node, _)) => return Err(self.wrong_type(node, "a mapping of keys to values")),
         };
         Ok(Field {
@@ -285,7 +287,10 @@ impl<'a> Field<'a> {
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
             Some((_, Value::String(s))) => Ok(Some(s.clone())),
-            Some((node, _)) => Err(self.wrong_type(node, "a string (quote it if it looks like a number or boolean)")),
+            Some((node, _)) => Err(self.wrong_type(
+                node,
+                "a string (quote it if it looks like a number or boolean)",
+            )),
         }
     }
 
@@ -310,17 +315,16 @@ impl<'a> Field<'a> {
 
 fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
     let origin_source: Arc<str> = Arc::from(source);
-    let document: Option<Node> =
-        serde_saphyr::from_str(yaml).map_err(|error| {
-            let (line, column) = error
-                .location()
-                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-            ConfigError::Syntax {
-                source: source.to_owned(),
-                line,
-                column,
-            }
-        })?;
+    let document: Option<Node> = serde_saphyr::from_str(yaml).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+        ConfigError::Syntax {
+            source: source.to_owned(),
+            line,
+            column,
+        }
+    })?;
     let mut document = document.unwrap_or_else(Node::empty_map);
     document.set_source(&origin_source);
     match document.value {
@@ -533,7 +537,10 @@ mod tests {
     fn wrong_type(yaml: &str) -> (u32, String, &'static str) {
         match Config::from_yaml_str("app-config.yaml", yaml).unwrap_err() {
             ConfigError::WrongType {
-                line, key, expected, ..
+                line,
+                key,
+                expected,
+                ..
             } => (line, key, expected),
             other => panic!("expected a type error, got {other:?}"),
         }
@@ -546,8 +553,11 @@ mod tests {
             Config::from_yaml_str("empty", "").unwrap(),
             Config::from_yaml_str("comment", "# nothing\n").unwrap(),
             Config::from_yaml_str("null backend", "backend:\n").unwrap(),
-            Config::from_yaml_str("other keys", "app:\n  title: x\nbackend:\n  baseUrl: http://x\n")
-                .unwrap(),
+            Config::from_yaml_str(
+                "other keys",
+                "app:\n  title: x\nbackend:\n  baseUrl: http://x\n",
+            )
+            .unwrap(),
         ] {
             assert_eq!(config.service_name(), "backstage");
             assert_eq!(config.service_version(), None);
@@ -619,12 +629,18 @@ backend:
         // a later scalar replaces an earlier mapping and the other way round
         let config = Config::from_yaml_sources([
             ("a.yaml", "backend:\n  tracing: off\n"),
-            ("b.yaml", "backend:\n  tracing:\n    capture:\n      endUser: true\n"),
+            (
+                "b.yaml",
+                "backend:\n  tracing:\n    capture:\n      endUser: true\n",
+            ),
         ])
         .unwrap();
         assert!(config.capture_end_user());
         let err = Config::from_yaml_sources([
-            ("a.yaml", "backend:\n  tracing:\n    capture:\n      endUser: true\n"),
+            (
+                "a.yaml",
+                "backend:\n  tracing:\n    capture:\n      endUser: true\n",
+            ),
             ("b.yaml", "backend:\n  tracing: 5\n"),
         ])
         .unwrap_err();
@@ -709,12 +725,19 @@ backend:
             ),
         ];
         for (yaml, line, key, expected) in cases {
-            assert_eq!(wrong_type(&yaml), (line, key.to_owned(), expected), "{yaml}");
+            assert_eq!(
+                wrong_type(&yaml),
+                (line, key.to_owned(), expected),
+                "{yaml}"
+            );
             let message = Config::from_yaml_str("app-config.yaml", &yaml)
                 .unwrap_err()
                 .to_string();
             assert!(!message.contains(secret), "{message}");
-            assert!(message.starts_with(&format!("app-config.yaml:{line}:")), "{message}");
+            assert!(
+                message.starts_with(&format!("app-config.yaml:{line}:")),
+                "{message}"
+            );
         }
         let err = Config::from_yaml_str("list.yaml", &format!("- {secret}\n")).unwrap_err();
         assert_eq!(
@@ -727,7 +750,10 @@ backend:
     fn malformed_yaml_names_the_place_not_the_text() {
         let secret = "hunter2";
         for (yaml, line) in [
-            (format!("backend:\n  metrics:\n    serviceName: \"{secret}\n"), 3),
+            (
+                format!("backend:\n  metrics:\n    serviceName: \"{secret}\n"),
+                3,
+            ),
             (format!("backend:\n  metrics: [{secret}\n"), 3),
             (format!("backend:\n\tmetrics: {secret}\n"), 2),
         ] {

@@ -2,7 +2,7 @@
 //! [`MetricsService`] that creates instruments with checked, prefixed names.
 //!
 //! Instruments resolve against the global meter provider when they are used, so one
-//! created before the SDK is installed records once it is (see [`crate::provider`]).
+//! created before the SDK is installed records once it is (see [`crate::set_meter_provider`]).
 //!
 //! ```
 //! use backstage_telemetry::{Config, KeyValue, RootMetricsService};
@@ -97,8 +97,10 @@ pub(crate) fn service_scope(config: &Config) -> InstrumentationScope {
 /// operator's override.
 pub(crate) fn plugin_scope(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationScope {
     let over = over.cloned().unwrap_or_default();
-    let mut builder =
-        InstrumentationScope::builder(over.name.unwrap_or_else(|| scope.instrumentation_scope_name()));
+    let mut builder = InstrumentationScope::builder(
+        over.name
+            .unwrap_or_else(|| scope.instrumentation_scope_name()),
+    );
     if let Some(version) = over.version {
         builder = builder.with_version(version);
     }

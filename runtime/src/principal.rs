@@ -100,7 +100,9 @@ impl BackstageCredentials {
     }
 
     /// The credentials auth middleware stored on `request`, or those of nobody.
-    pub fn from_request(request: &(impl CredentialsSource + ?Sized)) -> Cow<'_, BackstageCredentials> {
+    pub fn from_request(
+        request: &(impl CredentialsSource + ?Sized),
+    ) -> Cow<'_, BackstageCredentials> {
         match request.stored_credentials() {
             Some(credentials) => Cow::Borrowed(credentials),
             None => Cow::Owned(BackstageCredentials::none()),

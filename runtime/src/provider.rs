@@ -91,7 +91,9 @@ pub(crate) fn register_observable(observable: Arc<dyn Register>) {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the list inconsistent.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A value resolved against a global provider, bound again when the provider changes.

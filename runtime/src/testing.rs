@@ -191,7 +191,9 @@ impl SpanProcessor for CaptureProcessor {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Every metric collected at one moment.
@@ -339,29 +341,29 @@ fn snapshot(resource_metrics: &ResourceMetrics) -> MetricsSnapshot {
     MetricsSnapshot { metrics }
 }
 
-trait AsF64 {
-    fn as_f64(self) -> f64;
+trait ToF64 {
+    fn to_f64(self) -> f64;
 }
 
-impl AsF64 for u64 {
-    fn as_f64(self) -> f64 {
+impl ToF64 for u64 {
+    fn to_f64(self) -> f64 {
         self as f64
     }
 }
 
-impl AsF64 for i64 {
-    fn as_f64(self) -> f64 {
+impl ToF64 for i64 {
+    fn to_f64(self) -> f64 {
         self as f64
     }
 }
 
-impl AsF64 for f64 {
-    fn as_f64(self) -> f64 {
+impl ToF64 for f64 {
+    fn to_f64(self) -> f64 {
         self
     }
 }
 
-fn points<T: Copy + AsF64>(
+fn points<T: Copy + ToF64>(
     data: &MetricData<T>,
     value: fn(T) -> PointValue,
 ) -> (Aggregation, Vec<DataPoint>) {
@@ -391,7 +393,7 @@ fn points<T: Copy + AsF64>(
                         p.attributes().cloned().collect(),
                         PointValue::Histogram {
                             count: p.count(),
-                            sum: p.sum().as_f64(),
+                            sum: p.sum().to_f64(),
                             bounds: p.bounds().collect(),
                             bucket_counts: p.bucket_counts().collect(),
                         },

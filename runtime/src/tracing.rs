@@ -249,7 +249,11 @@ impl ScopeTracer {
     }
 
     /// Starts a span as a child of the current context, or `None` when no SDK is installed.
-    pub(crate) fn start(&self, name: Cow<'static, str>, options: SpanOptions<'_>) -> Option<Context> {
+    pub(crate) fn start(
+        &self,
+        name: Cow<'static, str>,
+        options: SpanOptions<'_>,
+    ) -> Option<Context> {
         let bound = self.bound();
         if !bound.recording {
             return None;
