@@ -24,7 +24,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use opentelemetry::InstrumentationScope;
+
+use crate::naming::{Scope, ScopeKind};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -118,6 +122,31 @@ impl Config {
         self.tracers.get(plugin_id)
     }
 
+    /// The root meter's scope: `serviceName`, `serviceVersion`.
+    pub(crate) fn service_scope(&self) -> InstrumentationScope {
+        let builder = InstrumentationScope::builder(self.service_name().to_owned());
+        match self.service_version() {
+            Some(version) => builder.with_version(version.to_owned()).build(),
+            None => builder.build(),
+        }
+    }
+
+    /// The meter scope of a plugin (default name or override) or core service (root meter).
+    pub(crate) fn meter_scope(&self, scope: &Scope) -> InstrumentationScope {
+        match scope.kind() {
+            ScopeKind::Plugin => scope_with(scope, self.meter_override(scope.id())),
+            ScopeKind::Core => self.service_scope(),
+        }
+    }
+
+    /// The tracer scope of a plugin (default name or override) or core service.
+    pub(crate) fn tracer_scope(&self, scope: &Scope) -> InstrumentationScope {
+        match scope.kind() {
+            ScopeKind::Plugin => scope_with(scope, self.tracer_override(scope.id())),
+            ScopeKind::Core => scope_with(scope, None),
+        }
+    }
+
     fn from_tree(root: &Node) -> Result<Self, ConfigError> {
         let root = Field {
             node: Some(root),
@@ -137,6 +166,49 @@ impl Config {
                 .unwrap_or(false),
         })
     }
+}
+
+/// The scope's default name (`backstage-plugin-{id}`) or the operator's override.
+fn scope_with(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationScope {
+    let over = over.cloned().unwrap_or_default();
+    let name = over
+        .name
+        .unwrap_or_else(|| scope.instrumentation_scope_name());
+    let mut builder = InstrumentationScope::builder(name);
+    if let Some(version) = over.version {
+        builder = builder.with_version(version);
+    }
+    if let Some(schema_url) = over.schema_url {
+        builder = builder.with_schema_url(schema_url);
+    }
+    builder.build()
+}
+
+static INSTALLED: RwLock<Option<Arc<Config>>> = RwLock::new(None);
+
+/// Makes `config` the configuration of the spans and metrics declared with the macros
+/// (tracer and meter overrides, `capture.endUser`). Those already in use pick it up at
+/// their next use. Services made with `from_config` keep the configuration they were given.
+///
+/// ```
+/// let config = backstage_telemetry::Config::from_yaml_str(
+///     "app-config.yaml",
+///     "backend:\n  tracing:\n    capture:\n      endUser: true\n",
+/// ).unwrap();
+/// backstage_telemetry::set_config(config);
+/// ```
+pub fn set_config(config: Config) {
+    *INSTALLED.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(config));
+    crate::provider::config_changed();
+}
+
+/// The configuration installed with [`set_config`], or the defaults.
+pub(crate) fn installed() -> Arc<Config> {
+    INSTALLED
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default()
 }
 
 fn scope_overrides(

@@ -37,12 +37,39 @@ pub mod sdk;
 pub mod testing;
 pub mod tracing;
 
-pub use config::{Config, ConfigError};
+pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
+pub use config::{Config, ConfigError, set_config};
 pub use metrics::{MetricsService, RootMetricsService};
 pub use opentelemetry::trace::{SpanKind, Status};
 pub use opentelemetry::{InstrumentationScope, KeyValue};
 pub use principal::{BackstageCredentials, Principal};
 pub use provider::{set_meter_provider, set_tracer_provider};
 pub use tracing::{
-    ActiveSpan, RootTracingService, SpanOptions, SpanOutcome, TracingService, current_span,
+    ActiveSpan, ErrorType, RootTracingService, SpanOptions, SpanOutcome, TracingService,
+    current_span,
 };
+
+/// What the macro expansions call. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::metrics::{
+        __callback, Callback, InstrumentSpec, MeterScope, MetricInfo, MetricKind,
+        ObservableInstrument,
+    };
+    pub use crate::naming::{Scope, ScopeKind};
+    pub use crate::tracing::{
+        Outcome, RecordDebugError, RecordDisplayError, RecordNothing, RecordTypedError, SpanSite,
+        in_span_async, in_span_sync,
+    };
+    pub use opentelemetry::trace::SpanRef;
+    pub use std::sync::LazyLock;
+
+    /// The credentials a `#[span(credentials = ...)]` expression names, owned or borrowed.
+    #[inline]
+    pub fn credentials<C>(credentials: &C) -> &crate::BackstageCredentials
+    where
+        C: std::borrow::Borrow<crate::BackstageCredentials> + ?Sized,
+    {
+        credentials.borrow()
+    }
+}

@@ -29,7 +29,7 @@ use std::sync::{Arc, Weak};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
-use crate::config::{Config, ScopeOverride};
+use crate::config::Config;
 use crate::naming::{NameError, Scope, validate_boundaries, validate_unit};
 use crate::provider::{Bound, Register, meter_generation, register_observable};
 
@@ -55,7 +55,7 @@ impl RootMetricsService {
     pub fn from_config(config: &Config) -> Self {
         RootMetricsService {
             config: config.clone(),
-            root: Arc::new(MeterScope::new(service_scope(config))),
+            root: Arc::new(MeterScope::fixed(config.service_scope())),
         }
     }
 
@@ -64,8 +64,8 @@ impl RootMetricsService {
     /// `backend.metrics.plugin.{plugin_id}.meter` says otherwise.
     pub fn for_plugin(&self, plugin_id: &str) -> Result<MetricsService, NameError> {
         let scope = Scope::plugin(plugin_id.to_owned())?;
-        let instrumentation = plugin_scope(&scope, self.config.meter_override(plugin_id));
-        Ok(MetricsService::new(scope, instrumentation))
+        let meter = Arc::new(MeterScope::fixed(self.config.meter_scope(&scope)));
+        Ok(MetricsService { scope, meter })
     }
 
     /// The metrics service of core service `service_id`: metric names are prefixed
@@ -84,58 +84,78 @@ impl RootMetricsService {
     }
 }
 
-/// The instrumentation scope named by `serviceName` / `serviceVersion`.
-pub(crate) fn service_scope(config: &Config) -> InstrumentationScope {
-    let builder = InstrumentationScope::builder(config.service_name().to_owned());
-    match config.service_version() {
-        Some(version) => builder.with_version(version.to_owned()).build(),
-        None => builder.build(),
-    }
-}
-
-/// The instrumentation scope of a plugin's meter or tracer: the default name, or the
-/// operator's override.
-pub(crate) fn plugin_scope(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationScope {
-    let over = over.cloned().unwrap_or_default();
-    let mut builder = InstrumentationScope::builder(
-        over.name
-            .unwrap_or_else(|| scope.instrumentation_scope_name()),
-    );
-    if let Some(version) = over.version {
-        builder = builder.with_version(version);
-    }
-    if let Some(schema_url) = over.schema_url {
-        builder = builder.with_schema_url(schema_url);
-    }
-    builder.build()
-}
-
-/// The meter of one instrumentation scope, bound to the current global provider.
-pub(crate) struct MeterScope {
-    instrumentation: InstrumentationScope,
+/// The meter of one plugin or core service, bound to the current global provider.
+#[doc(hidden)]
+pub struct MeterScope {
+    source: ScopeSource,
     meter: Bound<Meter>,
 }
 
+/// Where an instrumentation scope comes from.
+pub(crate) enum ScopeSource {
+    /// Resolved when the service was made from its config.
+    Fixed(InstrumentationScope),
+    /// Declared with the macros: resolved against the installed config at each binding.
+    Installed(Scope),
+}
+
 impl MeterScope {
-    fn new(instrumentation: InstrumentationScope) -> Self {
+    fn fixed(instrumentation: InstrumentationScope) -> Self {
         MeterScope {
-            instrumentation,
+            source: ScopeSource::Fixed(instrumentation),
             meter: Bound::new(),
+        }
+    }
+
+    /// The meter of a scope declared with the macros.
+    pub const fn installed(scope: Scope) -> Self {
+        MeterScope {
+            source: ScopeSource::Installed(scope),
+            meter: Bound::new(),
+        }
+    }
+
+    fn instrumentation(&self) -> InstrumentationScope {
+        match &self.source {
+            ScopeSource::Fixed(instrumentation) => instrumentation.clone(),
+            ScopeSource::Installed(scope) => crate::config::installed().meter_scope(scope),
         }
     }
 
     fn meter(&self) -> &Meter {
         self.meter.get(meter_generation(), || {
-            opentelemetry::global::meter_provider().meter_with_scope(self.instrumentation.clone())
+            opentelemetry::global::meter_provider().meter_with_scope(self.instrumentation())
         })
     }
 }
 
 impl fmt::Debug for MeterScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            ScopeSource::Fixed(instrumentation) => instrumentation.name().to_owned(),
+            ScopeSource::Installed(scope) => scope.to_string(),
+        };
         f.debug_struct("MeterScope")
-            .field("instrumentation", &self.instrumentation)
+            .field("source", &source)
             .finish_non_exhaustive()
+    }
+}
+
+/// A meter scope shared by a service's instruments, or the static one of a macro site.
+#[derive(Clone, Debug)]
+enum MeterRef {
+    Shared(Arc<MeterScope>),
+    Static(&'static MeterScope),
+}
+
+impl std::ops::Deref for MeterRef {
+    type Target = MeterScope;
+
+    fn deref(&self) -> &MeterScope {
+        match self {
+            MeterRef::Shared(scope) => scope,
+            MeterRef::Static(scope) => scope,
+        }
     }
 }
 
@@ -150,21 +170,14 @@ pub struct MetricsService {
 }
 
 impl MetricsService {
-    fn new(scope: Scope, instrumentation: InstrumentationScope) -> Self {
-        MetricsService {
-            scope,
-            meter: Arc::new(MeterScope::new(instrumentation)),
-        }
-    }
-
     /// The plugin or core service these metrics belong to.
     pub fn scope(&self) -> &Scope {
         &self.scope
     }
 
     /// The instrumentation scope (meter name, version, schema URL) of this service's meter.
-    pub fn instrumentation_scope(&self) -> &InstrumentationScope {
-        &self.meter.instrumentation
+    pub fn instrumentation_scope(&self) -> InstrumentationScope {
+        self.meter.instrumentation()
     }
 
     /// The underlying OpenTelemetry meter, from the global provider installed now.
@@ -228,11 +241,39 @@ impl MetricsService {
 #[derive(Clone, Debug)]
 #[doc(hidden)]
 pub struct InstrumentSpec {
-    meter: Arc<MeterScope>,
+    meter: MeterRef,
     name: Cow<'static, str>,
     description: Option<Cow<'static, str>>,
     unit: Option<Cow<'static, str>>,
-    boundaries: Option<Vec<f64>>,
+    boundaries: Option<Cow<'static, [f64]>>,
+}
+
+impl InstrumentSpec {
+    /// The spec of an instrument declared with `metric!`: every part checked at compile time.
+    pub const fn __checked(
+        meter: &'static MeterScope,
+        name: &'static str,
+        description: Option<&'static str>,
+        unit: Option<&'static str>,
+        boundaries: Option<&'static [f64]>,
+    ) -> Self {
+        InstrumentSpec {
+            meter: MeterRef::Static(meter),
+            name: Cow::Borrowed(name),
+            description: match description {
+                Some(description) => Some(Cow::Borrowed(description)),
+                None => None,
+            },
+            unit: match unit {
+                Some(unit) => Some(Cow::Borrowed(unit)),
+                None => None,
+            },
+            boundaries: match boundaries {
+                Some(boundaries) => Some(Cow::Borrowed(boundaries)),
+                None => None,
+            },
+        }
+    }
 }
 
 /// Settings shared by every instrument builder.
@@ -253,11 +294,11 @@ impl Settings<'_> {
             validate_boundaries(boundaries)?;
         }
         Ok(InstrumentSpec {
-            meter: self.service.meter.clone(),
+            meter: MeterRef::Shared(self.service.meter.clone()),
             name: Cow::Owned(name),
             description: self.description,
             unit: self.unit,
-            boundaries,
+            boundaries: boundaries.map(Cow::Owned),
         })
     }
 }
@@ -312,6 +353,65 @@ impl<T: HistogramValue> InstrumentBuilder<'_, Histogram<T>> {
 
 /// A measurement callback of an observable instrument.
 pub type Callback<T> = Arc<dyn Fn(&dyn AsyncInstrument<T>) + Send + Sync>;
+
+/// Gives a `metric!` callback closure its parameter type.
+#[doc(hidden)]
+pub fn __callback<T, F>(callback: F) -> Vec<Callback<T>>
+where
+    F: Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static,
+{
+    vec![Arc::new(callback)]
+}
+
+/// One metric a scope declares with `metric!`: an entry of the `METRICS` manifest that
+/// `#[backstage_plugin]` adds to its module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// The exported name, such as `backstage.plugin.catalog.entities.processed`.
+    pub name: &'static str,
+    /// The instrument kind.
+    pub kind: MetricKind,
+    /// The value type: `u64`, `i64` or `f64`.
+    pub value_type: &'static str,
+    /// The unit (empty if none).
+    pub unit: &'static str,
+    /// The description (empty if none).
+    pub description: &'static str,
+}
+
+/// The seven instrument kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// [`Counter`]
+    Counter,
+    /// [`UpDownCounter`]
+    UpDownCounter,
+    /// [`Histogram`]
+    Histogram,
+    /// [`Gauge`]
+    Gauge,
+    /// [`ObservableCounter`]
+    ObservableCounter,
+    /// [`ObservableUpDownCounter`]
+    ObservableUpDownCounter,
+    /// [`ObservableGauge`]
+    ObservableGauge,
+}
+
+impl MetricKind {
+    /// The kind's type name, such as `ObservableGauge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "Counter",
+            MetricKind::UpDownCounter => "UpDownCounter",
+            MetricKind::Histogram => "Histogram",
+            MetricKind::Gauge => "Gauge",
+            MetricKind::ObservableCounter => "ObservableCounter",
+            MetricKind::ObservableUpDownCounter => "ObservableUpDownCounter",
+            MetricKind::ObservableGauge => "ObservableGauge",
+        }
+    }
+}
 
 /// Builds an observable instrument; [`build`](Self::build) checks the name and unit and
 /// registers the callbacks.
@@ -407,7 +507,7 @@ impl<T> WithBoundaries for opentelemetry::metrics::InstrumentBuilder<'_, T> {}
 impl<T> WithBoundaries for opentelemetry::metrics::HistogramBuilder<'_, T> {
     fn boundaries(self, spec: &InstrumentSpec) -> Self {
         match &spec.boundaries {
-            Some(boundaries) => self.with_boundaries(boundaries.clone()),
+            Some(boundaries) => self.with_boundaries(boundaries.to_vec()),
             None => self,
         }
     }
@@ -450,6 +550,14 @@ macro_rules! sync_instrument {
             /// The exported name, such as `backstage.plugin.catalog.entities.processed`.
             pub fn name(&self) -> &str {
                 &self.spec.name
+            }
+        }
+
+        impl<T> $name<T> {
+            /// An instrument declared with `metric!`.
+            #[doc(hidden)]
+            pub const fn __declared(spec: InstrumentSpec) -> Self {
+                $name { spec, bound: Bound::new() }
             }
         }
 
@@ -545,7 +653,7 @@ impl<T: Send + Sync + 'static> Register for Observable<T> {
         // Meters are cheap to make; the bound meter of the scope may lag behind a provider
         // being installed right now, so ask the global provider directly.
         let meter = opentelemetry::global::meter_provider()
-            .meter_with_scope(self.spec.meter.instrumentation.clone());
+            .meter_with_scope(self.spec.meter.instrumentation());
         (self.register)(&meter, &self.spec, self.this.clone());
     }
 }

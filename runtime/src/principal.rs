@@ -129,6 +129,12 @@ pub trait CredentialsSource {
     fn stored_credentials(&self) -> Option<&BackstageCredentials>;
 }
 
+impl<T: CredentialsSource + ?Sized> CredentialsSource for &T {
+    fn stored_credentials(&self) -> Option<&BackstageCredentials> {
+        (**self).stored_credentials()
+    }
+}
+
 impl<B> CredentialsSource for http::Request<B> {
     fn stored_credentials(&self) -> Option<&BackstageCredentials> {
         self.extensions().get()

@@ -72,6 +72,12 @@ where
     TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
+/// The installed configuration changed: everything binds again (scope names may differ).
+pub(crate) fn config_changed() {
+    METER_GENERATION.fetch_add(1, Ordering::AcqRel);
+    TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 #[inline]
 pub(crate) fn meter_generation() -> u64 {
     METER_GENERATION.load(Ordering::Acquire)

@@ -31,7 +31,6 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
 use crate::config::Config;
-use crate::metrics::plugin_scope;
 use crate::naming::{NameError, Scope, validate_span_name};
 use crate::principal::{BackstageCredentials, CredentialsSource};
 use crate::provider::{Bound, tracer_generation};
@@ -72,26 +71,26 @@ impl RootTracingService {
     /// unless `backend.tracing.plugin.{plugin_id}.tracer` says otherwise; every span carries
     /// `backstage.plugin.id = {plugin_id}`.
     pub fn for_plugin(&self, plugin_id: &str) -> Result<TracingService, NameError> {
-        let scope = Scope::plugin(plugin_id.to_owned())?;
-        let instrumentation = plugin_scope(&scope, self.config.tracer_override(plugin_id));
-        Ok(self.service(scope, instrumentation))
+        Ok(self.service(Scope::plugin(plugin_id.to_owned())?))
     }
 
     /// The tracing service of core service `service_id`: tracer
     /// `backstage-core-{service_id}`; every span carries `backstage.core.id = {service_id}`.
     pub fn for_core(&self, service_id: &str) -> Result<TracingService, NameError> {
-        let scope = Scope::core(service_id.to_owned())?;
-        let instrumentation = plugin_scope(&scope, None);
-        Ok(self.service(scope, instrumentation))
+        Ok(self.service(Scope::core(service_id.to_owned())?))
     }
 
-    fn service(&self, scope: Scope, instrumentation: InstrumentationScope) -> TracingService {
+    fn service(&self, scope: Scope) -> TracingService {
+        let source = TracerSource::Fixed {
+            instrumentation: self.config.tracer_scope(&scope),
+            capture_end_user: self.config.capture_end_user(),
+        };
         TracingService {
-            tracer: Arc::new(ScopeTracer::new(
+            tracer: Arc::new(ScopeTracer {
                 scope,
-                instrumentation,
-                self.config.capture_end_user(),
-            )),
+                source,
+                tracer: Bound::new(),
+            }),
         }
     }
 }
@@ -112,8 +111,8 @@ impl TracingService {
     }
 
     /// The instrumentation scope (tracer name, version, schema URL) of this service's tracer.
-    pub fn instrumentation_scope(&self) -> &InstrumentationScope {
-        &self.tracer.instrumentation
+    pub fn instrumentation_scope(&self) -> InstrumentationScope {
+        self.tracer.resolve().0
     }
 
     /// Runs `f` in a new span named `name`, active while `f` runs, and returns what `f`
@@ -143,14 +142,11 @@ impl TracingService {
         F: FnOnce(ActiveSpan) -> R,
         R: SpanOutcome,
     {
-        let Some(cx) = self.tracer.start(name.into(), options) else {
+        let Some(cx) = self.tracer.start(name.into(), || options) else {
             return f(ActiveSpan::current());
         };
-        let result = {
-            let _active = cx.clone().attach();
-            catch_unwind(AssertUnwindSafe(|| f(ActiveSpan { cx: cx.clone() })))
-        };
-        finish(&cx, result)
+        let body = || f(ActiveSpan { cx: cx.clone() });
+        in_span_sync(Some(cx.clone()), body, R::record)
     }
 
     /// Runs the future `f` returns in a new span, active across every `.await` of it, and
@@ -181,25 +177,55 @@ impl TracingService {
         Fut: Future,
         Fut::Output: SpanOutcome,
     {
-        match self.tracer.start(name.into(), options) {
+        match self.tracer.start(name.into(), || options) {
             Some(cx) => {
                 let future = {
                     let _active = cx.clone().attach();
                     f(ActiveSpan { cx: cx.clone() })
                 };
-                InSpan::new(future, Some(cx))
+                in_span_async(Some(cx), future, <Fut::Output>::record)
             }
-            None => InSpan::new(f(ActiveSpan::current()), None),
+            None => in_span_async(None, f(ActiveSpan::current()), <Fut::Output>::record),
         }
     }
 }
 
+/// Runs `body` in the span of `cx` (if any): active while it runs, outcome recorded with
+/// `record`, a panic recorded and resumed, ended exactly once.
+#[doc(hidden)]
+#[inline]
+pub fn in_span_sync<R>(
+    cx: Option<Context>,
+    body: impl FnOnce() -> R,
+    record: fn(&R, &SpanRef<'_>),
+) -> R {
+    let Some(cx) = cx else {
+        return body();
+    };
+    let result = {
+        let _active = cx.clone().attach();
+        catch_unwind(AssertUnwindSafe(body))
+    };
+    finish(&cx, result, record)
+}
+
+/// `future` in the span of `cx` (if any); see [`in_span_sync`].
+#[doc(hidden)]
+#[inline]
+pub fn in_span_async<F: Future>(
+    cx: Option<Context>,
+    future: F,
+    record: fn(&F::Output, &SpanRef<'_>),
+) -> InSpan<F> {
+    InSpan { future, cx, record }
+}
+
 /// Ends the span of `cx` after its body returned or panicked.
-fn finish<R: SpanOutcome>(cx: &Context, result: std::thread::Result<R>) -> R {
+fn finish<R>(cx: &Context, result: std::thread::Result<R>, record: fn(&R, &SpanRef<'_>)) -> R {
     let span = cx.span();
     match result {
         Ok(value) => {
-            value.record(&span);
+            record(&value, &span);
             span.end();
             value
         }
@@ -211,53 +237,81 @@ fn finish<R: SpanOutcome>(cx: &Context, result: std::thread::Result<R>) -> R {
     }
 }
 
-/// The tracer of one scope, bound to the current global provider.
+/// The tracer of one plugin or core service, bound to the current global provider.
 pub(crate) struct ScopeTracer {
     scope: Scope,
-    instrumentation: InstrumentationScope,
-    capture_end_user: bool,
+    source: TracerSource,
     tracer: Bound<BoundTracer>,
+}
+
+enum TracerSource {
+    /// Resolved when the service was made from its config.
+    Fixed {
+        instrumentation: InstrumentationScope,
+        capture_end_user: bool,
+    },
+    /// Declared with the macros: resolved against the installed config at each binding.
+    Installed,
 }
 
 struct BoundTracer {
     tracer: BoxedTracer,
     /// False for the no-op provider: spans are skipped entirely.
     recording: bool,
+    capture_end_user: bool,
 }
 
 impl ScopeTracer {
-    pub(crate) fn new(
-        scope: Scope,
-        instrumentation: InstrumentationScope,
-        capture_end_user: bool,
-    ) -> Self {
-        ScopeTracer {
-            scope,
-            instrumentation,
-            capture_end_user,
-            tracer: Bound::new(),
+    /// The instrumentation scope and `capture.endUser` of this tracer.
+    fn resolve(&self) -> (InstrumentationScope, bool) {
+        match &self.source {
+            TracerSource::Fixed {
+                instrumentation,
+                capture_end_user,
+            } => (instrumentation.clone(), *capture_end_user),
+            TracerSource::Installed => {
+                let config = crate::config::installed();
+                (config.tracer_scope(&self.scope), config.capture_end_user())
+            }
         }
     }
 
+    #[inline]
     fn bound(&self) -> &BoundTracer {
         self.tracer.get(tracer_generation(), || {
-            let tracer = opentelemetry::global::tracer_provider()
-                .tracer_with_scope(self.instrumentation.clone());
+            let (instrumentation, capture_end_user) = self.resolve();
+            let tracer =
+                opentelemetry::global::tracer_provider().tracer_with_scope(instrumentation);
             let recording = !is_noop(&tracer);
-            BoundTracer { tracer, recording }
+            BoundTracer {
+                tracer,
+                recording,
+                capture_end_user,
+            }
         })
     }
 
-    /// Starts a span as a child of the current context, or `None` when no SDK is installed.
-    pub(crate) fn start(
+    /// Starts a span as a child of the current context, or `None` when no SDK is installed
+    /// (then `options` is not even evaluated).
+    #[inline]
+    fn start<'a>(
         &self,
         name: Cow<'static, str>,
-        options: SpanOptions<'_>,
+        options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Context> {
         let bound = self.bound();
         if !bound.recording {
             return None;
         }
+        Some(self.start_recording(bound, name, options()))
+    }
+
+    fn start_recording(
+        &self,
+        bound: &BoundTracer,
+        name: Cow<'static, str>,
+        options: SpanOptions<'_>,
+    ) -> Context {
         let SpanOptions {
             mut attributes,
             kind,
@@ -271,7 +325,7 @@ impl ScopeTracer {
             (None, None) => None,
         };
         if let Some(credentials) = credentials {
-            credentials.span_attributes(self.capture_end_user, &mut attributes);
+            credentials.span_attributes(bound.capture_end_user, &mut attributes);
         }
         let name = if validate_span_name(&name).is_ok() {
             name
@@ -286,7 +340,7 @@ impl ScopeTracer {
                 .with_attributes(attributes),
             &parent,
         );
-        Some(parent.with_span(span))
+        parent.with_span(span)
     }
 }
 
@@ -294,8 +348,43 @@ impl fmt::Debug for ScopeTracer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopeTracer")
             .field("scope", &self.scope)
-            .field("instrumentation", &self.instrumentation)
             .finish_non_exhaustive()
+    }
+}
+
+/// A `#[span]` call site: its scope's tracer and its span name, both fixed at compile time.
+#[doc(hidden)]
+pub struct SpanSite {
+    tracer: ScopeTracer,
+    name: &'static str,
+}
+
+impl SpanSite {
+    /// A call site of `scope` whose spans are named `name` (checked by the macro).
+    pub const fn new(scope: Scope, name: &'static str) -> Self {
+        SpanSite {
+            tracer: ScopeTracer {
+                scope,
+                source: TracerSource::Installed,
+                tracer: Bound::new(),
+            },
+            name,
+        }
+    }
+
+    /// Starts this site's span, or `None` (without evaluating `options`) with no SDK.
+    #[inline]
+    pub fn start<'a>(&self, options: impl FnOnce() -> SpanOptions<'a>) -> Option<Context> {
+        self.tracer.start(Cow::Borrowed(self.name), options)
+    }
+}
+
+impl fmt::Debug for SpanSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanSite")
+            .field("scope", &self.tracer.scope)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -480,6 +569,97 @@ impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
     }
 }
 
+/// Gives the `error.type` that `#[span]` records for an error, instead of its type name:
+/// a short, low-cardinality kind such as an enum variant.
+///
+/// ```
+/// use std::borrow::Cow;
+///
+/// #[derive(Debug)]
+/// enum ProcessError { NotFound, Invalid(String) }
+///
+/// impl backstage_telemetry::ErrorType for ProcessError {
+///     fn error_type(&self) -> Cow<'static, str> {
+///         match self {
+///             ProcessError::NotFound => "not_found".into(),
+///             ProcessError::Invalid(_) => "invalid".into(),
+///         }
+///     }
+/// }
+/// ```
+pub trait ErrorType {
+    /// The value of `error.type` for this error.
+    fn error_type(&self) -> Cow<'static, str>;
+}
+
+/// What a `#[span]` body returned; the macro records it through the most specific of the
+/// `Record*` traits below (autoref specialisation), so any return type works and `Err`
+/// is found by type, whatever alias names it.
+#[doc(hidden)]
+pub struct Outcome<'a, T: ?Sized>(pub &'a T);
+
+/// `Err` of an error with its own [`ErrorType`].
+#[doc(hidden)]
+pub trait RecordTypedError {
+    fn record_outcome(&self, span: &SpanRef<'_>);
+}
+
+impl<T, E: ErrorType + fmt::Display> RecordTypedError for &&&Outcome<'_, Result<T, E>> {
+    fn record_outcome(&self, span: &SpanRef<'_>) {
+        if let Err(error) = self.0 {
+            record_error(
+                span,
+                std::any::type_name::<E>(),
+                error.error_type(),
+                error.to_string(),
+            );
+        }
+    }
+}
+
+/// `Err` of a displayable error: `error.type` is its type name.
+#[doc(hidden)]
+pub trait RecordDisplayError {
+    fn record_outcome(&self, span: &SpanRef<'_>);
+}
+
+impl<T, E: fmt::Display> RecordDisplayError for &&Outcome<'_, Result<T, E>> {
+    fn record_outcome(&self, span: &SpanRef<'_>) {
+        if let Err(error) = self.0 {
+            let type_name = std::any::type_name::<E>();
+            record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
+        }
+    }
+}
+
+/// `Err` of an error that is only `Debug`.
+#[doc(hidden)]
+pub trait RecordDebugError {
+    fn record_outcome(&self, span: &SpanRef<'_>);
+}
+
+impl<T, E: fmt::Debug> RecordDebugError for &Outcome<'_, Result<T, E>> {
+    fn record_outcome(&self, span: &SpanRef<'_>) {
+        if let Err(error) = self.0 {
+            let type_name = std::any::type_name::<E>();
+            record_error(
+                span,
+                type_name,
+                Cow::Borrowed(type_name),
+                format!("{error:?}"),
+            );
+        }
+    }
+}
+
+/// Anything else: a success.
+#[doc(hidden)]
+pub trait RecordNothing {
+    fn record_outcome(&self, _span: &SpanRef<'_>) {}
+}
+
+impl<T: ?Sized> RecordNothing for Outcome<'_, T> {}
+
 /// Records an error: exception event (`exception.type`, `exception.message`),
 /// `error.type`, status ERROR with the message.
 pub(crate) fn record_error(
@@ -513,13 +693,14 @@ fn record_panic(span: &SpanRef<'_>, payload: &(dyn Any + Send)) {
 pin_project_lite::pin_project! {
     /// A future running in a span; see [`TracingService::start_active_span_async`].
     #[must_use = "futures do nothing unless awaited"]
-    pub struct InSpan<F> {
+    pub struct InSpan<F: Future> {
         #[pin]
         future: F,
         cx: Option<Context>,
+        record: fn(&F::Output, &SpanRef<'_>),
     }
 
-    impl<F> PinnedDrop for InSpan<F> {
+    impl<F: Future> PinnedDrop for InSpan<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(cx) = this.project().cx.take() {
                 let span = cx.span();
@@ -530,17 +711,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> InSpan<F> {
-    fn new(future: F, cx: Option<Context>) -> Self {
-        InSpan { future, cx }
-    }
-}
-
-impl<F> Future for InSpan<F>
-where
-    F: Future,
-    F::Output: SpanOutcome,
-{
+impl<F: Future> Future for InSpan<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
@@ -558,8 +729,8 @@ where
                 *this.cx = Some(cx);
                 Poll::Pending
             }
-            Ok(Poll::Ready(output)) => Poll::Ready(finish(&cx, Ok(output))),
-            Err(panic) => Poll::Ready(finish(&cx, Err(panic))),
+            Ok(Poll::Ready(output)) => Poll::Ready(finish(&cx, Ok(output), *this.record)),
+            Err(panic) => Poll::Ready(finish(&cx, Err(panic), *this.record)),
         }
     }
 }
