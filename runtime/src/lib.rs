@@ -59,7 +59,7 @@ pub mod __private {
     pub use crate::naming::{Scope, ScopeKind};
     pub use crate::tracing::{
         Outcome, RecordDebugError, RecordDisplayError, RecordNothing, RecordTypedError, SpanSite,
-        in_span_async, in_span_sync,
+        in_span_async, in_span_sync, with_output,
     };
     pub use opentelemetry::trace::SpanRef;
     pub use std::sync::LazyLock;

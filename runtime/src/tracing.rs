@@ -220,6 +220,14 @@ pub fn in_span_async<F: Future>(
     InSpan { future, cx, record }
 }
 
+/// `future`, its output type stated: lets a `#[span]` expansion name the output of an
+/// `async` block before recording it.
+#[doc(hidden)]
+#[inline]
+pub fn with_output<O, F: Future<Output = O>>(future: F) -> F {
+    future
+}
+
 /// Ends the span of `cx` after its body returned or panicked.
 fn finish<R>(cx: &Context, result: std::thread::Result<R>, record: fn(&R, &SpanRef<'_>)) -> R {
     let span = cx.span();

@@ -362,8 +362,9 @@ async fn async_fns_nest_across_await() {
 #[tokio::test]
 async fn impl_future_tail_and_cancellation() {
     let capture = testing::install().capture();
-    let future = capture.run(|| catalog::fetch_later(21));
-    assert_eq!(future.await, 42);
+    // the span starts at first poll, inside the capture
+    let future = catalog::fetch_later(21);
+    assert_eq!(capture.run_async(future).await, 42);
     let slow = capture.run_async(catalog::refresh("slow".into()));
     let _ = tokio::time::timeout(Duration::from_nanos(1), slow).await;
     let fetch = capture.span("fetch_later");

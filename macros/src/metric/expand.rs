@@ -24,8 +24,14 @@ use super::parse::{Declaration, Kind, MetricItem, ValueType};
 use crate::scope::Resolved;
 
 pub fn item(item: &MetricItem, resolved: &Resolved, metric: &Declared) -> TokenStream {
+    // `static` and `;` keep the user's spans, so lints such as `dead_code` still apply.
     let MetricItem {
-        attrs, vis, ident, ..
+        attrs,
+        vis,
+        static_token,
+        ident,
+        semi,
+        ..
     } = item;
     let ty = instrument_type(metric.kind, metric.value_type);
     let meter = meter(resolved);
@@ -33,13 +39,13 @@ pub fn item(item: &MetricItem, resolved: &Resolved, metric: &Declared) -> TokenS
     if metric.kind.is_observable() {
         quote! {
             #(#attrs)*
-            #vis static #ident: ::backstage_telemetry::__private::LazyLock<#ty> =
-                ::backstage_telemetry::__private::LazyLock::new(|| { #meter #build });
+            #vis #static_token #ident: ::backstage_telemetry::__private::LazyLock<#ty> =
+                ::backstage_telemetry::__private::LazyLock::new(|| { #meter #build }) #semi
         }
     } else {
         quote! {
             #(#attrs)*
-            #vis static #ident: #ty = { #meter #build };
+            #vis #static_token #ident: #ty = { #meter #build } #semi
         }
     }
 }

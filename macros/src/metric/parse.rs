@@ -31,15 +31,17 @@ pub enum Form {
     /// `static` declarations.
     Items(Vec<MetricItem>),
     /// An instrument created and cached at the call site.
-    Expr(Declaration),
+    Expr(Box<Declaration>),
 }
 
 /// `#[doc] pub static NAME: Kind<T> = "name", options;`
 pub struct MetricItem {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
+    pub static_token: Token![static],
     pub ident: Ident,
     pub declaration: Declaration,
+    pub semi: Token![;],
 }
 
 /// One instrument: kind, value type, name and options.
@@ -145,7 +147,7 @@ impl Parse for MetricInput {
             Form::Items(items)
         } else {
             let declaration = Declaration::parse_rest(input, None)?;
-            Form::Expr(declaration)
+            Form::Expr(Box::new(declaration))
         };
         Ok(MetricInput { enclosing, form })
     }
@@ -155,19 +157,21 @@ impl Parse for MetricItem {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis: Visibility = input.parse()?;
-        input.parse::<Token![static]>()?;
+        let static_token = input.parse()?;
         let ident: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
         let mut declaration = Declaration::parse_rest(input, Some(()))?;
-        input.parse::<Token![;]>()?;
+        let semi = input.parse()?;
         if declaration.description.is_none() {
             declaration.description = doc_text(&attrs);
         }
         Ok(MetricItem {
             attrs,
             vis,
+            static_token,
             ident,
             declaration,
+            semi,
         })
     }
 }
@@ -318,13 +322,14 @@ fn parse_type(input: ParseStream) -> syn::Result<(Kind, ValueType, Span)> {
             format!("give the value type: `{hint}`"),
         ));
     };
-    let type_name = match arguments.args.first() {
-        Some(syn::GenericArgument::Type(syn::Type::Path(ty))) if arguments.args.len() == 1 => ty
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        _ => String::new(),
+    let (type_name, type_span) = match arguments.args.first() {
+        Some(syn::GenericArgument::Type(syn::Type::Path(ty))) if arguments.args.len() == 1 => {
+            match ty.path.get_ident() {
+                Some(ident) => (ident.to_string(), ident.span()),
+                None => (String::new(), arguments.span()),
+            }
+        }
+        _ => (String::new(), arguments.span()),
     };
     let value_type = kind
         .value_types()
@@ -333,7 +338,7 @@ fn parse_type(input: ParseStream) -> syn::Result<(Kind, ValueType, Span)> {
         .find(|t| t.name() == type_name)
         .ok_or_else(|| {
             syn::Error::new(
-                arguments.span(),
+                type_span,
                 format!(
                     "a {} records {}, as OpenTelemetry defines it: write `{hint}`",
                     kind.name(),

@@ -14,9 +14,10 @@
 //!
 //! An `async fn` awaits `in_span_async(cx, async move { body }, record)`; a function returning
 //! `impl Future` from an `async` tail block (or `Box::pin(async move { .. })`, as
-//! `#[async_trait]` writes it) gets that block wrapped the same way.
+//! `#[async_trait]` writes it) gets that block wrapped the same way. Either way the span
+//! starts when the future is first polled.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 use syn::{Block, Expr, ItemFn, ReturnType, Stmt};
@@ -61,29 +62,45 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
 
     let body = if function.sig.asyncness.is_some() {
         let future = annotated_async(&function.sig.output, &function.block);
-        quote! {{
+        quote! {
             #site
             let __bt_cx = #start;
             ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
-        }}
+        }
     } else if let Some(tail) = async_tail(&mut function.block) {
-        let future = std::mem::replace(tail, Expr::Verbatim(TokenStream::new()));
-        *tail = syn::parse_quote! {{
-            let __bt_cx = #start;
-            ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record)
-        }};
+        let mut future =
+            std::mem::replace(tail, Expr::Verbatim(TokenStream::new())).into_token_stream();
+        if let Some(output) = future_output(&function.sig.output) {
+            // the block's output, known before its outcome is recorded
+            future = quote!(::backstage_telemetry::__private::with_output::<#output, _>(#future));
+        }
+        // started at first poll, like an `async fn`
+        *tail = syn::parse_quote! {
+            async move {
+                let __bt_cx = #start;
+                ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
+            }
+        };
         let stmts = &function.block.stmts;
-        quote! {{
+        quote! {
             #site
             #(#stmts)*
-        }}
+        }
     } else {
         let block = &function.block;
-        quote! {{
+        let closure = match written_return_type(&function.sig.output) {
+            Some(ty) => quote!(move || -> #ty #block),
+            None => quote!(move || #block),
+        };
+        quote! {
             #site
-            ::backstage_telemetry::__private::in_span_sync(#start, move || #block, #record)
-        }}
+            ::backstage_telemetry::__private::in_span_sync(#start, #closure, #record)
+        }
     };
+    // The body's braces keep the user's span, so the item still counts as user code for
+    // lints such as `dead_code`.
+    let mut body = Group::new(Delimiter::Brace, body);
+    body.set_span(function.block.brace_token.span.join());
     let ItemFn {
         attrs, vis, sig, ..
     } = &function;
@@ -145,12 +162,51 @@ fn record() -> TokenStream {
 /// `async move { body }`, its output typed as the function's return type where that can be
 /// written, so `?` in the body knows what to convert into.
 fn annotated_async(output: &ReturnType, block: &Block) -> TokenStream {
-    match output {
-        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => {
-            quote!(async move { ::core::convert::identity::<#ty>(#block) })
-        }
-        _ => quote!(async move #block),
+    match written_return_type(output) {
+        Some(ty) => quote!(async move { ::core::convert::identity::<#ty>(#block) }),
+        None => quote!(async move #block),
     }
+}
+
+/// The declared return type, if it can be written in an expression (no `impl Trait`).
+fn written_return_type(output: &ReturnType) -> Option<&syn::Type> {
+    match output {
+        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => Some(ty),
+        _ => None,
+    }
+}
+
+/// `X` in a return type such as `impl Future<Output = X> + Send` or
+/// `Pin<Box<dyn Future<Output = X> + Send>>`.
+fn future_output(output: &ReturnType) -> Option<TokenStream> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let tokens: Vec<TokenTree> = ty.to_token_stream().into_iter().collect();
+    let start = tokens.windows(2).position(|pair| {
+        matches!(&pair[0], TokenTree::Ident(i) if i == "Output")
+            && matches!(&pair[1], TokenTree::Punct(p) if p.as_char() == '=')
+    })? + 2;
+    let mut depth = 0usize;
+    let mut end = start;
+    while let Some(token) = tokens.get(end) {
+        if let TokenTree::Punct(p) = token {
+            let arrow =
+                end > 0 && matches!(&tokens[end - 1], TokenTree::Punct(q) if q.as_char() == '-');
+            match p.as_char() {
+                '<' => depth += 1,
+                '>' if !arrow => match depth.checked_sub(1) {
+                    Some(d) => depth = d,
+                    None => break,
+                },
+                ',' if depth == 0 => break,
+                _ => {}
+            }
+        }
+        end += 1;
+    }
+    let output: TokenStream = tokens[start..end].iter().cloned().collect();
+    (!output.is_empty() && !mentions_impl(output.clone())).then_some(output)
 }
 
 fn mentions_impl(tokens: TokenStream) -> bool {

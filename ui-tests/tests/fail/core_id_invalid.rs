@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_core(id = "data base")]
+mod database {}
+
+fn main() {}

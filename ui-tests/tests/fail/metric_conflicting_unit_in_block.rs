@@ -1,0 +1,9 @@
+#[backstage_telemetry::backstage_plugin(id = "catalog")]
+mod catalog {
+    backstage_telemetry::metric! {
+        pub static PROCESSED: Counter<u64> = "entities.processed", unit = "{entity}";
+        pub static PROCESSED_AGAIN: Counter<u64> = "entities.processed", unit = "1";
+    }
+}
+
+fn main() {}

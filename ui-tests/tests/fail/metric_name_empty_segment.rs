@@ -1,0 +1,8 @@
+#[backstage_telemetry::backstage_plugin(id = "catalog")]
+mod catalog {
+    backstage_telemetry::metric! {
+        pub static PROCESSED: Counter<u64> = "entities..processed";
+    }
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = catalog)]
+mod catalog {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = "catalog", name = "Catalog")]
+mod catalog {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = "tech--insights")]
+mod insights {}
+
+fn main() {}

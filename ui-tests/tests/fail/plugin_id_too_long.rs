@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
+mod catalog {}
+
+fn main() {}

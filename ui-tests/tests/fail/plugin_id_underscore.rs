@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = "_catalog")]
+mod catalog {}
+
+fn main() {}

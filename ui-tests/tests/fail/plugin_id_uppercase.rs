@@ -1,0 +1,4 @@
+#[backstage_telemetry::backstage_plugin(id = "Catalog")]
+mod catalog {}
+
+fn main() {}

@@ -1,0 +1,5 @@
+// no enclosing #[backstage_plugin], no crate-wide pluginId, no `plugin = ".."`
+#[backstage_telemetry::span]
+fn process() {}
+
+fn main() {}

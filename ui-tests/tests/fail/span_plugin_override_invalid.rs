@@ -1,0 +1,4 @@
+#[backstage_telemetry::span(plugin = "Catalog")]
+fn process() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[backstage_telemetry::span(plugin = "catalog")]
+fn count() -> u32 {
+    "three"
+}
+
+fn main() {}

@@ -1,0 +1,45 @@
+#![deny(warnings)]
+
+#[backstage_telemetry::backstage_plugin(id = "catalog")]
+mod catalog {
+    use backstage_telemetry::span;
+
+    #[span]
+    pub fn plain() {}
+
+    #[span(name = "refresh-entity", kind = consumer)]
+    pub fn refresh(entity_ref: &str) -> usize {
+        entity_ref.len()
+    }
+
+    #[span(kind = server, attributes(catalog.entity.kind = kind, "catalog.batch" = size as i64))]
+    pub fn batch(kind: &'static str, size: usize) -> Option<usize> {
+        Some(size)
+    }
+
+    #[span(kind = internal)]
+    pub fn early_return(value: u8) -> u8 {
+        if value > 3 {
+            return 3;
+        }
+        value
+    }
+
+    #[span(kind = producer,)]
+    pub fn with_trailing_comma() {}
+
+    #[span(kind = client)]
+    pub unsafe fn unchecked(value: *const u8) -> u8 {
+        unsafe { *value }
+    }
+}
+
+fn main() {
+    catalog::plain();
+    assert_eq!(catalog::refresh("component:default/a"), 19);
+    assert_eq!(catalog::batch("API", 2), Some(2));
+    assert_eq!(catalog::early_return(9), 3);
+    catalog::with_trailing_comma();
+    let byte = 7u8;
+    assert_eq!(unsafe { catalog::unchecked(&byte) }, 7);
+}
