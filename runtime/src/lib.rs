@@ -1,28 +1,42 @@
 //! Metrics, traces and correlated logs for Backstage-style Rust backend plugins, on
-//! OpenTelemetry.
-//!
-//! This crate holds the root services made from the app-config, the plugin- and
-//! core-scoped services that create instruments and spans with checked, prefixed names,
-//! and the pieces that install OpenTelemetry providers.
+//! OpenTelemetry, with almost no code.
 //!
 //! ```
-//! use backstage_telemetry::{Config, KeyValue, RootMetricsService, RootTracingService, SpanOptions};
+//! use backstage_telemetry::{backstage_plugin, metric, span};
 //!
-//! let config = Config::default();
-//! let metrics = RootMetricsService::from_config(&config).for_plugin("catalog")?;
-//! let tracing = RootTracingService::from_config(&config).for_plugin("catalog")?;
+//! #[backstage_plugin(id = "catalog")]
+//! pub mod catalog {
+//!     use backstage_telemetry::{KeyValue, metric, span};
 //!
-//! let processed = metrics.counter::<u64>("entities.processed").with_unit("{entity}").build()?;
-//! tracing.start_active_span("process", SpanOptions::new(), |_span| {
-//!     processed.add(1, &[KeyValue::new("kind", "Component")]);
-//! });
+//!     metric! {
+//!         /// Entities processed by the catalog.
+//!         pub static ENTITIES_PROCESSED: Counter<u64> = "entities.processed", unit = "{entity}";
+//!     }
+//!
+//!     #[span]
+//!     pub async fn process(kind: &'static str) -> Result<(), std::io::Error> {
+//!         ENTITIES_PROCESSED.add(1, &[KeyValue::new("kind", kind)]);
+//!         Ok(())
+//!     }
+//! }
 //! // exported as `backstage.plugin.catalog.entities.processed` from meter
-//! // `backstage-plugin-catalog`, in a span named "process" with `backstage.plugin.id = "catalog"`.
-//! # Ok::<(), backstage_telemetry::naming::NameError>(())
+//! // `backstage-plugin-catalog`; every call of `process` is a span named "process" from tracer
+//! // `backstage-plugin-catalog`, with `backstage.plugin.id = "catalog"`, ended automatically,
+//! // errors recorded.
+//! # futures::executor::block_on(catalog::process("Component")).unwrap();
 //! ```
 //!
-//! Install providers with [`set_meter_provider`] and [`set_tracer_provider`]: instruments
-//! and tracers created before then record from their next use on.
+//! - [`macro@backstage_plugin`] / [`macro@backstage_core`] set the scope of a module (or, in
+//!   Cargo.toml, of the whole crate); [`macro@span`] runs a function in a span; [`metric!`]
+//!   declares instruments. Names are checked and prefixed at compile time.
+//! - [`RootMetricsService`] / [`RootTracingService`], made from the app-[`Config`], hand out
+//!   the plugin- or core-scoped [`MetricsService`] and [`TracingService`] for names known
+//!   only at run time; they apply the same rules and return a typed error.
+//! - Instruments and tracers resolve against the global providers when used: install them
+//!   with [`set_meter_provider`] / [`set_tracer_provider`] (or the SDK set-up) before or
+//!   after, and everything records from then on. [`set_config`] gives the macros' spans and
+//!   metrics the app-config (tracer and meter overrides, `capture.endUser`).
+//! - [`testing`] (feature `testing`) installs in-memory exporters for your tests.
 
 #![warn(missing_docs)]
 
