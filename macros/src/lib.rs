@@ -10,6 +10,7 @@ use proc_macro::TokenStream;
 
 mod metric;
 mod module;
+mod options;
 mod scope;
 mod span;
 

@@ -50,6 +50,72 @@ impl ScopeKind {
     }
 }
 
+/// The seven instrument kinds of OpenTelemetry, as the macros and the runtime name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    /// A sum that only goes up.
+    Counter,
+    /// A sum that goes up and down.
+    UpDownCounter,
+    /// A distribution of values.
+    Histogram,
+    /// The last recorded value.
+    Gauge,
+    /// A monotonic sum read by a callback.
+    ObservableCounter,
+    /// A sum read by a callback.
+    ObservableUpDownCounter,
+    /// A value read by a callback.
+    ObservableGauge,
+}
+
+impl MetricKind {
+    /// Every kind.
+    pub const ALL: [MetricKind; 7] = [
+        MetricKind::Counter,
+        MetricKind::UpDownCounter,
+        MetricKind::Histogram,
+        MetricKind::Gauge,
+        MetricKind::ObservableCounter,
+        MetricKind::ObservableUpDownCounter,
+        MetricKind::ObservableGauge,
+    ];
+
+    /// The kind's type name, such as `ObservableGauge`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "Counter",
+            MetricKind::UpDownCounter => "UpDownCounter",
+            MetricKind::Histogram => "Histogram",
+            MetricKind::Gauge => "Gauge",
+            MetricKind::ObservableCounter => "ObservableCounter",
+            MetricKind::ObservableUpDownCounter => "ObservableUpDownCounter",
+            MetricKind::ObservableGauge => "ObservableGauge",
+        }
+    }
+
+    /// The value types OpenTelemetry offers for this kind.
+    pub const fn value_types(self) -> &'static [&'static str] {
+        match self {
+            MetricKind::Counter | MetricKind::Histogram | MetricKind::ObservableCounter => {
+                &["u64", "f64"]
+            }
+            MetricKind::UpDownCounter | MetricKind::ObservableUpDownCounter => &["i64", "f64"],
+            MetricKind::Gauge | MetricKind::ObservableGauge => &["u64", "i64", "f64"],
+        }
+    }
+
+    /// Whether values are reported by a callback at collection.
+    pub const fn is_observable(self) -> bool {
+        matches!(
+            self,
+            MetricKind::ObservableCounter
+                | MetricKind::ObservableUpDownCounter
+                | MetricKind::ObservableGauge
+        )
+    }
+}
+
 /// What a [`NameError`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

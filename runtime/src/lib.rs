@@ -67,8 +67,7 @@ pub use tracing::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::metrics::{
-        __callback, Callback, InstrumentSpec, MeterScope, MetricInfo, MetricKind,
-        ObservableInstrument,
+        __callback, Callback, Instrument, InstrumentSpec, MeterScope, MetricInfo, MetricKind,
     };
     pub use crate::naming::{Scope, ScopeKind};
     pub use crate::tracing::{

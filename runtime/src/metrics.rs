@@ -23,13 +23,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::config::Config;
+pub use crate::naming::MetricKind;
 use crate::naming::{NameError, Scope, validate_boundaries, validate_unit};
 use crate::provider::{Bound, Register, meter_generation, register_observable};
 
@@ -215,24 +215,24 @@ impl MetricsService {
     pub fn observable_counter<T: ObservableCounterValue>(
         &self,
         name: &str,
-    ) -> ObservableBuilder<'_, ObservableCounter<T>, T> {
-        ObservableBuilder::new(self, name)
+    ) -> InstrumentBuilder<'_, ObservableCounter<T>> {
+        InstrumentBuilder::new(self, name)
     }
 
     /// An observable up-down counter (`i64` or `f64`): a sum read by a callback.
     pub fn observable_up_down_counter<T: ObservableUpDownCounterValue>(
         &self,
         name: &str,
-    ) -> ObservableBuilder<'_, ObservableUpDownCounter<T>, T> {
-        ObservableBuilder::new(self, name)
+    ) -> InstrumentBuilder<'_, ObservableUpDownCounter<T>> {
+        InstrumentBuilder::new(self, name)
     }
 
     /// An observable gauge (`u64`, `i64` or `f64`): a value read by a callback.
     pub fn observable_gauge<T: ObservableGaugeValue>(
         &self,
         name: &str,
-    ) -> ObservableBuilder<'_, ObservableGauge<T>, T> {
-        ObservableBuilder::new(self, name)
+    ) -> InstrumentBuilder<'_, ObservableGauge<T>> {
+        InstrumentBuilder::new(self, name)
     }
 }
 
@@ -276,81 +276,6 @@ impl InstrumentSpec {
     }
 }
 
-/// Settings shared by every instrument builder.
-struct Settings<'a> {
-    service: &'a MetricsService,
-    name: String,
-    description: Option<Cow<'static, str>>,
-    unit: Option<Cow<'static, str>>,
-}
-
-impl Settings<'_> {
-    fn spec(self, boundaries: Option<Vec<f64>>) -> Result<InstrumentSpec, NameError> {
-        let name = self.service.scope.metric_name(&self.name)?;
-        if let Some(unit) = &self.unit {
-            validate_unit(unit)?;
-        }
-        if let Some(boundaries) = &boundaries {
-            validate_boundaries(boundaries)?;
-        }
-        Ok(InstrumentSpec {
-            meter: MeterRef::Shared(self.service.meter.clone()),
-            name: Cow::Owned(name),
-            description: self.description,
-            unit: self.unit,
-            boundaries: boundaries.map(Cow::Owned),
-        })
-    }
-}
-
-/// Builds a synchronous instrument; [`build`](Self::build) checks the name, unit and
-/// boundaries.
-pub struct InstrumentBuilder<'a, I> {
-    settings: Settings<'a>,
-    boundaries: Option<Vec<f64>>,
-    kind: PhantomData<fn() -> I>,
-}
-
-impl<'a, I: SyncInstrument> InstrumentBuilder<'a, I> {
-    fn new(service: &'a MetricsService, name: &str) -> Self {
-        InstrumentBuilder {
-            settings: Settings {
-                service,
-                name: name.to_owned(),
-                description: None,
-                unit: None,
-            },
-            boundaries: None,
-            kind: PhantomData,
-        }
-    }
-
-    /// What the instrument measures.
-    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
-        self.settings.description = Some(description.into());
-        self
-    }
-
-    /// The unit of the values, UCUM style: `s`, `By`, `{entity}`.
-    pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
-        self.settings.unit = Some(unit.into());
-        self
-    }
-
-    /// The instrument, or why its name, unit or boundaries are invalid.
-    pub fn build(self) -> Result<I, NameError> {
-        Ok(I::from_spec(self.settings.spec(self.boundaries)?))
-    }
-}
-
-impl<T: HistogramValue> InstrumentBuilder<'_, Histogram<T>> {
-    /// Explicit bucket boundaries (finite, strictly increasing).
-    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
-        self.boundaries = Some(boundaries);
-        self
-    }
-}
-
 /// A measurement callback of an observable instrument.
 pub type Callback<T> = Arc<dyn Fn(&dyn AsyncInstrument<T>) + Send + Sync>;
 
@@ -379,103 +304,92 @@ pub struct MetricInfo {
     pub description: &'static str,
 }
 
-/// The seven instrument kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MetricKind {
-    /// [`Counter`]
-    Counter,
-    /// [`UpDownCounter`]
-    UpDownCounter,
-    /// [`Histogram`]
-    Histogram,
-    /// [`Gauge`]
-    Gauge,
-    /// [`ObservableCounter`]
-    ObservableCounter,
-    /// [`ObservableUpDownCounter`]
-    ObservableUpDownCounter,
-    /// [`ObservableGauge`]
-    ObservableGauge,
+/// Builds an instrument; [`build`](Self::build) checks the name, unit and boundaries.
+pub struct InstrumentBuilder<'a, I: Instrument> {
+    service: &'a MetricsService,
+    name: String,
+    description: Option<Cow<'static, str>>,
+    unit: Option<Cow<'static, str>>,
+    boundaries: Option<Vec<f64>>,
+    callbacks: Vec<Callback<I::Value>>,
 }
 
-impl MetricKind {
-    /// The kind's type name, such as `ObservableGauge`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MetricKind::Counter => "Counter",
-            MetricKind::UpDownCounter => "UpDownCounter",
-            MetricKind::Histogram => "Histogram",
-            MetricKind::Gauge => "Gauge",
-            MetricKind::ObservableCounter => "ObservableCounter",
-            MetricKind::ObservableUpDownCounter => "ObservableUpDownCounter",
-            MetricKind::ObservableGauge => "ObservableGauge",
-        }
-    }
-}
-
-/// Builds an observable instrument; [`build`](Self::build) checks the name and unit and
-/// registers the callbacks.
-pub struct ObservableBuilder<'a, I, T> {
-    settings: Settings<'a>,
-    callbacks: Vec<Callback<T>>,
-    kind: PhantomData<fn() -> I>,
-}
-
-impl<'a, I: ObservableInstrument<T>, T> ObservableBuilder<'a, I, T> {
+impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
     fn new(service: &'a MetricsService, name: &str) -> Self {
-        ObservableBuilder {
-            settings: Settings {
-                service,
-                name: name.to_owned(),
-                description: None,
-                unit: None,
-            },
+        InstrumentBuilder {
+            service,
+            name: name.to_owned(),
+            description: None,
+            unit: None,
+            boundaries: None,
             callbacks: Vec::new(),
-            kind: PhantomData,
         }
     }
 
     /// What the instrument measures.
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
-        self.settings.description = Some(description.into());
+        self.description = Some(description.into());
         self
     }
 
     /// The unit of the values, UCUM style: `s`, `By`, `{entity}`.
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
-        self.settings.unit = Some(unit.into());
+        self.unit = Some(unit.into());
         self
     }
 
+    /// The instrument, or why its name, unit or boundaries are invalid. An observable
+    /// instrument's callbacks run while it (or a clone) is alive.
+    pub fn build(self) -> Result<I, NameError> {
+        let name = self.service.scope.metric_name(&self.name)?;
+        if let Some(unit) = &self.unit {
+            validate_unit(unit)?;
+        }
+        if let Some(boundaries) = &self.boundaries {
+            validate_boundaries(boundaries)?;
+        }
+        let spec = InstrumentSpec {
+            meter: MeterRef::Shared(self.service.meter.clone()),
+            name: Cow::Owned(name),
+            description: self.description,
+            unit: self.unit,
+            boundaries: self.boundaries.map(Cow::Owned),
+        };
+        Ok(I::from_parts(spec, self.callbacks))
+    }
+}
+
+impl<T: HistogramValue> InstrumentBuilder<'_, Histogram<T>> {
+    /// Explicit bucket boundaries (finite, strictly increasing).
+    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
+        self.boundaries = Some(boundaries);
+        self
+    }
+}
+
+impl<I: Instrument + Observed> InstrumentBuilder<'_, I> {
     /// A callback run at every collection, reporting values with `observer.observe(value, attributes)`.
     pub fn with_callback<F>(mut self, callback: F) -> Self
     where
-        F: Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static,
+        F: Fn(&dyn AsyncInstrument<I::Value>) + Send + Sync + 'static,
     {
         self.callbacks.push(Arc::new(callback));
         self
     }
-
-    /// The instrument, or why its name or unit is invalid. Its callbacks run while it (or
-    /// a clone) is alive.
-    pub fn build(self) -> Result<I, NameError> {
-        Ok(I::from_parts(self.settings.spec(None)?, self.callbacks))
-    }
 }
 
-/// A synchronous instrument kind. Implemented by [`Counter`], [`UpDownCounter`],
-/// [`Histogram`] and [`Gauge`].
-pub trait SyncInstrument: Sized + sealed::Sealed {
+/// An instrument kind: [`Counter`], [`UpDownCounter`], [`Histogram`], [`Gauge`],
+/// [`ObservableCounter`], [`ObservableUpDownCounter`] or [`ObservableGauge`].
+pub trait Instrument: Sized + sealed::Sealed {
+    /// The value type it records.
+    type Value;
+
     #[doc(hidden)]
-    fn from_spec(spec: InstrumentSpec) -> Self;
+    fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<Self::Value>>) -> Self;
 }
 
-/// An observable instrument kind. Implemented by [`ObservableCounter`],
-/// [`ObservableUpDownCounter`] and [`ObservableGauge`].
-pub trait ObservableInstrument<T>: Sized + sealed::Sealed {
-    #[doc(hidden)]
-    fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<T>>) -> Self;
-}
+/// The observable kinds, which take callbacks.
+pub trait Observed: sealed::Sealed {}
 
 mod sealed {
     pub trait Sealed {}
@@ -563,8 +477,10 @@ macro_rules! sync_instrument {
 
         impl<T> sealed::Sealed for $name<T> {}
 
-        impl<T: $value> SyncInstrument for $name<T> {
-            fn from_spec(spec: InstrumentSpec) -> Self {
+        impl<T: $value> Instrument for $name<T> {
+            type Value = T;
+
+            fn from_parts(spec: InstrumentSpec, _callbacks: Vec<Callback<T>>) -> Self {
                 $name { spec, bound: Bound::new() }
             }
         }
@@ -688,11 +604,15 @@ macro_rules! observable_instrument {
 
         impl<T> sealed::Sealed for $name<T> {}
 
-        impl<T: $value> ObservableInstrument<T> for $name<T> {
+        impl<T: $value> Instrument for $name<T> {
+            type Value = T;
+
             fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<T>>) -> Self {
                 $name { observable: Observable::start(spec, callbacks, T::register) }
             }
         }
+
+        impl<T> Observed for $name<T> {}
 
         impl<T> Clone for $name<T> {
             fn clone(&self) -> Self {

@@ -129,7 +129,7 @@ fn build(declaration: &Declaration, metric: &Declared) -> TokenStream {
         Some(callback) => {
             let value_type = Ident::new(metric.value_type.name(), Span::call_site());
             quote! {
-                <#ty as ::backstage_telemetry::__private::ObservableInstrument<#value_type>>::from_parts(
+                <#ty as ::backstage_telemetry::__private::Instrument>::from_parts(
                     #spec,
                     ::backstage_telemetry::__private::__callback::<#value_type, _>(#callback),
                 )

@@ -18,6 +18,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, Lit, LitStr, Token, Visibility, bracketed, parenthesized};
 
+use crate::options::Seen;
 use crate::scope::{ScopeRef, parse_hidden};
 
 /// What `metric!` was given.
@@ -56,72 +57,15 @@ pub struct Declaration {
     pub plugin: Option<ScopeRef>,
 }
 
+pub use backstage_telemetry_naming::MetricKind as Kind;
+
+/// A value type of an instrument: `u64`, `i64` or `f64`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kind {
-    Counter,
-    UpDownCounter,
-    Histogram,
-    Gauge,
-    ObservableCounter,
-    ObservableUpDownCounter,
-    ObservableGauge,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ValueType {
-    U64,
-    I64,
-    F64,
-}
-
-impl Kind {
-    const ALL: [Kind; 7] = [
-        Kind::Counter,
-        Kind::UpDownCounter,
-        Kind::Histogram,
-        Kind::Gauge,
-        Kind::ObservableCounter,
-        Kind::ObservableUpDownCounter,
-        Kind::ObservableGauge,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Counter => "Counter",
-            Kind::UpDownCounter => "UpDownCounter",
-            Kind::Histogram => "Histogram",
-            Kind::Gauge => "Gauge",
-            Kind::ObservableCounter => "ObservableCounter",
-            Kind::ObservableUpDownCounter => "ObservableUpDownCounter",
-            Kind::ObservableGauge => "ObservableGauge",
-        }
-    }
-
-    /// The value types OpenTelemetry offers for this kind.
-    pub fn value_types(self) -> &'static [ValueType] {
-        use ValueType::*;
-        match self {
-            Kind::Counter | Kind::Histogram | Kind::ObservableCounter => &[U64, F64],
-            Kind::UpDownCounter | Kind::ObservableUpDownCounter => &[I64, F64],
-            Kind::Gauge | Kind::ObservableGauge => &[U64, I64, F64],
-        }
-    }
-
-    pub fn is_observable(self) -> bool {
-        matches!(
-            self,
-            Kind::ObservableCounter | Kind::ObservableUpDownCounter | Kind::ObservableGauge
-        )
-    }
-}
+pub struct ValueType(&'static str);
 
 impl ValueType {
     pub fn name(self) -> &'static str {
-        match self {
-            ValueType::U64 => "u64",
-            ValueType::I64 => "i64",
-            ValueType::F64 => "f64",
-        }
+        self.0
     }
 }
 
@@ -217,21 +161,14 @@ impl Declaration {
     }
 
     fn parse_options(&mut self, input: ParseStream) -> syn::Result<()> {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen = Seen::default();
         while input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
             if input.is_empty() || input.peek(Token![;]) {
                 break;
             }
             let option = Ident::parse_any(input)?;
-            let key = option.to_string();
-            if seen.contains(&key) {
-                return Err(syn::Error::new(
-                    option.span(),
-                    format!("duplicate option `{key}`: give it once"),
-                ));
-            }
-            seen.push(key.clone());
+            let key = seen.first_time(&option)?;
             input.parse::<Token![=]>()?;
             match key.as_str() {
                 "unit" => {
@@ -314,7 +251,7 @@ fn parse_type(input: ParseStream) -> syn::Result<(Kind, ValueType, Span)> {
                 ),
             )
         })?;
-    let allowed: Vec<&str> = kind.value_types().iter().map(|t| t.name()).collect();
+    let allowed = kind.value_types();
     let hint = format!("{}<{}>", kind.name(), allowed.join("|"));
     let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
         return Err(syn::Error::new(
@@ -331,11 +268,10 @@ fn parse_type(input: ParseStream) -> syn::Result<(Kind, ValueType, Span)> {
         }
         _ => (String::new(), arguments.span()),
     };
-    let value_type = kind
-        .value_types()
+    let value_type = allowed
         .iter()
-        .copied()
-        .find(|t| t.name() == type_name)
+        .find(|t| **t == type_name)
+        .map(|t| ValueType(t))
         .ok_or_else(|| {
             syn::Error::new(
                 type_span,

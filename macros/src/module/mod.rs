@@ -22,6 +22,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, ItemMod, LitStr, Token};
 
 use crate::metric::check_duplicates;
+use crate::options::Seen;
 use crate::scope::{Resolved, ScopeRef, crate_scope};
 
 pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -85,6 +86,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
 /// `id = "..."`, or nothing for the crate-wide scope of Cargo.toml.
 fn parse_args(kind: ScopeKind, attribute: &str, input: ParseStream) -> syn::Result<Resolved> {
     let mut id: Option<LitStr> = None;
+    let mut seen = Seen::default();
     while !input.is_empty() {
         let option = Ident::parse_any(input)?;
         if option != "id" {
@@ -93,12 +95,7 @@ fn parse_args(kind: ScopeKind, attribute: &str, input: ParseStream) -> syn::Resu
                 format!("unknown option `{option}`: {attribute} takes `id = \"...\"`"),
             ));
         }
-        if id.is_some() {
-            return Err(syn::Error::new(
-                option.span(),
-                "duplicate option `id`: give it once",
-            ));
-        }
+        seen.first_time(&option)?;
         input.parse::<Token![=]>()?;
         let value: syn::Expr = input.parse()?;
         match value {

@@ -7,6 +7,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Token, parenthesized};
 
+use crate::options::Seen;
 use crate::scope::{ScopeRef, parse_hidden};
 
 /// `#[span(name = "...", kind = server, attributes(key = expr, ...), credentials = expr,
@@ -58,17 +59,10 @@ const OPTIONS: &str =
 impl Parse for SpanArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut args = SpanArgs::default();
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen = Seen::default();
         while !input.is_empty() {
             let option = Ident::parse_any(input)?;
-            let key = option.to_string();
-            if seen.contains(&key) {
-                return Err(syn::Error::new(
-                    option.span(),
-                    format!("duplicate option `{key}`: give it once"),
-                ));
-            }
-            seen.push(key.clone());
+            let key = seen.first_time(&option)?;
             match key.as_str() {
                 "name" => {
                     let name: LitStr = value(
