@@ -12,8 +12,8 @@ mod catalog {
         entity_ref.len()
     }
 
-    #[span(kind = server, attributes(catalog.entity.kind = kind, "catalog.batch" = size as i64))]
-    pub fn batch(kind: &'static str, size: usize) -> Option<usize> {
+    #[span(kind = server, attributes(catalog.entity.kind = kind, "catalog.batch" = i64::from(size)))]
+    pub fn batch(kind: &'static str, size: u32) -> Option<u32> {
         Some(size)
     }
 
@@ -41,5 +41,5 @@ fn main() {
     assert_eq!(catalog::early_return(9), 3);
     catalog::with_trailing_comma();
     let byte = 7u8;
-    assert_eq!(unsafe { catalog::unchecked(&byte) }, 7);
+    assert_eq!(unsafe { catalog::unchecked(std::ptr::from_ref(&byte)) }, 7);
 }
