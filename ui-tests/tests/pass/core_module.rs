@@ -18,6 +18,9 @@ mod database {
 
 fn main() {
     database::connect().unwrap();
-    assert_eq!(database::CONNECTIONS.name(), "backstage.core.database.connections.active");
+    assert_eq!(
+        database::CONNECTIONS.name(),
+        "backstage.core.database.connections.active"
+    );
     assert_eq!(database::METRICS[0].description, "Open connections.");
 }

@@ -10,7 +10,8 @@ mod search {
 
     // the same metric declared again, with the same kind, type and unit, is one instrument
     pub fn index() {
-        backstage_telemetry::metric!(Counter<u64>, "documents.indexed", unit = "{document}").add(1, &[]);
+        backstage_telemetry::metric!(Counter<u64>, "documents.indexed", unit = "{document}")
+            .add(1, &[]);
     }
 }
 

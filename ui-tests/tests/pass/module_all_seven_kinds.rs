@@ -38,6 +38,9 @@ fn main() {
     catalog::RATIO.record(0.5, &[]);
     catalog::register_observables();
     assert_eq!(catalog::METRICS.len(), 16);
-    assert_eq!(catalog::PROCESSED.name(), "backstage.plugin.catalog.entities.processed");
+    assert_eq!(
+        catalog::PROCESSED.name(),
+        "backstage.plugin.catalog.entities.processed"
+    );
     assert_eq!(catalog::CPU.name(), "backstage.plugin.catalog.cpu.time");
 }

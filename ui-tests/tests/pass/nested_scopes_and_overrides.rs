@@ -44,5 +44,8 @@ fn main() {
     catalog::scheduler::in_scheduler();
     // the override belongs to `search`, not to the catalog's manifest
     assert!(catalog::METRICS.is_empty());
-    assert_eq!(catalog::graph::METRICS[0].name, "backstage.plugin.catalog-graph.relations.edges");
+    assert_eq!(
+        catalog::graph::METRICS[0].name,
+        "backstage.plugin.catalog-graph.relations.edges"
+    );
 }

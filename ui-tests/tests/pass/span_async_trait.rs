@@ -23,6 +23,9 @@ mod notifications {
 
 fn main() {
     use notifications::Notifier as _;
-    assert_eq!(futures::executor::block_on(notifications::Email.notify("hi")).unwrap(), 2);
+    assert_eq!(
+        futures::executor::block_on(notifications::Email.notify("hi")).unwrap(),
+        2
+    );
     assert!(futures::executor::block_on(notifications::Email.notify("")).is_err());
 }

@@ -25,6 +25,9 @@ fn assert_send<F: Future + Send>(future: F) -> F {
 }
 
 fn main() {
-    assert_eq!(futures::executor::block_on(assert_send(catalog::fetch(21))).unwrap(), 42);
+    assert_eq!(
+        futures::executor::block_on(assert_send(catalog::fetch(21))).unwrap(),
+        42
+    );
     assert_eq!(futures::executor::block_on(catalog::boxed(1)), 2);
 }

@@ -37,8 +37,14 @@ fn main() {
     let alice = BackstageCredentials::user("user:default/alice");
     assert!(scaffolder::by_reference(&alice));
     assert_eq!(scaffolder::by_value(alice.clone()), alice);
-    assert_eq!(scaffolder::from_request(&http::Request::new("body".to_owned())), 4);
+    assert_eq!(
+        scaffolder::from_request(&http::Request::new("body".to_owned())),
+        4
+    );
     let (parts, ()) = http::Request::new(()).into_parts();
     assert_eq!(scaffolder::from_parts(parts), http::Method::GET);
-    assert!(scaffolder::both(&BackstageCredentials::none(), http::Request::new(())));
+    assert!(scaffolder::both(
+        &BackstageCredentials::none(),
+        http::Request::new(())
+    ));
 }

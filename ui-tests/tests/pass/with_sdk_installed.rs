@@ -22,8 +22,14 @@ fn main() {
     let capture = kit.capture();
     let _ = capture.run(catalog::process);
     let span = capture.span("process");
-    assert_eq!(span.status, backstage_telemetry::Status::error("no location"));
+    assert_eq!(
+        span.status,
+        backstage_telemetry::Status::error("no location")
+    );
     let metrics = kit.metrics();
     let processed = metrics.metric("backstage.plugin.catalog.entities.processed");
-    assert_eq!(processed.points[0].value, backstage_telemetry::testing::PointValue::U64(1));
+    assert_eq!(
+        processed.points[0].value,
+        backstage_telemetry::testing::PointValue::U64(1)
+    );
 }
