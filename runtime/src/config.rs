@@ -45,6 +45,25 @@ pub struct Config {
     meters: BTreeMap<String, ScopeOverride>,
     tracers: BTreeMap<String, ScopeOverride>,
     capture_end_user: bool,
+    telemetry: TelemetrySettings,
+}
+
+/// `backend.telemetry`: how `init` sets up the SDK. Every key is optional; `OTEL_*`
+/// environment variables win over these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetrySettings {
+    /// `enabled` (default true).
+    pub enabled: Option<bool>,
+    /// `metrics.exporter`: `prometheus` (default), `otlp`, `stdout` or `none`.
+    pub metrics_exporter: Option<String>,
+    /// `metrics.prometheus.host` (default `127.0.0.1`).
+    pub prometheus_host: Option<String>,
+    /// `metrics.prometheus.port` (default 9464).
+    pub prometheus_port: Option<u16>,
+    /// `traces.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
+    /// variable is set, else `none`).
+    pub traces_exporter: Option<String>,
 }
 
 /// An operator's override of a plugin's instrumentation scope
@@ -112,6 +131,11 @@ impl Config {
         self.capture_end_user
     }
 
+    /// `backend.telemetry`: the SDK set-up settings.
+    pub fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+
     /// `backend.metrics.plugin.{plugin_id}.meter`, if set.
     pub fn meter_override(&self, plugin_id: &str) -> Option<&ScopeOverride> {
         self.meters.get(plugin_id)
@@ -154,6 +178,8 @@ impl Config {
         };
         let metrics = root.get("backend")?.get("metrics")?;
         let tracing = root.get("backend")?.get("tracing")?;
+        let telemetry = root.get("backend")?.get("telemetry")?;
+        let prometheus = telemetry.get("metrics")?.get("prometheus")?;
         Ok(Config {
             service_name: metrics.get("serviceName")?.string()?,
             service_version: metrics.get("serviceVersion")?.string()?,
@@ -164,6 +190,13 @@ impl Config {
                 .get("endUser")?
                 .boolean()?
                 .unwrap_or(false),
+            telemetry: TelemetrySettings {
+                enabled: telemetry.get("enabled")?.boolean()?,
+                metrics_exporter: telemetry.get("metrics")?.get("exporter")?.string()?,
+                prometheus_host: prometheus.get("host")?.string()?,
+                prometheus_port: prometheus.get("port")?.port()?,
+                traces_exporter: telemetry.get("traces")?.get("exporter")?.string()?,
+            },
         })
     }
 }
@@ -366,6 +399,16 @@ impl<'a> Field<'a> {
         }
     }
 
+    fn port(&self) -> Result<Option<u16>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((node, Value::Integer(i))) => u16::try_from(*i)
+                .map(Some)
+                .map_err(|_| self.wrong_type(node, "a port number from 0 to 65535")),
+            Some((node, _)) => Err(self.wrong_type(node, "a port number from 0 to 65535")),
+        }
+    }
+
     fn boolean(&self) -> Result<Option<bool>, ConfigError> {
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
@@ -430,7 +473,8 @@ struct Origin {
 enum Value {
     Null,
     Bool(bool),
-    Number,
+    Integer(i128),
+    Float,
     String(String),
     Seq,
     Map(Vec<(String, Node)>),
@@ -521,24 +565,24 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Bool(v))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Number)
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Integer(v.into()))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Number)
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Integer(v.into()))
     }
 
-    fn visit_i128<E>(self, _: i128) -> Result<Value, E> {
-        Ok(Value::Number)
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Integer(v))
     }
 
-    fn visit_u128<E>(self, _: u128) -> Result<Value, E> {
-        Ok(Value::Number)
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        i128::try_from(v).map(Value::Integer).or(Ok(Value::Float))
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Number)
+        Ok(Value::Float)
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -677,6 +721,36 @@ backend:
         assert_eq!(tracer.version.as_deref(), Some("3.0.0"));
         assert_eq!(tracer.schema_url.as_deref(), Some("https://example.com/t"));
         assert_eq!(config.tracer_override("scaffolder"), None);
+    }
+
+    #[test]
+    fn reads_the_telemetry_section() {
+        let config = Config::from_yaml_str(
+            "app-config.yaml",
+            "backend:\n  telemetry:\n    enabled: false\n    metrics:\n      exporter: otlp\n      prometheus: { host: 0.0.0.0, port: 9999 }\n    traces:\n      exporter: stdout\n",
+        )
+        .unwrap();
+        let telemetry = config.telemetry();
+        assert_eq!(telemetry.enabled, Some(false));
+        assert_eq!(telemetry.metrics_exporter.as_deref(), Some("otlp"));
+        assert_eq!(telemetry.prometheus_host.as_deref(), Some("0.0.0.0"));
+        assert_eq!(telemetry.prometheus_port, Some(9999));
+        assert_eq!(telemetry.traces_exporter.as_deref(), Some("stdout"));
+        assert_eq!(Config::default().telemetry(), &TelemetrySettings::default());
+        for (port, line) in [("70000", 6), ("-1", 6), ("\"9464\"", 6), ("1.5", 6)] {
+            let yaml = format!(
+                "backend:\n  telemetry:\n    metrics:\n      prometheus:\n        host: h\n        port: {port}\n"
+            );
+            assert_eq!(
+                wrong_type(&yaml),
+                (
+                    line,
+                    "backend.telemetry.metrics.prometheus.port".to_owned(),
+                    "a port number from 0 to 65535"
+                ),
+                "{port}"
+            );
+        }
     }
 
     #[test]

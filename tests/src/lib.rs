@@ -1,4 +1,9 @@
-//! Helpers shared by the integration tests: reading exported spans.
+//! Helpers shared by the integration tests: reading exported spans, an OTLP receiver, a
+//! real Prometheus server, and (in `src/bin/probe.rs`) the application the SDK set-up tests
+//! run.
+
+pub mod otlp;
+pub mod prometheus;
 
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;

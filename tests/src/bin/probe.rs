@@ -1,0 +1,155 @@
+//! A small application for the SDK set-up tests: `init` from the app-config and the
+//! environment, some spans and metrics through the macros, then shutdown. The tests run it
+//! as a separate process, so each scenario has its own environment and global providers.
+//!
+//! ```text
+//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve]
+//! ```
+//!
+//! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; an
+//! `init` error goes to stderr with exit code 2.
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use backstage_telemetry::{Config, KeyValue};
+
+#[backstage_telemetry::backstage_plugin(id = "probe")]
+mod probe {
+    use backstage_telemetry::{KeyValue, current_span, metric, span};
+
+    metric! {
+        /// Work items handled by the probe.
+        pub static ITEMS: Counter<u64> = "items.handled", unit = "{item}";
+        /// Time to handle one item.
+        pub static DURATION: Histogram<f64> = "items.duration", unit = "s", boundaries = [0.001, 0.01, 0.1, 1.0];
+        /// Items waiting.
+        pub static QUEUED: ObservableGauge<i64> = "items.queued", unit = "{item}",
+            callback = |observer| observer.observe(4, &[KeyValue::new("queue", "main")]);
+    }
+
+    #[derive(Debug)]
+    pub struct Rejected;
+
+    impl std::fmt::Display for Rejected {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("item rejected")
+        }
+    }
+
+    #[span(kind = server, attributes(probe.item.index = index as i64))]
+    pub fn handle(index: u64) -> Result<u64, Rejected> {
+        validate(index)?;
+        ITEMS.add(1, &[KeyValue::new("result", "ok")]);
+        DURATION.record(0.005, &[]);
+        current_span().add_event(
+            "handled",
+            vec![KeyValue::new("probe.item.index", index as i64)],
+        );
+        Ok(index)
+    }
+
+    #[span(name = "validate-item")]
+    fn validate(index: u64) -> Result<(), Rejected> {
+        if index % 10 == 9 {
+            Err(Rejected)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let config = match value("--config") {
+        Some(path) => Config::load([path]).unwrap_or_else(|e| fail(&e.to_string())),
+        None => Config::default(),
+    };
+    let telemetry = backstage_telemetry::init(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    if let Some(address) = telemetry.metrics_endpoint() {
+        println!("metrics-endpoint: {address}");
+    }
+
+    if args.iter().any(|a| a == "--metrics") {
+        probe::register_observables();
+        probe::ITEMS.add(2, &[KeyValue::new("result", "retried")]);
+    }
+    let spans: u64 = value("--spans").map_or(0, |n| n.parse().unwrap_or(0));
+    let run = || {
+        for index in 0..spans {
+            let _ = probe::handle(index);
+        }
+    };
+    match value("--traceparent") {
+        Some(traceparent) => {
+            let carrier =
+                std::collections::HashMap::from([("traceparent".to_owned(), traceparent)]);
+            let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+            let _attached = parent.attach();
+            run();
+        }
+        None => run(),
+    }
+
+    if let Some(count) = value("--burst").and_then(|n| n.parse::<usize>().ok()) {
+        burst(count);
+    }
+
+    if args.iter().any(|a| a == "--serve") {
+        println!("ready");
+        // serve until the test closes stdin
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+    }
+    let started = Instant::now();
+    match telemetry.shutdown() {
+        Ok(()) => println!("shutdown: ok in {} ms", started.elapsed().as_millis()),
+        Err(e) => println!("shutdown: {e} after {} ms", started.elapsed().as_millis()),
+    }
+}
+
+/// Calls `handle` `count` times and reports the call latency and the resident memory.
+fn burst(count: usize) {
+    let rss_before = resident_kb();
+    let mut latencies = Vec::with_capacity(count);
+    for index in 0..count {
+        let start = Instant::now();
+        let _ = probe::handle(index as u64);
+        latencies.push(start.elapsed().as_nanos() as u64);
+    }
+    let rss_after = resident_kb();
+    latencies.sort_unstable();
+    let mean = latencies.iter().sum::<u64>() / count.max(1) as u64;
+    let p99 = latencies[(count * 99 / 100).min(count - 1)];
+    let max = latencies[count - 1];
+    println!(
+        "burst: n={count} mean_ns={mean} p99_ns={p99} max_ns={max} rss_before_kb={rss_before} rss_after_kb={rss_after}"
+    );
+}
+
+fn resident_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("init-error: {message}");
+    std::process::exit(2);
+}

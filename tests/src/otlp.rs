@@ -1,0 +1,322 @@
+//! An OTLP receiver for the tests: gRPC (tonic) and http/protobuf (`/v1/traces`,
+//! `/v1/metrics`) on 127.0.0.1, decoding every export request it gets.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+/// What the receiver got.
+#[derive(Clone, Debug, Default)]
+pub struct Received {
+    pub traces: Vec<ExportTraceServiceRequest>,
+    pub metrics: Vec<ExportMetricsServiceRequest>,
+    /// Per request: transport (`grpc`/`http`), path, headers (lowercase names).
+    pub requests: Vec<Request>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub transport: &'static str,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Received {
+    /// Every span received, with its resource attributes and scope.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        let mut spans = Vec::new();
+        for request in &self.traces {
+            for resource_spans in &request.resource_spans {
+                let resource = resource_spans.resource.clone().unwrap_or_default();
+                for scope_spans in &resource_spans.scope_spans {
+                    let scope = scope_spans.scope.clone().unwrap_or_default();
+                    for span in &scope_spans.spans {
+                        spans.push(ReceivedSpan {
+                            resource: attributes(&resource.attributes),
+                            scope_name: scope.name.clone(),
+                            scope_version: scope.version.clone(),
+                            schema_url: scope_spans.schema_url.clone(),
+                            span: span.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        spans
+    }
+
+    /// Every metric received (latest collection last), with its resource attributes and scope.
+    pub fn metrics(&self) -> Vec<ReceivedMetric> {
+        let mut metrics = Vec::new();
+        for request in &self.metrics {
+            for resource_metrics in &request.resource_metrics {
+                let resource = resource_metrics.resource.clone().unwrap_or_default();
+                for scope_metrics in &resource_metrics.scope_metrics {
+                    let scope = scope_metrics.scope.clone().unwrap_or_default();
+                    for metric in &scope_metrics.metrics {
+                        metrics.push(ReceivedMetric {
+                            resource: attributes(&resource.attributes),
+                            scope_name: scope.name.clone(),
+                            metric: metric.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        metrics
+    }
+}
+
+pub struct ReceivedSpan {
+    pub resource: Vec<(String, String)>,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub schema_url: String,
+    pub span: opentelemetry_proto::tonic::trace::v1::Span,
+}
+
+impl ReceivedSpan {
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        attributes(&self.span.attributes)
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}
+
+pub struct ReceivedMetric {
+    pub resource: Vec<(String, String)>,
+    pub scope_name: String,
+    pub metric: opentelemetry_proto::tonic::metrics::v1::Metric,
+}
+
+/// `key = value` pairs, values as text.
+pub fn attributes(
+    list: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+) -> Vec<(String, String)> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    list.iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                Some(Value::BoolValue(b)) => b.to_string(),
+                Some(Value::IntValue(i)) => i.to_string(),
+                Some(Value::DoubleValue(d)) => d.to_string(),
+                other => format!("{other:?}"),
+            };
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// A running receiver; stops with the test process.
+pub struct Receiver {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    received: Arc<Mutex<Received>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let received = Arc::new(Mutex::new(Received::default()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind gRPC receiver");
+        let grpc = listener.local_addr().expect("gRPC address");
+        let service = Collector(received.clone());
+        runtime.spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    TraceServiceServer::new(service.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(
+                    MetricsServiceServer::new(service)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let http_listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP receiver");
+        let http = http_listener.local_addr().expect("HTTP address");
+        let store = received.clone();
+        std::thread::spawn(move || {
+            for stream in http_listener.incoming().flatten() {
+                let _ = serve_http(stream, &store);
+            }
+        });
+        Receiver {
+            grpc,
+            http,
+            received,
+            _runtime: runtime,
+        }
+    }
+
+    /// What has arrived so far.
+    pub fn received(&self) -> Received {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (at most `timeout`) until `done` holds, then returns what arrived.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&Received) -> bool) -> Received {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if done(&received) || Instant::now() > deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Collector(Arc<Mutex<Received>>);
+
+impl Collector {
+    fn record(&self, path: &str, metadata: &tonic::metadata::MetadataMap) {
+        let headers = metadata
+            .iter()
+            .filter_map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(k, v) => Some((
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )),
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
+        self.0.lock().unwrap().requests.push(Request {
+            transport: "grpc",
+            path: path.to_owned(),
+            headers,
+        });
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.record("traces", request.metadata());
+        self.0.lock().unwrap().traces.push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.record("metrics", request.metadata());
+        self.0.lock().unwrap().metrics.push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// One http/protobuf request: head, `Content-Length` body (gzip if so encoded), decode, 200.
+fn serve_http(mut stream: TcpStream, store: &Mutex<Received>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let head_end = loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        data.extend_from_slice(&buffer[..read]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        data.extend_from_slice(&buffer[..read]);
+    }
+    let mut body = data[head_end..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip")
+    {
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded)?;
+        body = decoded;
+    }
+    {
+        let mut received = store.lock().unwrap();
+        match path.as_str() {
+            "/v1/traces" => {
+                if let Ok(request) = ExportTraceServiceRequest::decode(&body[..]) {
+                    received.traces.push(request);
+                }
+            }
+            "/v1/metrics" => {
+                if let Ok(request) = ExportMetricsServiceRequest::decode(&body[..]) {
+                    received.metrics.push(request);
+                }
+            }
+            _ => {}
+        }
+        received.requests.push(Request {
+            transport: "http",
+            path,
+            headers,
+        });
+    }
+    stream.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )?;
+    stream.flush()
+}

@@ -1,0 +1,649 @@
+//! SDK set-up (SPEC §10), end to end: the `probe` application is started as a separate
+//! process with a clean environment, and what it exports is read from a real Prometheus
+//! server, from `/metrics`, or from the OTLP receiver (gRPC and http/protobuf) of this test.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backstage_telemetry_tests::otlp::{ReceivedSpan, Receiver, attributes};
+use backstage_telemetry_tests::prometheus::{Prometheus, free_address, get};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+
+/// Tests that use the default port 9464 run one at a time.
+static DEFAULT_PORT: Mutex<()> = Mutex::new(());
+
+fn probe(args: &[&str], env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_probe"));
+    command.args(args).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Runs the probe to completion (it is killed after 60 s).
+fn run(args: &[&str], env: &[(&str, String)]) -> Output {
+    let child = probe(args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start probe");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    drop(watchdog);
+    child.wait_with_output().expect("probe output")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// A probe serving until `stop`: its `/metrics` address.
+struct Serving {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    endpoint: SocketAddr,
+}
+
+impl Serving {
+    fn start(args: &[&str], env: &[(&str, String)]) -> Serving {
+        let mut all = args.to_vec();
+        all.push("--serve");
+        let mut child = probe(&all, env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start probe");
+        let stdin = child.stdin.take();
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut endpoint = None;
+        for line in lines.by_ref() {
+            let line = line.expect("probe output");
+            if let Some(address) = line.strip_prefix("metrics-endpoint: ") {
+                endpoint = Some(address.parse().expect("address"));
+            }
+            if line == "ready" {
+                break;
+            }
+        }
+        Serving {
+            child,
+            stdin,
+            stdout: lines,
+            endpoint: endpoint.expect("the probe serves /metrics"),
+        }
+    }
+
+    /// Closes its stdin and waits for it to shut down cleanly.
+    fn stop(mut self) {
+        drop(self.stdin.take());
+        let rest: Vec<String> = self.stdout.by_ref().map_while(Result::ok).collect();
+        let status = self.child.wait().expect("probe exit");
+        assert!(status.success(), "{rest:?}");
+        assert!(
+            rest.iter().any(|l| l.starts_with("shutdown: ok")),
+            "{rest:?}"
+        );
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config_file(yaml: &str) -> tempfile_path::TempPath {
+    tempfile_path::TempPath::new(yaml)
+}
+
+mod tempfile_path {
+    /// A config file removed when dropped.
+    pub struct TempPath(pub std::path::PathBuf);
+
+    impl TempPath {
+        pub fn new(contents: &str) -> TempPath {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "bt-app-config-{}-{}.yaml",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, contents).expect("write config");
+            TempPath(path)
+        }
+
+        pub fn as_str(&self) -> &str {
+            self.0.to_str().expect("utf-8 path")
+        }
+    }
+
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[test]
+fn zero_config_serves_prometheus_text_on_127_0_0_1_9464() {
+    let _port = DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let serving = Serving::start(&["--metrics", "--spans", "20"], &[]);
+    assert_eq!(serving.endpoint, "127.0.0.1:9464".parse().unwrap());
+    let (status, body) = get(serving.endpoint, "/metrics").expect("scrape");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE backstage_plugin_probe_items_handled_total counter"),
+        "{body}"
+    );
+    assert!(body.contains(
+        "backstage_plugin_probe_items_handled_total{result=\"ok\",otel_scope_name=\"backstage-plugin-probe\"} 18"
+    ), "{body}");
+    assert!(body.contains("backstage_plugin_probe_items_duration_seconds_count{otel_scope_name=\"backstage-plugin-probe\"} 18"), "{body}");
+    assert!(body.contains("backstage_plugin_probe_items_queued{queue=\"main\",otel_scope_name=\"backstage-plugin-probe\"} 4"), "{body}");
+    assert!(body.contains("service_name=\"backstage\""), "{body}");
+    assert_eq!(get(serving.endpoint, "/other").map(|(s, _)| s), Some(404));
+    serving.stop();
+}
+
+#[test]
+fn real_prometheus_scrapes_the_endpoint() {
+    let serving = Serving::start(
+        &["--metrics", "--spans", "10"],
+        &[
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned()),
+            ("OTEL_SERVICE_NAME", "portal".to_owned()),
+        ],
+    );
+    let Some(prometheus) = Prometheus::start(serving.endpoint) else {
+        return;
+    };
+    let query = "backstage_plugin_probe_items_handled_total";
+    let answer = prometheus.query_until(query, Duration::from_secs(30), |a| {
+        a.contains("\"retried\"")
+    });
+    eprintln!("Prometheus answered {query}: {answer}");
+    assert!(answer.contains("\"status\":\"success\""), "{answer}");
+    assert!(
+        answer.contains("\"__name__\":\"backstage_plugin_probe_items_handled_total\""),
+        "{answer}"
+    );
+    assert!(answer.contains("\"result\":\"ok\""), "{answer}");
+    assert!(answer.contains("\"result\":\"retried\""), "{answer}");
+    assert!(
+        answer.contains("\"otel_scope_name\":\"backstage-plugin-probe\""),
+        "{answer}"
+    );
+    assert!(answer.contains("\"job\":\"backstage\""), "{answer}");
+    // values: 9 handled ok (every tenth is rejected), 2 retried
+    assert!(
+        answer.contains("\"9\"]") && answer.contains("\"2\"]"),
+        "{answer}"
+    );
+    let histogram = prometheus.query("backstage_plugin_probe_items_duration_seconds_count");
+    assert!(histogram.contains("\"9\"]"), "{histogram}");
+    let target = prometheus.query("target_info");
+    assert!(target.contains("\"service_name\":\"portal\""), "{target}");
+    drop(prometheus);
+    serving.stop();
+}
+
+#[test]
+fn port_in_use_is_a_clear_error_not_a_crash() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = run(
+        &["--spans", "1"],
+        &[("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "init-error: telemetry set-up: cannot serve Prometheus metrics on 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("choose another port with OTEL_EXPORTER_PROMETHEUS_PORT"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Spans, metrics, resource and scope as an OTLP receiver decodes them.
+fn check_otlp(receiver: &Receiver, transport: &str) {
+    let received = receiver.wait_for(Duration::from_secs(20), |r| {
+        r.spans().len() >= 20 && !r.metrics().is_empty()
+    });
+    let spans = received.spans();
+    let handles: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.span.name == "handle").collect();
+    let validates: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.span.name == "validate-item")
+        .collect();
+    assert_eq!((handles.len(), validates.len()), (10, 10), "{transport}");
+
+    let first = handles[0];
+    assert!(
+        first
+            .resource
+            .contains(&("service.name".to_owned(), "portal".to_owned())),
+        "{:?}",
+        first.resource
+    );
+    assert!(
+        first
+            .resource
+            .contains(&("service.version".to_owned(), "1.2.3".to_owned())),
+        "{:?}",
+        first.resource
+    );
+    assert!(
+        first
+            .resource
+            .contains(&("deployment.environment".to_owned(), "test".to_owned())),
+        "{:?}",
+        first.resource
+    );
+    assert_eq!(first.scope_name, "custom-probe-tracer");
+    assert_eq!(first.scope_version, "2.0.0");
+    assert_eq!(first.schema_url, "https://example.com/schema");
+    assert_eq!(first.span.kind, SpanKind::Server as i32);
+    assert_eq!(
+        first.attribute("backstage.plugin.id").as_deref(),
+        Some("probe")
+    );
+    let events: Vec<&str> = first.span.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(events, ["handled"]);
+
+    // every tenth item is rejected: the error is recorded on both spans
+    let rejected = handles
+        .iter()
+        .find(|s| s.attribute("probe.item.index").as_deref() == Some("9"))
+        .expect("item 9");
+    let status = rejected.span.status.clone().unwrap_or_default();
+    assert_eq!(status.code, StatusCode::Error as i32);
+    assert_eq!(status.message, "item rejected");
+    assert!(
+        rejected
+            .attribute("error.type")
+            .unwrap()
+            .ends_with("Rejected")
+    );
+    let exception = rejected
+        .span
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .expect("exception event");
+    assert!(
+        attributes(&exception.attributes)
+            .contains(&("exception.message".to_owned(), "item rejected".to_owned()))
+    );
+    // children nest under their handle span
+    let child = validates
+        .iter()
+        .find(|v| v.span.trace_id == first.span.trace_id)
+        .expect("child");
+    assert_eq!(child.span.parent_span_id, first.span.span_id);
+    assert_eq!(child.span.kind, SpanKind::Internal as i32);
+
+    let metrics = received.metrics();
+    let handled = metrics
+        .iter()
+        .rev()
+        .find(|m| m.metric.name == "backstage.plugin.probe.items.handled")
+        .expect("counter");
+    assert_eq!(handled.metric.unit, "{item}");
+    assert_eq!(
+        handled.metric.description,
+        "Work items handled by the probe."
+    );
+    assert_eq!(handled.scope_name, "backstage-plugin-probe");
+    let Some(Data::Sum(sum)) = &handled.metric.data else {
+        panic!("not a sum: {:?}", handled.metric)
+    };
+    assert!(sum.is_monotonic);
+    let ok = sum
+        .data_points
+        .iter()
+        .find(|p| attributes(&p.attributes) == [("result".to_owned(), "ok".to_owned())])
+        .expect("ok series");
+    assert_eq!(
+        ok.value,
+        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(9))
+    );
+    let duration = metrics
+        .iter()
+        .rev()
+        .find(|m| m.metric.name == "backstage.plugin.probe.items.duration")
+        .expect("histogram");
+    let Some(Data::Histogram(histogram)) = &duration.metric.data else {
+        panic!("not a histogram")
+    };
+    assert_eq!(
+        histogram.data_points[0].explicit_bounds,
+        [0.001, 0.01, 0.1, 1.0]
+    );
+    assert_eq!(histogram.data_points[0].count, 9);
+    let queued = metrics
+        .iter()
+        .rev()
+        .find(|m| m.metric.name == "backstage.plugin.probe.items.queued")
+        .expect("gauge");
+    assert!(matches!(queued.metric.data, Some(Data::Gauge(_))));
+    assert!(
+        handled
+            .resource
+            .contains(&("service.name".to_owned(), "portal".to_owned()))
+    );
+
+    // headers and compression from the standard variables reached the wire
+    let requests: Vec<_> = received
+        .requests
+        .iter()
+        .filter(|r| r.transport == transport)
+        .collect();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_eq!(request.header("x-api-key"), Some("abc123"), "{request:?}");
+        if transport == "http" {
+            assert_eq!(
+                request.header("content-encoding"),
+                Some("gzip"),
+                "{request:?}"
+            );
+            assert!(
+                request.path == "/v1/traces" || request.path == "/v1/metrics",
+                "{request:?}"
+            );
+        } else {
+            assert_eq!(request.header("grpc-encoding"), Some("gzip"), "{request:?}");
+        }
+    }
+}
+
+fn otlp_config() -> tempfile_path::TempPath {
+    config_file(
+        "backend:\n  metrics:\n    serviceName: ignored-by-otel-service-name\n    serviceVersion: 1.2.3\n  tracing:\n    plugin:\n      probe:\n        tracer:\n          name: custom-probe-tracer\n          version: 2.0.0\n          schemaUrl: https://example.com/schema\n  telemetry:\n    metrics:\n      exporter: otlp\n",
+    )
+}
+
+fn otlp_env(endpoint: String, protocol: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=abc123".to_owned()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_SERVICE_NAME", "portal".to_owned()),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=test".to_owned(),
+        ),
+    ]
+}
+
+#[test]
+fn otlp_over_http_protobuf() {
+    let receiver = Receiver::start();
+    let config = otlp_config();
+    let output = run(
+        &["--config", config.as_str(), "--spans", "10", "--metrics"],
+        &otlp_env(format!("http://{}", receiver.http), "http/protobuf"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout(&output).contains("shutdown: ok"),
+        "{}",
+        stdout(&output)
+    );
+    check_otlp(&receiver, "http");
+}
+
+#[test]
+fn otlp_over_grpc() {
+    let receiver = Receiver::start();
+    let config = otlp_config();
+    let output = run(
+        &["--config", config.as_str(), "--spans", "10", "--metrics"],
+        &otlp_env(format!("http://{}", receiver.grpc), "grpc"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout(&output).contains("shutdown: ok"),
+        "{}",
+        stdout(&output)
+    );
+    check_otlp(&receiver, "grpc");
+}
+
+#[test]
+fn incoming_traceparent_is_the_parent() {
+    let receiver = Receiver::start();
+    let output = run(
+        &[
+            "--spans",
+            "1",
+            "--traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://{}/v1/traces", receiver.http),
+            ),
+            ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ],
+    );
+    assert!(output.status.success());
+    let received = receiver.wait_for(Duration::from_secs(10), |r| !r.spans().is_empty());
+    let spans = received.spans();
+    let handle = spans
+        .iter()
+        .find(|s| s.span.name == "handle")
+        .expect("span");
+    assert_eq!(
+        hex(&handle.span.trace_id),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(hex(&handle.span.parent_span_id), "b7ad6b7169203331");
+    // metrics were switched off
+    assert!(received.metrics.is_empty());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn spans_ended_before_shutdown_are_all_exported() {
+    let receiver = Receiver::start();
+    let output = run(
+        &["--spans", "500"],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", receiver.http),
+            ),
+            ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+            // nothing leaves before shutdown on its own
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000".to_owned()),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let received = receiver.received();
+    let spans = received.spans();
+    assert_eq!(
+        spans.iter().filter(|s| s.span.name == "handle").count(),
+        500
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.span.name == "validate-item")
+            .count(),
+        500
+    );
+}
+
+#[test]
+fn sdk_disabled_installs_nothing_and_the_app_runs() {
+    let _port = DEFAULT_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = Receiver::start();
+    let output = run(
+        &["--spans", "5", "--metrics"],
+        &[
+            ("OTEL_SDK_DISABLED", "true".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", receiver.http),
+            ),
+        ],
+    );
+    assert!(output.status.success());
+    let out = stdout(&output);
+    assert!(!out.contains("metrics-endpoint"), "{out}");
+    assert!(out.contains("shutdown: ok"), "{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(receiver.received().requests.is_empty());
+}
+
+#[test]
+fn console_exporter_prints_spans() {
+    let output = run(
+        &["--spans", "1"],
+        &[
+            ("OTEL_TRACES_EXPORTER", "console".to_owned()),
+            ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ],
+    );
+    assert!(output.status.success());
+    let out = stdout(&output);
+    assert!(out.contains("handle"), "{out}");
+    assert!(out.contains("backstage.plugin.id"), "{out}");
+}
+
+#[test]
+fn environment_wins_over_the_file() {
+    let port_in_file = free_address().port();
+    let config = config_file(&format!(
+        "backend:\n  telemetry:\n    metrics:\n      prometheus:\n        port: {port_in_file}\n    traces:\n      exporter: none\n"
+    ));
+    // the file alone
+    let serving = Serving::start(&["--config", config.as_str()], &[]);
+    assert_eq!(serving.endpoint.port(), port_in_file);
+    serving.stop();
+    // variables over the file
+    let receiver = Receiver::start();
+    let port_from_env = free_address().port();
+    let serving = Serving::start(
+        &["--config", config.as_str(), "--spans", "1"],
+        &[
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", port_from_env.to_string()),
+            ("OTEL_TRACES_EXPORTER", "otlp".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", receiver.http),
+            ),
+        ],
+    );
+    assert_eq!(serving.endpoint.port(), port_from_env);
+    serving.stop();
+    assert!(
+        receiver
+            .received()
+            .spans()
+            .iter()
+            .any(|s| s.span.name == "handle")
+    );
+}
+
+#[test]
+fn an_unreachable_collector_does_not_slow_the_app_or_grow_memory() {
+    // a port nothing listens on, and a collector that accepts but never answers
+    let closed = free_address();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap();
+    let burst = |env: &[(&str, String)]| -> (String, u64, u64) {
+        let mut env = env.to_vec();
+        env.push(("OTEL_METRICS_EXPORTER", "none".to_owned()));
+        env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "1000".to_owned()));
+        let output = run(&["--burst", "100000"], &env);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let out = stdout(&output);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("burst:"))
+            .expect("burst line")
+            .to_owned();
+        let field = |name: &str| -> u64 {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .expect("field")
+        };
+        let shutdown = out
+            .lines()
+            .find(|l| l.starts_with("shutdown:"))
+            .unwrap_or_default()
+            .to_owned();
+        (
+            format!("{line} | {shutdown}"),
+            field("rss_before_kb"),
+            field("rss_after_kb"),
+        )
+    };
+    let receiver = Receiver::start();
+    let (baseline, ..) = burst(&[("OTEL_TRACES_EXPORTER", "none".to_owned())]);
+    let (healthy, ..) = burst(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://{}", receiver.http),
+    )]);
+    let (down, before, after) =
+        burst(&[("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))]);
+    let (hung, hung_before, hung_after) = burst(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        format!("http://{silent_address}"),
+    )]);
+    eprintln!("no exporter:        {baseline}");
+    eprintln!("collector healthy:  {healthy}");
+    eprintln!("collector down:     {down}");
+    eprintln!("collector silent:   {hung}");
+    // 100 000 spans with their children would take well over 100 MB if kept; the queue
+    // holds at most 2048.
+    assert!(after.saturating_sub(before) < 48 * 1024, "{down}");
+    assert!(hung_after.saturating_sub(hung_before) < 48 * 1024, "{hung}");
+    drop(silent);
+}
