@@ -647,3 +647,77 @@ fn an_unreachable_collector_does_not_slow_the_app_or_grow_memory() {
     assert!(hung_after.saturating_sub(hung_before) < 48 * 1024, "{hung}");
     drop(silent);
 }
+
+#[test]
+fn metric_export_interval_is_honoured() {
+    let receiver = Receiver::start();
+    let serving = Serving::start(
+        &["--metrics"],
+        &[
+            ("OTEL_METRICS_EXPORTER", "prometheus,otlp".to_owned()),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", receiver.http),
+            ),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
+        ],
+    );
+    // while the probe runs (not at shutdown), periodic exports arrive
+    let received = receiver.wait_for(Duration::from_secs(10), |r| r.metrics.len() >= 3);
+    assert!(
+        received.metrics.len() >= 3,
+        "{} exports",
+        received.metrics.len()
+    );
+    assert!(
+        received
+            .metrics()
+            .iter()
+            .any(|m| m.metric.name == "backstage.plugin.probe.items.queued")
+    );
+    serving.stop();
+}
+
+#[test]
+fn otlp_from_inside_an_async_application() {
+    for protocol in ["grpc", "http/protobuf"] {
+        from_inside_an_async_application(protocol);
+    }
+}
+
+fn from_inside_an_async_application(protocol: &str) {
+    let receiver = Receiver::start();
+    let endpoint = if protocol == "grpc" {
+        receiver.grpc
+    } else {
+        receiver.http
+    };
+    let output = run(
+        &["--tokio", "--spans", "10", "--metrics"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{endpoint}")),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("OTEL_METRICS_EXPORTER", "otlp".to_owned()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout(&output).contains("shutdown: ok"));
+    let received = receiver.received();
+    assert_eq!(
+        received
+            .spans()
+            .iter()
+            .filter(|s| s.span.name == "handle")
+            .count(),
+        10
+    );
+    assert!(
+        received
+            .metrics()
+            .iter()
+            .any(|m| m.metric.name == "backstage.plugin.probe.items.handled")
+    );
+}

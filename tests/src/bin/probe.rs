@@ -3,7 +3,7 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve]
+//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio]
 //! ```
 //!
 //! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; an
@@ -61,6 +61,23 @@ mod probe {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--tokio") {
+        // as an async application does: init, work and shutdown inside the runtime
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            tokio::task::spawn(async move { application(&args) })
+                .await
+                .expect("task")
+        });
+    } else {
+        application(&args);
+    }
+}
+
+fn application(args: &[String]) {
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
