@@ -41,6 +41,9 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod health;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod metrics;
 pub mod naming;
 pub mod principal;

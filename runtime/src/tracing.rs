@@ -44,6 +44,17 @@ pub const INVALID_NAME_ATTRIBUTE: &str = "backstage.span.invalid_name";
 /// The name given to a span whose name was invalid.
 pub const UNNAMED_SPAN: &str = "unnamed";
 
+/// Set once something reads the scope of the active span from the context (the JSON logs);
+/// until then spans do not carry it, which saves an allocation per span.
+pub(crate) static SCOPE_IN_CONTEXT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The plugin or core service of the active span, kept in its context.
+// Read by the JSON logs only (feature `logs`).
+#[cfg_attr(not(feature = "logs"), allow(dead_code))]
+#[derive(Clone, Debug)]
+pub(crate) struct ActiveScope(pub Scope);
+
 /// The root of tracing: made once from the app-config, it hands out the tracer of every
 /// plugin and core service.
 ///
@@ -308,10 +319,21 @@ impl ScopeTracer {
         options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Context> {
         let bound = self.bound();
-        if !bound.recording {
-            return None;
+        if bound.recording {
+            Some(self.start_recording(bound, name, options()))
+        } else if SCOPE_IN_CONTEXT.load(std::sync::atomic::Ordering::Relaxed) {
+            // No span, but logs still learn the plugin: the context keeps the parent's span
+            // context without its span, so nothing here can end or change the parent.
+            let parent = Context::current();
+            let span_context = parent.span().span_context().clone();
+            Some(
+                parent
+                    .with_remote_span_context(span_context)
+                    .with_value(ActiveScope(self.scope.clone())),
+            )
+        } else {
+            None
         }
-        Some(self.start_recording(bound, name, options()))
     }
 
     fn start_recording(
@@ -348,7 +370,12 @@ impl ScopeTracer {
                 .with_attributes(attributes),
             &parent,
         );
-        parent.with_span(span)
+        let cx = parent.with_span(span);
+        if SCOPE_IN_CONTEXT.load(std::sync::atomic::Ordering::Relaxed) {
+            cx.with_value(ActiveScope(self.scope.clone()))
+        } else {
+            cx
+        }
     }
 }
 

@@ -1,0 +1,413 @@
+//! The example backend end to end: started as its own process with an OTLP receiver, then
+//! driven over HTTP, scraped, and stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backstage_telemetry_tests::otlp::{ReceivedSpan, Receiver};
+use backstage_telemetry_tests::prometheus::{free_address, get};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
+
+/// The example binary, built by `cargo test` next to this test's own executable.
+fn backend_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let debug = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    debug.join("examples").join("backend")
+}
+
+struct Backend {
+    child: Child,
+    address: SocketAddr,
+    metrics: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Backend {
+    fn start(receiver: &Receiver) -> Backend {
+        let address = free_address();
+        let metrics = free_address();
+        let mut child = Command::new(backend_binary())
+            .args([
+                "--port",
+                &address.port().to_string(),
+                "--shutdown-delay-ms",
+                "1500",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{}", receiver.http),
+            )
+            .env("OTEL_EXPORTER_PROMETHEUS_PORT", metrics.port().to_string())
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the example backend");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Backend {
+            child,
+            address,
+            metrics,
+            logs,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        request(self.address, method, path, headers, body).unwrap_or((0, String::new()))
+    }
+
+    fn readiness(&self) -> u16 {
+        self.request("GET", "/.backstage/health/v1/readiness", &[], "")
+            .0
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_example_backend_end_to_end() {
+    let receiver = Receiver::start();
+    let backend = Backend::start(&receiver);
+
+    // readiness: 503 while the plugins start, then 200
+    let mut seen = Vec::new();
+    until(Duration::from_secs(30), || {
+        let status = backend.readiness();
+        if seen.last() != Some(&status) && status != 0 {
+            seen.push(status);
+        }
+        (status == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    assert_eq!(seen, [503, 200], "readiness during start-up");
+    assert_eq!(
+        backend
+            .request("GET", "/.backstage/health/v1/liveness", &[], "")
+            .0,
+        200
+    );
+
+    // a request joining the caller's trace
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    let (status, body) = backend.request(
+        "POST",
+        "/api/todos",
+        &[
+            ("traceparent", &traceparent),
+            ("authorization", "Bearer alice-token"),
+        ],
+        r#"{"title":"  write docs  ","category":"work"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains(r#""author":"user:default/alice""#), "{body}");
+    assert_eq!(backend.request("GET", "/api/todos/99", &[], "").0, 404);
+
+    // scaffolder tasks: one completes, one fails, one is cancelled mid-step
+    let create = |template: &str| {
+        let (status, body) = backend.request(
+            "POST",
+            "/api/scaffolder/v2/tasks",
+            &[("authorization", "Bearer ci-token")],
+            &format!(r#"{{"templateRef":"{template}"}}"#),
+        );
+        assert_eq!(status, 201, "{body}");
+        body.split(r#""id":""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("task id")
+            .to_owned()
+    };
+    let completed = create("react-app");
+    let failed = create("legacy-service");
+    let cancelled = create("slow-migration");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        backend
+            .request(
+                "POST",
+                &format!("/api/scaffolder/v2/tasks/{cancelled}/cancel"),
+                &[],
+                ""
+            )
+            .0,
+        202
+    );
+    for (id, status) in [
+        (&completed, "completed"),
+        (&failed, "failed"),
+        (&cancelled, "cancelled"),
+    ] {
+        until(Duration::from_secs(10), || {
+            let (_, body) =
+                backend.request("GET", &format!("/api/scaffolder/v2/tasks/{id}"), &[], "");
+            body.contains(&format!(r#""status":"{status}""#))
+                .then_some(())
+        })
+        .unwrap_or_else(|| panic!("task {id} did not end {status}"));
+    }
+    let (status, body) = backend.request(
+        "GET",
+        "/api/catalog/entities/by-name/component/default/payments-service",
+        &[],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // metrics under the prefixed names, with the upstream attributes
+    let scrape = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        body.contains("backstage_plugin_scaffolder_task_count_total{result=\"cancelled\"")
+            .then_some(body)
+    })
+    .expect("scaffolder metrics");
+    for expected in [
+        "backstage_plugin_catalog_entities_count{kind=\"Component\"",
+        "backstage_plugin_catalog_registered_locations_count{",
+        "backstage_plugin_catalog_relations_count{",
+        "backstage_plugin_catalog_processed_entities_count_total{kind=\"Component\",result=\"ok\"",
+        "backstage_plugin_catalog_processed_entities_count_total{kind=\"Component\",result=\"failed\"",
+        "backstage_plugin_catalog_processing_duration_seconds_bucket{result=\"ok\"",
+        "backstage_plugin_catalog_processors_duration_seconds_bucket{processor=\"OwnershipProcessor\",result=\"failed\"",
+        "backstage_plugin_catalog_processing_queue_delay_seconds_count{",
+        "backstage_plugin_catalog_stitched_entities_count_total{",
+        "backstage_plugin_catalog_stitching_duration_seconds_count{",
+        "backstage_plugin_catalog_stitching_queue_length{",
+        "backstage_plugin_catalog_stitching_queue_delay_seconds_count{",
+        "backstage_plugin_scaffolder_task_count_total{result=\"completed\",template=\"react-app\"",
+        "backstage_plugin_scaffolder_task_count_total{result=\"failed\",template=\"legacy-service\"",
+        "backstage_plugin_scaffolder_task_count_total{result=\"cancelled\",template=\"slow-migration\"",
+        "backstage_plugin_scaffolder_task_duration_seconds_count{result=\"completed\",template=\"react-app\"",
+        "backstage_plugin_scaffolder_step_count_total{result=\"failed\",step=\"publish:github\",template=\"legacy-service\"",
+        "backstage_plugin_scaffolder_step_count_total{result=\"cancelled\",step=\"migrate:database\",template=\"slow-migration\"",
+        "backstage_plugin_scaffolder_step_duration_seconds_count{result=\"completed\",step=\"fetch:template\",template=\"react-app\"",
+        "backstage_core_scheduler_task_runs_count_total{result=\"completed\",task_id=\"catalog-processing\"",
+        "backstage_core_scheduler_task_runs_duration_seconds_count{result=\"completed\",task_id=\"catalog-stitching\"",
+    ] {
+        assert!(scrape.contains(expected), "missing {expected}");
+    }
+    // no user identities in metric labels
+    assert!(!scrape.contains("alice"));
+
+    // SIGTERM: readiness turns 503 while requests are still answered, then a clean exit
+    let pid = backend.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    until(Duration::from_secs(5), || {
+        (backend.readiness() == 503).then_some(())
+    })
+    .expect("503 after SIGTERM");
+    let mut backend = backend;
+    let exit = until(Duration::from_secs(30), || {
+        backend.child.try_wait().ok().flatten()
+    })
+    .expect("exited");
+    assert!(exit.success(), "{exit:?}");
+    let logs = backend.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains(r#""message":"shutdown complete""#)),
+        "{logs:#?}"
+    );
+
+    // traces (flushed at shutdown): server span → plugin spans, in the caller's trace
+    let received = receiver.received();
+    let spans = received.spans();
+    let in_trace: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| hex(&s.span.trace_id) == TRACE_ID)
+        .collect();
+    let find = |name: &str| {
+        *in_trace
+            .iter()
+            .find(|s| s.span.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no span {name:?} in the trace; got {:?}",
+                    in_trace.iter().map(|s| &s.span.name).collect::<Vec<_>>()
+                )
+            })
+    };
+    let server = find("POST /api/todos");
+    assert_eq!(server.span.kind, SpanKind::Server as i32);
+    assert_eq!(hex(&server.span.parent_span_id), PARENT_SPAN_ID);
+    assert_eq!(
+        server.attribute("http.request.method").as_deref(),
+        Some("POST")
+    );
+    assert_eq!(
+        server.attribute("http.route").as_deref(),
+        Some("/api/todos")
+    );
+    assert_eq!(server.attribute("url.path").as_deref(), Some("/api/todos"));
+    assert_eq!(server.attribute("url.scheme").as_deref(), Some("http"));
+    assert_eq!(
+        server.attribute("http.response.status_code").as_deref(),
+        Some("201")
+    );
+    let create_todo = find("create-todo");
+    assert_eq!(create_todo.span.parent_span_id, server.span.span_id);
+    assert_eq!(
+        create_todo.attribute("backstage.plugin.id").as_deref(),
+        Some("todos")
+    );
+    assert_eq!(
+        create_todo.attribute("backstage.principal.type").as_deref(),
+        Some("user")
+    );
+    assert_eq!(
+        create_todo.attribute("enduser.id"),
+        None,
+        "capture.endUser is off by default"
+    );
+    assert_eq!(
+        create_todo.attribute("todo.category").as_deref(),
+        Some("work")
+    );
+    assert_eq!(create_todo.scope_name, "backstage-plugin-todos");
+    // a tracing span inside our span, and our span inside it
+    let validate = find("validate-title");
+    assert_eq!(validate.span.parent_span_id, create_todo.span.span_id);
+    let trim = find("trim-title");
+    assert_eq!(trim.span.parent_span_id, validate.span.span_id);
+    assert_eq!(
+        trim.attribute("backstage.plugin.id").as_deref(),
+        Some("todos")
+    );
+    // the reverse at start-up: `#[tracing::instrument]` inside `#[span]`
+    let register = spans
+        .iter()
+        .find(|s| s.span.name == "register-location")
+        .expect("register-location");
+    let read = spans
+        .iter()
+        .find(|s| s.span.name == "read-location" && s.span.parent_span_id == register.span.span_id)
+        .expect("read-location under register-location");
+    assert_eq!(read.span.trace_id, register.span.trace_id);
+    // scaffolder spans: an error recorded, a step cancelled
+    let failed_step = spans
+        .iter()
+        .find(|s| s.span.name == "run-step" && s.attribute("error.type").is_some())
+        .expect("failed step");
+    assert_eq!(
+        failed_step.span.status.clone().unwrap_or_default().message,
+        "repository already exists"
+    );
+    assert!(spans.iter().any(|s| s.span.name == "run-step"
+        && s.attribute("backstage.span.cancelled").as_deref() == Some("true")));
+
+    // the request's log line: same trace, its plugin, its span
+    let todo_log = logs
+        .iter()
+        .find(|l| l.contains(r#""message":"todo created""#))
+        .expect("todo log line");
+    assert!(
+        todo_log.contains(&format!(r#""trace_id":"{TRACE_ID}""#)),
+        "{todo_log}"
+    );
+    assert!(todo_log.contains(r#""plugin":"todos""#), "{todo_log}");
+    assert!(todo_log.contains(r#""service":"backstage""#), "{todo_log}");
+    assert!(
+        todo_log.contains(&format!(
+            r#""span_id":"{}""#,
+            hex(&create_todo.span.span_id)
+        )),
+        "{todo_log}"
+    );
+    // the event is on the span too
+    assert!(
+        create_todo
+            .span
+            .events
+            .iter()
+            .any(|e| e.name == "todo created")
+    );
+}

@@ -1,0 +1,252 @@
+//! Logs (SPEC §11, feature `logs`): a `tracing` layer that writes one JSON object per event,
+//! in the shape Backstage's structured logs have, correlated with the active span:
+//!
+//! ```json
+//! {"timestamp":"2026-11-21T05:20:00.123Z","level":"info","service":"backstage","type":"plugin","plugin":"catalog","message":"entity processed","target":"backend::catalog","trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","entity":"component:default/x"}
+//! ```
+//!
+//! `plugin` (or `core` for a core service) is filled in automatically inside the spans of
+//! `#[span]` and the tracing services. Events inside such a span are also added to it as span
+//! events, unless [`JsonLogs::with_span_events`] turns that off. Spans of crates using
+//! `tracing` reach OpenTelemetry through `tracing-opentelemetry`'s layer, which nests them
+//! with ours in both directions.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let config = backstage_telemetry::Config::default();
+//! let subscriber = tracing_subscriber::registry().with(backstage_telemetry::logs::JsonLogs::new(&config));
+//! tracing::subscriber::with_default(subscriber, || tracing::info!(entity = "component:default/x", "processed"));
+//! ```
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{KeyValue, Value as OtelValue};
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::Config;
+use crate::naming::ScopeKind;
+use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+
+/// The JSON log layer; see the [module docs](self).
+#[derive(Debug)]
+pub struct JsonLogs<W = fn() -> std::io::Stdout> {
+    service: String,
+    span_events: bool,
+    writer: W,
+}
+
+impl JsonLogs {
+    /// Logs to stdout, with `service` from `OTEL_SERVICE_NAME`, else
+    /// `backend.metrics.serviceName`.
+    pub fn new(config: &Config) -> Self {
+        // From now on spans carry their scope in their context, for the `plugin` field.
+        SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
+        let service = std::env::var("OTEL_SERVICE_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| config.service_name().to_owned());
+        JsonLogs {
+            service,
+            span_events: true,
+            writer: std::io::stdout,
+        }
+    }
+}
+
+impl<W> JsonLogs<W> {
+    /// Whether events are also added to the active span as span events (default true).
+    pub fn with_span_events(mut self, span_events: bool) -> Self {
+        self.span_events = span_events;
+        self
+    }
+
+    /// Writes somewhere else than stdout.
+    pub fn with_writer<W2: for<'a> MakeWriter<'a> + 'static>(self, writer: W2) -> JsonLogs<W2> {
+        JsonLogs {
+            service: self.service,
+            span_events: self.span_events,
+            writer,
+        }
+    }
+}
+
+impl<S, W> Layer<S> for JsonLogs<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let metadata = event.metadata();
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        let span_context = span.span_context();
+
+        let mut line = Map::new();
+        line.insert(
+            "timestamp".into(),
+            Value::String(timestamp(SystemTime::now())),
+        );
+        line.insert(
+            "level".into(),
+            Value::String(metadata.level().as_str().to_ascii_lowercase()),
+        );
+        line.insert("service".into(), Value::String(self.service.clone()));
+        if let Some(ActiveScope(scope)) = cx.get::<ActiveScope>() {
+            let kind = match scope.kind() {
+                ScopeKind::Plugin => "plugin",
+                ScopeKind::Core => "core",
+            };
+            line.insert("type".into(), Value::String(kind.into()));
+            line.insert(kind.into(), Value::String(scope.id().to_owned()));
+        }
+        line.insert("message".into(), Value::String(fields.message.clone()));
+        line.insert("target".into(), Value::String(metadata.target().to_owned()));
+        if span_context.is_valid() {
+            line.insert(
+                "trace_id".into(),
+                Value::String(span_context.trace_id().to_string()),
+            );
+            line.insert(
+                "span_id".into(),
+                Value::String(span_context.span_id().to_string()),
+            );
+        }
+        for (key, value) in &fields.values {
+            line.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        let mut text = Value::Object(line).to_string();
+        text.push('\n');
+        // A log line that cannot be written is dropped; logging never fails the caller.
+        let _ = self.writer.make_writer().write_all(text.as_bytes());
+
+        // Inside a `tracing` span, tracing-opentelemetry adds the event to that span.
+        if self.span_events && ctx.lookup_current().is_none() && span.is_recording() {
+            let mut attributes = vec![KeyValue::new("level", metadata.level().as_str())];
+            attributes.extend(
+                fields
+                    .values
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), otel_value(v))),
+            );
+            span.add_event(fields.message, attributes);
+        }
+    }
+}
+
+/// The fields of an event: `message` apart.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    values: Vec<(String, Value)>,
+}
+
+impl Fields {
+    fn push(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+        } else {
+            self.values.push((field.name().to_owned(), value));
+        }
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, Value::String(value.to_owned()));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.push(field, Value::String(format!("{value:?}")));
+    }
+}
+
+fn otel_value(value: &Value) -> OtelValue {
+    match value {
+        Value::Bool(b) => OtelValue::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => OtelValue::I64(i),
+            (None, Some(f)) => OtelValue::F64(f),
+            _ => OtelValue::String(n.to_string().into()),
+        },
+        Value::String(s) => OtelValue::String(s.clone().into()),
+        other => OtelValue::String(other.to_string().into()),
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-21T05:20:00.123Z`.
+fn timestamp(time: SystemTime) -> String {
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_millis(1_795_237_801_821)),
+            "2026-11-21T05:10:01.821Z"
+        );
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+}
