@@ -1,0 +1,135 @@
+//! JSON logs (SPEC §11) and `tracing` interop, asserted on the log lines and the exported
+//! spans.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use backstage_telemetry::logs::JsonLogs;
+use backstage_telemetry::{Config, span, testing};
+use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Log lines written to memory.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn parsed(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
+    }
+}
+
+#[span(plugin = "logs-catalog")]
+fn process(entity: &str) {
+    tracing::info!(entity, attempt = 2_u64, "entity processed");
+}
+
+#[test]
+fn log_lines_carry_service_plugin_and_the_span() {
+    let kit = testing::install();
+    let capture = kit.capture();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let config = Config::from_yaml_str(
+        "app-config.yaml",
+        "backend:\n  metrics:\n    serviceName: portal\n",
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLogs::new(&config).with_writer(move || writer.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        capture.run(|| process("component:default/x"));
+        tracing::warn!("outside any span");
+    });
+    let lines = lines.parsed();
+    let span = capture.span("process");
+    let inside = &lines[0];
+    assert_eq!(inside["message"], "entity processed");
+    assert_eq!(inside["level"], "info");
+    assert_eq!(inside["service"], "portal");
+    assert_eq!(inside["type"], "plugin");
+    assert_eq!(inside["plugin"], "logs-catalog");
+    assert_eq!(inside["entity"], "component:default/x");
+    assert_eq!(inside["attempt"], 2);
+    assert_eq!(inside["trace_id"], span.span_context.trace_id().to_string());
+    assert_eq!(inside["span_id"], span.span_context.span_id().to_string());
+    assert!(inside["timestamp"].as_str().unwrap().ends_with('Z'));
+    let outside = &lines[1];
+    assert_eq!(outside["level"], "warn");
+    assert!(
+        outside.get("plugin").is_none() && outside.get("trace_id").is_none(),
+        "{outside}"
+    );
+    // the event was added to the span
+    let event = span
+        .events
+        .iter()
+        .find(|e| e.name == "entity processed")
+        .expect("span event");
+    assert!(
+        event
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "entity")
+    );
+}
+
+#[test]
+fn span_events_can_be_switched_off() {
+    let capture = testing::install().capture();
+    let subscriber = tracing_subscriber::registry().with(
+        JsonLogs::new(&Config::default())
+            .with_span_events(false)
+            .with_writer(std::io::sink),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        capture.run(|| process("component:default/y"))
+    });
+    assert!(capture.span("process").events.is_empty());
+}
+
+#[span(plugin = "logs-interop")]
+fn outer_span() -> u32 {
+    instrumented() + 1
+}
+
+#[tracing::instrument(name = "instrumented")]
+fn instrumented() -> u32 {
+    inner_span()
+}
+
+#[span(plugin = "logs-interop")]
+fn inner_span() -> u32 {
+    41
+}
+
+#[test]
+fn tracing_spans_and_ours_nest_in_both_directions() {
+    let capture = testing::install().capture();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("tracing")));
+    let answer = tracing::subscriber::with_default(subscriber, || capture.run(outer_span));
+    assert_eq!(answer, 42);
+    let outer = capture.span("outer_span");
+    let middle = capture.span("instrumented");
+    let inner = capture.span("inner_span");
+    assert_eq!(middle.parent_span_id, outer.span_context.span_id());
+    assert_eq!(inner.parent_span_id, middle.span_context.span_id());
+    assert_eq!(inner.span_context.trace_id(), outer.span_context.trace_id());
+    assert_eq!(middle.instrumentation_scope.name(), "tracing");
+}
