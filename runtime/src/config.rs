@@ -148,9 +148,9 @@ impl Config {
 
     /// The root meter's scope: `serviceName`, `serviceVersion`.
     pub(crate) fn service_scope(&self) -> InstrumentationScope {
-        let builder = InstrumentationScope::builder(self.service_name().to_owned());
+        let builder = InstrumentationScope::builder(intern(self.service_name()));
         match self.service_version() {
-            Some(version) => builder.with_version(version.to_owned()).build(),
+            Some(version) => builder.with_version(intern(version)).build(),
             None => builder.build(),
         }
     }
@@ -207,14 +207,32 @@ fn scope_with(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationSco
     let name = over
         .name
         .unwrap_or_else(|| scope.instrumentation_scope_name());
-    let mut builder = InstrumentationScope::builder(name);
+    let mut builder = InstrumentationScope::builder(intern(&name));
     if let Some(version) = over.version {
-        builder = builder.with_version(version);
+        builder = builder.with_version(intern(&version));
     }
     if let Some(schema_url) = over.schema_url {
-        builder = builder.with_schema_url(schema_url);
+        builder = builder.with_schema_url(intern(&schema_url));
     }
     builder.build()
+}
+
+/// `text` as a `&'static str`, each distinct text leaked once. Instrumentation scopes are
+/// cloned into every exported span; with static names that clone copies a pointer instead of
+/// allocating (measured: ~160 instructions per span). Scope names are few (one per plugin
+/// and configuration), so what is leaked stays small.
+fn intern(text: &str) -> &'static str {
+    static INTERNED: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    match interned.get(text) {
+        Some(existing) => existing,
+        None => {
+            let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            interned.insert(leaked);
+            leaked
+        }
+    }
 }
 
 static INSTALLED: RwLock<Option<Arc<Config>>> = RwLock::new(None);

@@ -68,6 +68,17 @@ where
     T: opentelemetry::trace::Tracer<Span = S> + Send + Sync + 'static,
     P: TracerProvider<Tracer = T> + Send + Sync + 'static,
 {
+    #[cfg(feature = "sdk")]
+    {
+        // The SDK's provider is kept typed as well: its tracers start spans without the
+        // boxing of `global::BoxedTracer` (one allocation less per span).
+        let sdk = (&provider as &dyn std::any::Any)
+            .downcast_ref::<opentelemetry_sdk::trace::SdkTracerProvider>()
+            .cloned();
+        *SDK_TRACER_PROVIDER
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = sdk;
+    }
     opentelemetry::global::set_tracer_provider(provider);
     TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
 }
@@ -76,6 +87,20 @@ where
 pub(crate) fn config_changed() {
     METER_GENERATION.fetch_add(1, Ordering::AcqRel);
     TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The global tracer provider when it is the SDK's, installed through [`set_tracer_provider`].
+#[cfg(feature = "sdk")]
+static SDK_TRACER_PROVIDER: std::sync::RwLock<Option<opentelemetry_sdk::trace::SdkTracerProvider>> =
+    std::sync::RwLock::new(None);
+
+/// The SDK tracer provider installed now, if the global one is the SDK's.
+#[cfg(feature = "sdk")]
+pub(crate) fn sdk_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    SDK_TRACER_PROVIDER
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 #[inline]

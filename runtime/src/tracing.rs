@@ -153,7 +153,7 @@ impl TracingService {
         F: FnOnce(ActiveSpan) -> R,
         R: SpanOutcome,
     {
-        let Some(cx) = self.tracer.start(name.into(), || options) else {
+        let Some(cx) = self.tracer.start(name.into(), false, || options) else {
             return f(ActiveSpan::current());
         };
         let body = || f(ActiveSpan { cx: cx.clone() });
@@ -188,7 +188,7 @@ impl TracingService {
         Fut: Future,
         Fut::Output: SpanOutcome,
     {
-        match self.tracer.start(name.into(), || options) {
+        match self.tracer.start(name.into(), false, || options) {
             Some(cx) => {
                 let future = {
                     let _active = cx.clone().attach();
@@ -274,10 +274,48 @@ enum TracerSource {
 }
 
 struct BoundTracer {
-    tracer: BoxedTracer,
+    tracer: ScopeTracerKind,
     /// False for the no-op provider: spans are skipped entirely.
     recording: bool,
     capture_end_user: bool,
+    /// `backstage.plugin.id` (or `backstage.core.id`), made once.
+    id_attribute: KeyValue,
+}
+
+/// The tracer a scope binds to: the SDK's own when it was installed through
+/// [`crate::set_tracer_provider`], else the global one, boxed.
+enum ScopeTracerKind {
+    #[cfg(feature = "sdk")]
+    Sdk(opentelemetry_sdk::trace::SdkTracer),
+    Boxed(BoxedTracer),
+}
+
+impl ScopeTracerKind {
+    #[inline]
+    fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
+        match self {
+            #[cfg(feature = "sdk")]
+            ScopeTracerKind::Sdk(tracer) => {
+                parent.with_span(tracer.build_with_context(builder, parent))
+            }
+            ScopeTracerKind::Boxed(tracer) => {
+                parent.with_span(tracer.build_with_context(builder, parent))
+            }
+        }
+    }
+
+    fn bind(instrumentation: InstrumentationScope) -> (Self, bool) {
+        #[cfg(feature = "sdk")]
+        if let Some(provider) = crate::provider::sdk_tracer_provider() {
+            return (
+                ScopeTracerKind::Sdk(provider.tracer_with_scope(instrumentation)),
+                true,
+            );
+        }
+        let tracer = opentelemetry::global::tracer_provider().tracer_with_scope(instrumentation);
+        let recording = !is_noop(&tracer);
+        (ScopeTracerKind::Boxed(tracer), recording)
+    }
 }
 
 impl ScopeTracer {
@@ -299,13 +337,12 @@ impl ScopeTracer {
     fn bound(&self) -> &BoundTracer {
         self.tracer.get(tracer_generation(), || {
             let (instrumentation, capture_end_user) = self.resolve();
-            let tracer =
-                opentelemetry::global::tracer_provider().tracer_with_scope(instrumentation);
-            let recording = !is_noop(&tracer);
+            let (tracer, recording) = ScopeTracerKind::bind(instrumentation);
             BoundTracer {
                 tracer,
                 recording,
                 capture_end_user,
+                id_attribute: self.scope.id_attribute(),
             }
         })
     }
@@ -313,14 +350,16 @@ impl ScopeTracer {
     /// Starts a span as a child of the current context, or `None` when no SDK is installed
     /// (then `options` is not even evaluated).
     #[inline]
+    /// `name_checked`: the name was checked at compile time (a `#[span]` site).
     fn start<'a>(
         &self,
         name: Cow<'static, str>,
+        name_checked: bool,
         options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Context> {
         let bound = self.bound();
         if bound.recording {
-            Some(self.start_recording(bound, name, options()))
+            Some(self.start_recording(bound, name, name_checked, options()))
         } else if SCOPE_IN_CONTEXT.load(std::sync::atomic::Ordering::Relaxed) {
             // No span, but logs still learn the plugin: the context keeps the parent's span
             // context without its span, so nothing here can end or change the parent.
@@ -340,15 +379,19 @@ impl ScopeTracer {
         &self,
         bound: &BoundTracer,
         name: Cow<'static, str>,
+        name_checked: bool,
         options: SpanOptions<'_>,
     ) -> Context {
         let SpanOptions {
-            mut attributes,
+            attributes: mut given,
             kind,
             credentials,
             request,
         } = options;
-        attributes.insert(0, self.scope.id_attribute());
+        // one allocation, sized for the scope, the given attributes and a principal
+        let mut attributes = Vec::with_capacity(given.len() + 3);
+        attributes.push(bound.id_attribute.clone());
+        attributes.append(&mut given);
         let credentials = match (credentials, request) {
             (Some(credentials), _) => Some(Cow::Borrowed(credentials)),
             (None, Some(request)) => Some(BackstageCredentials::from_request(request)),
@@ -357,20 +400,19 @@ impl ScopeTracer {
         if let Some(credentials) = credentials {
             credentials.span_attributes(bound.capture_end_user, &mut attributes);
         }
-        let name = if validate_span_name(&name).is_ok() {
+        let name = if name_checked || validate_span_name(&name).is_ok() {
             name
         } else {
             attributes.push(KeyValue::new(INVALID_NAME_ATTRIBUTE, true));
             Cow::Borrowed(UNNAMED_SPAN)
         };
         let parent = Context::current();
-        let span = bound.tracer.build_with_context(
+        let cx = bound.tracer.start(
             SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(attributes),
             &parent,
         );
-        let cx = parent.with_span(span);
         if SCOPE_IN_CONTEXT.load(std::sync::atomic::Ordering::Relaxed) {
             cx.with_value(ActiveScope(self.scope.clone()))
         } else {
@@ -410,7 +452,7 @@ impl SpanSite {
     /// Starts this site's span, or `None` (without evaluating `options`) with no SDK.
     #[inline]
     pub fn start<'a>(&self, options: impl FnOnce() -> SpanOptions<'a>) -> Option<Context> {
-        self.tracer.start(Cow::Borrowed(self.name), options)
+        self.tracer.start(Cow::Borrowed(self.name), true, options)
     }
 }
 
