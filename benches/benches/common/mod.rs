@@ -206,14 +206,14 @@ pub fn static_attributes() -> [KeyValue; 3] {
 
 pub fn dynamic_attributes(i: u64) -> [KeyValue; 3] {
     [
-        KeyValue::new("result", if i % 2 == 0 { "ok" } else { "failed" }),
+        KeyValue::new("result", if i.is_multiple_of(2) { "ok" } else { "failed" }),
         KeyValue::new("kind", format!("kind-{}", i % 4)),
         KeyValue::new("shard", (i % 8) as i64),
     ]
 }
 
 /// The groups every provider state runs.
-
+#[allow(unused_macros)] // the profiling example includes this module without them
 macro_rules! benchmarks {
     () => {
         mod counter_add_0_attributes {

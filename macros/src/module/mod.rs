@@ -19,7 +19,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, ItemMod, LitStr, Token};
+use syn::{Ident, LitStr, Token};
 
 use crate::metric::check_duplicates;
 use crate::options::Seen;
@@ -31,22 +31,21 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
         ScopeKind::Core => "#[backstage_core]",
     };
     let resolved = (|input: ParseStream| parse_args(kind, attribute, input)).parse2(args)?;
-    let module: ItemMod = syn::parse2(item).map_err(|e| {
+    let module: Module = syn::parse2(item).map_err(|e| {
         syn::Error::new(
             e.span(),
             format!("{attribute} goes on an inline module: `mod name {{ .. }}`"),
         )
     })?;
-    let ItemMod {
+    let Module {
         attrs,
         vis,
         unsafety,
         mod_token,
         ident,
-        content,
-        ..
+        body,
     } = module;
-    let Some((_, items)) = content else {
+    let Some(body) = body else {
         return Err(syn::Error::new(
             ident.span(),
             format!(
@@ -57,7 +56,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
         ));
     };
     let mut walk = walk::Walk::new(resolved.scope.clone());
-    let content = walk.rewrite(quote!(#(#items)*), true);
+    let content = walk.rewrite(body.stream(), true);
     check_duplicates(&walk.declared)?;
     let infos = walk.declared.iter().map(crate::metric::info);
     let observables = &walk.observables;
@@ -81,6 +80,51 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
             }
         }
     })
+}
+
+/// A module: its header parsed, its items kept as tokens for the walk.
+struct Module {
+    attrs: Vec<syn::Attribute>,
+    vis: syn::Visibility,
+    unsafety: Option<Token![unsafe]>,
+    mod_token: Token![mod],
+    ident: Ident,
+    /// `None` for `mod name;`.
+    body: Option<proc_macro2::Group>,
+}
+
+impl syn::parse::Parse for Module {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(syn::Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let unsafety = input.parse()?;
+        let mod_token = input.parse()?;
+        let ident = input.parse()?;
+        let body = if input.peek(Token![;]) {
+            input.parse::<Token![;]>()?;
+            None
+        } else {
+            let body: proc_macro2::Group = input.parse()?;
+            if body.delimiter() != proc_macro2::Delimiter::Brace {
+                return Err(syn::Error::new(
+                    body.span(),
+                    "expected the module's items in braces",
+                ));
+            }
+            Some(body)
+        };
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the module"));
+        }
+        Ok(Module {
+            attrs,
+            vis,
+            unsafety,
+            mod_token,
+            ident,
+            body,
+        })
+    }
 }
 
 /// `id = "..."`, or nothing for the crate-wide scope of Cargo.toml.

@@ -20,13 +20,40 @@
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
-use syn::{Block, Expr, ItemFn, ReturnType, Stmt};
+use syn::{Block, Expr, ReturnType, Stmt};
 
 use super::attr::SpanArgs;
 use crate::scope::resolve;
 
+/// A function: its signature parsed, its body kept as tokens (parsing every statement of
+/// every function would dominate compile time; only the `async`-tail forms need it).
+struct Function {
+    attrs: Vec<syn::Attribute>,
+    vis: syn::Visibility,
+    sig: syn::Signature,
+    body: Group,
+}
+
+impl syn::parse::Parse for Function {
+    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(syn::Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: Group = input.parse()?;
+        if body.delimiter() != Delimiter::Brace || !input.is_empty() {
+            return Err(input.error("expected a function body"));
+        }
+        Ok(Function {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
 pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
-    let mut function: ItemFn = syn::parse2(item.clone()).map_err(|_| {
+    let function: Function = syn::parse2(item.clone()).map_err(|_| {
         syn::Error::new(
             first_token_span(&item),
             "#[span] goes on a function with a body: a free function, a method, or a trait \
@@ -60,14 +87,18 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
             ::backstage_telemetry::__private::SpanSite::new(#scope, #name);
     };
 
+    let block = &function.body;
+    let mut tail_block = (function.sig.asyncness.is_none() && mentions_async(block.stream()))
+        .then(|| syn::parse2::<Block>(block.to_token_stream()))
+        .transpose()?;
     let body = if function.sig.asyncness.is_some() {
-        let future = annotated_async(&function.sig.output, &function.block);
+        let future = annotated_async(&function.sig.output, block);
         quote! {
             #site
             let __bt_cx = #start;
             ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
         }
-    } else if let Some(tail) = async_tail(&mut function.block) {
+    } else if let Some(tail) = tail_block.as_mut().and_then(async_tail) {
         let mut future =
             std::mem::replace(tail, Expr::Verbatim(TokenStream::new())).into_token_stream();
         if let Some(output) = future_output(&function.sig.output) {
@@ -81,13 +112,13 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
                 ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
             }
         };
-        let stmts = &function.block.stmts;
+        let stmts = tail_block.as_ref().map(|b| &b.stmts);
+        let stmts = stmts.into_iter().flatten();
         quote! {
             #site
             #(#stmts)*
         }
     } else {
-        let block = &function.block;
         let closure = match written_return_type(&function.sig.output) {
             Some(ty) => quote!(move || -> #ty #block),
             None => quote!(move || #block),
@@ -100,8 +131,8 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
     // The body's braces keep the user's span, so the item still counts as user code for
     // lints such as `dead_code`.
     let mut body = Group::new(Delimiter::Brace, body);
-    body.set_span(function.block.brace_token.span.join());
-    let ItemFn {
+    body.set_span(function.body.span());
+    let Function {
         attrs, vis, sig, ..
     } = &function;
     Ok(quote! {
@@ -161,7 +192,7 @@ fn record() -> TokenStream {
 
 /// `async move { body }`, its output typed as the function's return type where that can be
 /// written, so `?` in the body knows what to convert into.
-fn annotated_async(output: &ReturnType, block: &Block) -> TokenStream {
+fn annotated_async(output: &ReturnType, block: &Group) -> TokenStream {
     match written_return_type(output) {
         Some(ty) => quote!(async move { ::core::convert::identity::<#ty>(#block) }),
         None => quote!(async move #block),
@@ -207,6 +238,18 @@ fn future_output(output: &ReturnType) -> Option<TokenStream> {
     }
     let output: TokenStream = tokens[start..end].iter().cloned().collect();
     (!output.is_empty() && !mentions_impl(output.clone())).then_some(output)
+}
+
+/// Whether the body's own tokens (not nested blocks') use `async`.
+fn mentions_async(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "async",
+        // `Box::pin(async move { .. })`: the call's parentheses
+        TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis => {
+            mentions_async(group.stream())
+        }
+        _ => false,
+    })
 }
 
 fn mentions_impl(tokens: TokenStream) -> bool {
