@@ -284,6 +284,26 @@ macro_rules! benchmarks {
             }
         }
 
+        mod histogram_record_3_dynamic_attributes {
+            use super::common::*;
+            #[divan::bench]
+            fn ours(bencher: divan::Bencher) {
+                let mut i = 0;
+                bencher.bench_local(|| {
+                    i += 1;
+                    plugin::HISTOGRAM.record(0.25, &dynamic_attributes(i));
+                });
+            }
+            #[divan::bench]
+            fn otel(bencher: divan::Bencher) {
+                let mut i = 0;
+                bencher.bench_local(|| {
+                    i += 1;
+                    hand().histogram.record(0.25, &dynamic_attributes(i));
+                });
+            }
+        }
+
         mod span_sync {
             use super::common::*;
             #[divan::bench(threads = [1, 2])]
