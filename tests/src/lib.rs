@@ -5,6 +5,30 @@
 pub mod otlp;
 pub mod prometheus;
 
+use std::sync::{Arc, Mutex};
+
+/// Log lines written to memory, for `JsonLogs::with_writer(move || lines.clone())`.
+#[derive(Clone, Default)]
+pub struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogLines {
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8 logs")
+    }
+}
+
 use opentelemetry::{Key, Value};
 use opentelemetry_sdk::trace::SpanData;
 

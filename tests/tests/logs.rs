@@ -1,37 +1,20 @@
 //! JSON logs (SPEC §11) and `tracing` interop, asserted on the log lines and the exported
 //! spans.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use backstage_telemetry::logs::JsonLogs;
 use backstage_telemetry::{Config, span, testing};
+use backstage_telemetry_tests::LogLines;
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Log lines written to memory.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
 
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn parsed(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-            .collect()
-    }
+fn parsed(lines: &LogLines) -> Vec<Value> {
+    lines
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 #[span(plugin = "logs-catalog")]
@@ -43,7 +26,7 @@ fn process(entity: &str) {
 fn log_lines_carry_service_plugin_and_the_span() {
     let kit = testing::install();
     let capture = kit.capture();
-    let lines = Lines::default();
+    let lines = LogLines::default();
     let writer = lines.clone();
     let config = Config::from_yaml_str(
         "app-config.yaml",
@@ -56,7 +39,7 @@ fn log_lines_carry_service_plugin_and_the_span() {
         capture.run(|| process("component:default/x"));
         tracing::warn!("outside any span");
     });
-    let lines = lines.parsed();
+    let lines = parsed(&lines);
     let span = capture.span("process");
     let inside = &lines[0];
     assert_eq!(inside["message"], "entity processed");
