@@ -7,8 +7,6 @@ use backstage_telemetry_tests::LogLines;
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Log lines written to memory.
-
 fn parsed(lines: &LogLines) -> Vec<Value> {
     lines
         .text()
