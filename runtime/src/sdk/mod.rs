@@ -66,13 +66,7 @@ pub use unique::UniqueAttributes;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn init(config: &Config) -> Result<Telemetry, InitError> {
-    init_with_env(config, &|name| std::env::var(name).ok())
-}
-
-fn init_with_env(
-    config: &Config,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Telemetry, InitError> {
+    let env = &|name: &str| std::env::var(name).ok();
     crate::set_config(config.clone());
     let settings = Settings::resolve(config, env)?;
     let mut telemetry = Telemetry::default();
@@ -183,11 +177,6 @@ impl Telemetry {
             return Some(server.address());
         }
         None
-    }
-
-    /// Whether traces are exported anywhere.
-    pub fn exports_traces(&self) -> bool {
-        self.tracer_provider.is_some()
     }
 
     /// Exports what is pending (spans ended so far, a last collection of metrics) and
