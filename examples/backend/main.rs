@@ -107,15 +107,17 @@ async fn main() -> ExitCode {
         }
     };
 
-    // Telemetry first, so everything below records; a failure is reported, not fatal.
-    let telemetry = backstage_telemetry::init(&config)
-        .map_err(|error| eprintln!("backend: {error}; continuing without telemetry export"))
-        .ok();
+    // Telemetry first, so everything below records. A setting it cannot use turns off only
+    // the exporter it belongs to; the problems are logged once logging is up.
+    let telemetry = backstage_telemetry::init(&config);
     tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::INFO)
         .with(JsonLogs::new(&config))
         .with(tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("backend")))
         .init();
+    for problem in telemetry.problems() {
+        tracing::warn!(setting = problem.setting(), "telemetry set-up: {problem}");
+    }
 
     let health = RootHealthService::new();
     let (stop, stopped) = watch::channel(false);
@@ -133,7 +135,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(%address, "listening");
-    if let Some(endpoint) = telemetry.as_ref().and_then(|t| t.metrics_endpoint()) {
+    if let Some(endpoint) = telemetry.metrics_endpoint() {
         tracing::info!(metrics = %format!("http://{endpoint}/metrics"), "serving metrics");
     }
 
@@ -174,9 +176,7 @@ async fn main() -> ExitCode {
         let _ = handle.await;
     }
     tracing::info!("shutdown complete");
-    if let Some(telemetry) = telemetry
-        && let Err(error) = telemetry.shutdown()
-    {
+    if let Err(error) = telemetry.shutdown() {
         eprintln!("backend: {error}");
     }
     ExitCode::SUCCESS

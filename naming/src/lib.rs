@@ -23,6 +23,10 @@ pub const MAX_ID_LEN: usize = 63;
 pub const MAX_METRIC_NAME_LEN: usize = 255;
 /// Longest unit (OpenTelemetry's unit limit).
 pub const MAX_UNIT_LEN: usize = 63;
+/// Longest span name, in bytes. Span names are low-cardinality labels, not messages.
+pub const MAX_SPAN_NAME_LEN: usize = 256;
+/// How many characters of a rejected value an error message quotes (escaped).
+pub const QUOTED_PREFIX_LEN: usize = 32;
 
 /// Whether a scope is a plugin or a core service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,8 +189,9 @@ impl Subject {
                  digits and underscores, each starting with a letter, e.g. `catalog.entity.kind`"
             }
             Subject::SpanName => {
-                "span names are non-empty, low-cardinality literals such as `process-entity`; \
-                 put variable parts in attributes"
+                "span names are non-empty, low-cardinality literals of at most 256 bytes \
+                 without control characters, such as `process-entity`; put variable parts in \
+                 attributes"
             }
         }
     }
@@ -236,6 +241,12 @@ pub enum Problem {
         /// Index of the boundary.
         index: usize,
     },
+    /// The metric name is taken in this scope by an instrument of another kind, value
+    /// type or unit.
+    AlreadyRegistered {
+        /// What holds the name, such as `Counter<u64>` with unit `s`.
+        existing: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -262,6 +273,11 @@ impl fmt::Display for Problem {
             Problem::EmptySegment { at } => write!(f, "has an empty segment at position {at}"),
             Problem::SingleSegment => f.write_str("has a single segment"),
             Problem::NonFinite { index } => write!(f, "has a non-finite value at index {index}"),
+            Problem::AlreadyRegistered { existing } => write!(
+                f,
+                "is already registered in this scope as {existing}; one name is one \
+                 instrument: use the same kind, value type and unit, or another name"
+            ),
             Problem::NotIncreasing { index } => {
                 write!(
                     f,
@@ -316,17 +332,32 @@ impl NameError {
     }
 }
 
+/// The message quotes at most [`QUOTED_PREFIX_LEN`] characters of the value, escaped, so a
+/// hostile value can neither flood a log nor put control characters in it.
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} `{}` {}: {}",
             self.subject.label(),
-            self.value,
+            quoted(&self.value),
             self.problem,
             self.subject.hint()
         )
     }
+}
+
+/// The first [`QUOTED_PREFIX_LEN`] characters of `value`, escaped, with `…` if cut.
+fn quoted(value: &str) -> String {
+    let mut quoted: String = value
+        .chars()
+        .take(QUOTED_PREFIX_LEN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().nth(QUOTED_PREFIX_LEN).is_some() {
+        quoted.push('…');
+    }
+    quoted
 }
 
 impl std::error::Error for NameError {}
@@ -457,12 +488,32 @@ pub fn validate_attribute_key(key: &str) -> Result<(), NameError> {
     check_dotted(Subject::AttributeKey, key)
 }
 
-/// Checks a span name: not empty or blank.
+/// Checks a span name: not empty or blank, at most [`MAX_SPAN_NAME_LEN`] bytes, no control
+/// characters.
 pub fn validate_span_name(name: &str) -> Result<(), NameError> {
     if name.trim().is_empty() {
         return Err(NameError::new(Subject::SpanName, name, Problem::Empty));
     }
+    check_len(Subject::SpanName, name, MAX_SPAN_NAME_LEN)?;
+    if let Some((at, ch)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(NameError::new(
+            Subject::SpanName,
+            name,
+            Problem::InvalidChar { ch, at },
+        ));
+    }
     Ok(())
+}
+
+/// The error for a metric name taken in its scope by another kind, value type or unit.
+pub fn already_registered(name: &str, existing: impl Into<String>) -> NameError {
+    NameError::new(
+        Subject::MetricName,
+        name,
+        Problem::AlreadyRegistered {
+            existing: existing.into(),
+        },
+    )
 }
 
 fn check_len(subject: Subject, value: &str, max: usize) -> Result<(), NameError> {

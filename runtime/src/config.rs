@@ -22,6 +22,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -45,6 +46,7 @@ pub struct Config {
     meters: BTreeMap<String, ScopeOverride>,
     tracers: BTreeMap<String, ScopeOverride>,
     capture_end_user: bool,
+    cardinality_limit: Option<u64>,
     telemetry: TelemetrySettings,
 }
 
@@ -64,6 +66,9 @@ pub struct TelemetrySettings {
     /// `traces.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
     /// variable is set, else `none`).
     pub traces_exporter: Option<String>,
+    /// `shutdownTimeout`: milliseconds that flushing at shutdown may take in all (default
+    /// 5000; range-checked by `init`).
+    pub shutdown_timeout_ms: Option<u64>,
 }
 
 /// An operator's override of a plugin's instrumentation scope
@@ -121,6 +126,34 @@ impl Config {
         self.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME)
     }
 
+    /// The `service.name` telemetry reports: `OTEL_SERVICE_NAME`, else `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, else [`service_name`](Self::service_name). The exported
+    /// resource and the JSON logs both use this.
+    ///
+    /// ```
+    /// let config = backstage_telemetry::Config::default();
+    /// let env = |name: &str| match name {
+    ///     "OTEL_SERVICE_NAME" => Some("portal".to_owned()),
+    ///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.name=other,team=a".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert_eq!(config.reported_service_name(&env), "portal");
+    /// ```
+    pub fn reported_service_name(&self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        let set =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        set(env("OTEL_SERVICE_NAME"))
+            .or_else(|| {
+                env("OTEL_RESOURCE_ATTRIBUTES").and_then(|list| {
+                    list.split_terminator(',').find_map(|pair| {
+                        let (key, value) = pair.split_once('=')?;
+                        (key.trim() == "service.name").then(|| set(Some(value.to_owned())))?
+                    })
+                })
+            })
+            .unwrap_or_else(|| self.service_name().to_owned())
+    }
+
     /// `backend.metrics.serviceVersion`, if set.
     pub fn service_version(&self) -> Option<&str> {
         self.service_version.as_deref()
@@ -129,6 +162,14 @@ impl Config {
     /// `backend.tracing.capture.endUser`, default `false`: whether spans carry `enduser.id`.
     pub fn capture_end_user(&self) -> bool {
         self.capture_end_user
+    }
+
+    /// `backend.metrics.cardinalityLimit`: the most attribute sets one instrument keeps per
+    /// collection (default: the SDK's 2000); `init` range-checks it. Measurements with
+    /// further attribute sets are added to one overflow series with the attribute
+    /// `otel.metric.overflow = true`.
+    pub fn cardinality_limit(&self) -> Option<u64> {
+        self.cardinality_limit
     }
 
     /// `backend.telemetry`: the SDK set-up settings.
@@ -190,12 +231,14 @@ impl Config {
                 .get("endUser")?
                 .boolean()?
                 .unwrap_or(false),
+            cardinality_limit: metrics.get("cardinalityLimit")?.whole_number()?,
             telemetry: TelemetrySettings {
                 enabled: telemetry.get("enabled")?.boolean()?,
                 metrics_exporter: telemetry.get("metrics")?.get("exporter")?.string()?,
                 prometheus_host: prometheus.get("host")?.string()?,
                 prometheus_port: prometheus.get("port")?.port()?,
                 traces_exporter: telemetry.get("traces")?.get("exporter")?.string()?,
+                shutdown_timeout_ms: telemetry.get("shutdownTimeout")?.whole_number()?,
             },
         })
     }
@@ -304,6 +347,8 @@ pub enum ConfigError {
         line: u32,
         /// Column (1-based), if known.
         column: u32,
+        /// What is wrong, such as `repeats a key of the same mapping`.
+        reason: &'static str,
     },
     /// A key has a value of the wrong type.
     WrongType {
@@ -330,10 +375,8 @@ impl fmt::Display for ConfigError {
                 source,
                 line,
                 column,
-            } => write!(
-                f,
-                "{source}:{line}:{column}: not valid YAML (check indentation, quoting and `key: value` pairs near this line)"
-            ),
+                reason,
+            } => write!(f, "{source}:{line}:{column}: {reason}"),
             ConfigError::WrongType {
                 source,
                 line,
@@ -395,9 +438,7 @@ impl<'a> Field<'a> {
     fn get(&self, key: &str) -> Result<Field<'a>, ConfigError> {
         let node = match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => None,
-            Some((_, Value::Map(entries))) => {
-                entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-            }
+            Some((_, Value::Map(entries))) => entries.get(key),
             Some((node, _)) => return Err(self.wrong_type(node, "a mapping of keys to values")),
         };
         Ok(Field {
@@ -427,6 +468,18 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// A non-negative integer; whether it is in range is for its user to say.
+    fn whole_number(&self) -> Result<Option<u64>, ConfigError> {
+        const EXPECTED: &str = "a whole number (0 or more)";
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((node, Value::Integer(i))) => u64::try_from(*i)
+                .map(Some)
+                .map_err(|_| self.wrong_type(node, EXPECTED)),
+            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+        }
+    }
+
     fn boolean(&self) -> Result<Option<bool>, ConfigError> {
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
@@ -448,16 +501,27 @@ impl<'a> Field<'a> {
 
 fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
     let origin_source: Arc<str> = Arc::from(source);
-    let document: Option<Node> = serde_saphyr::from_str(yaml).map_err(|error| {
-        let (line, column) = error
-            .location()
-            .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-        ConfigError::Syntax {
-            source: source.to_owned(),
-            line,
-            column,
-        }
-    })?;
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+        },
+        // `.nan` and `.inf` are values like any other; no key of ours takes a float.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    };
+    let document: Option<Node> =
+        serde_saphyr::from_str_with_options(yaml, options).map_err(|error| {
+            let (line, column) = error
+                .location()
+                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+            ConfigError::Syntax {
+                source: source.to_owned(),
+                line,
+                column,
+                reason: syntax_reason(&error),
+            }
+        })?;
     let mut document = document.unwrap_or_else(Node::empty_map);
     document.set_source(&origin_source);
     match document.value {
@@ -470,6 +534,51 @@ fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
             key: String::new(),
             expected: "a mapping of keys to values",
         }),
+    }
+}
+
+/// Deepest nesting of mappings and sequences in one file.
+pub const MAX_DEPTH: usize = 64;
+/// Most YAML nodes (keys, values, items) in one file.
+pub const MAX_NODES: usize = 1_000_000;
+/// Most aliases (`*name`) in one file; each expansion counts towards [`MAX_NODES`] too.
+pub const MAX_ALIASES: usize = 1_000;
+
+/// What a parser error means, in words that never quote the file.
+fn syntax_reason(error: &serde_saphyr::Error) -> &'static str {
+    use serde_saphyr::budget::BudgetBreach;
+    let mut error = error;
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    match error {
+        serde_saphyr::Error::DuplicateMappingKey { .. } => {
+            "repeats a key of the same mapping (each key may appear once; remove one of them)"
+        }
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "holds more than one YAML document (`---`); use one document per file and list several files"
+        }
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Depth { .. } => "nests mappings and sequences more than 64 levels deep",
+            BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. } => {
+                "uses more than 1000 aliases (`*name`); write the values out"
+            }
+            _ => "is larger than a config file may be (more than 1,000,000 YAML nodes)",
+        },
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => {
+            "expands aliases (`*name`) into more nodes than allowed; write the values out"
+        }
+        serde_saphyr::Error::UnknownAnchor { .. } => {
+            "uses an alias (`*name`) with no anchor (`&name`) before it"
+        }
+        _ => "not valid YAML (check indentation, quoting and `key: value` pairs near this line)",
     }
 }
 
@@ -495,13 +604,13 @@ enum Value {
     Float,
     String(String),
     Seq,
-    Map(Vec<(String, Node)>),
+    Map(BTreeMap<String, Node>),
 }
 
 impl Node {
     fn empty_map() -> Self {
         Node {
-            value: Value::Map(Vec::new()),
+            value: Value::Map(BTreeMap::new()),
             origin: Origin {
                 source: Arc::from(""),
                 line: 0,
@@ -515,9 +624,11 @@ impl Node {
         match (&mut self.value, later.value) {
             (Value::Map(entries), Value::Map(later_entries)) => {
                 for (key, value) in later_entries {
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, existing)) => existing.merge(value),
-                        None => entries.push((key, value)),
+                    match entries.entry(key) {
+                        Entry::Occupied(mut existing) => existing.get_mut().merge(value),
+                        Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
                     }
                 }
             }
@@ -531,7 +642,7 @@ impl Node {
     fn set_source(&mut self, source: &Arc<str>) {
         self.origin.source = source.clone();
         if let Value::Map(entries) = &mut self.value {
-            for (_, node) in entries {
+            for node in entries.values_mut() {
                 node.set_source(source);
             }
         }
@@ -617,14 +728,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries: Vec<(String, Node)> = Vec::new();
+        let mut entries = BTreeMap::new();
         while let Some(key) = map.next_key::<Key>()? {
-            let value: Node = map.next_value()?;
-            // A repeated key: the last one wins, as in a merge.
-            match entries.iter_mut().find(|(k, _)| *k == key.0) {
-                Some((_, existing)) => *existing = value,
-                None => entries.push((key.0, value)),
-            }
+            // The parser rejects a key repeated in one mapping before it gets here; two keys
+            // that read the same as text (`1` and `"1"`) keep the later value.
+            entries.insert(key.0, map.next_value()?);
         }
         Ok(Value::Map(entries))
     }
@@ -931,5 +1039,69 @@ backend:
             assert!(message.contains("not valid YAML"), "{message}");
             assert!(!message.contains(secret), "{message}");
         }
+    }
+
+    fn syntax_message(yaml: &str) -> String {
+        let err = Config::from_yaml_str("app-config.yaml", yaml).unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+        err.to_string()
+    }
+
+    #[test]
+    fn parser_limits_and_duplicates_have_their_own_messages() {
+        let secret = "hunter2";
+        let duplicate =
+            format!("backend:\n  metrics:\n    serviceName: a\n    serviceName: {secret}\n");
+        let message = syntax_message(&duplicate);
+        assert!(message.starts_with("app-config.yaml:4:"), "{message}");
+        assert!(
+            message.contains("repeats a key of the same mapping"),
+            "{message}"
+        );
+        assert!(!message.contains(secret), "{message}");
+
+        let deep = format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(
+            syntax_message(&deep).contains("more than 64 levels deep"),
+            "{}",
+            syntax_message(&deep)
+        );
+        let mut bomb = String::from("a: &a [x, x]\n");
+        for i in 0..1100 {
+            bomb.push_str(&format!("k{i}: *a\n"));
+        }
+        assert!(
+            syntax_message(&bomb).contains("aliases"),
+            "{}",
+            syntax_message(&bomb)
+        );
+        assert!(
+            syntax_message("backend: {}\n---\napp: {}\n").contains("more than one YAML document"),
+            "{}",
+            syntax_message("backend: {}\n---\napp: {}\n")
+        );
+        // `.nan` is a value like any other where no key of ours reads it
+        let config =
+            Config::from_yaml_str("app-config.yaml", "app:\n  ratio: .nan\n  top: .inf\n").unwrap();
+        assert_eq!(config.service_name(), "backstage");
+    }
+
+    /// Loading is linear in the file's size: a mapping of 120 000 keys (in a section this
+    /// crate does not read, as real config files have) loads like any other file. The time
+    /// is printed, not asserted.
+    #[test]
+    fn a_file_with_many_keys_loads_in_linear_time() {
+        let mut yaml = String::from("backend:\n  metrics:\n    serviceName: big\napp:\n");
+        for i in 0..120_000 {
+            yaml.push_str(&format!("  key{i}: value{i}\n"));
+        }
+        let later = "app:\n  key5: changed\nbackend:\n  metrics:\n    serviceVersion: 2.0.0\n";
+        let started = std::time::Instant::now();
+        let config =
+            Config::from_yaml_sources([("big.yaml", yaml.as_str()), ("later.yaml", later)])
+                .unwrap();
+        eprintln!("120 000 keys loaded and merged in {:?}", started.elapsed());
+        assert_eq!(config.service_name(), "big");
+        assert_eq!(config.service_version(), Some("2.0.0"));
     }
 }

@@ -62,7 +62,7 @@ pub use opentelemetry::{InstrumentationScope, KeyValue};
 pub use principal::{BackstageCredentials, Principal};
 pub use provider::{set_meter_provider, set_tracer_provider};
 #[cfg(feature = "sdk")]
-pub use sdk::{InitError, ShutdownError, Telemetry, init};
+pub use sdk::{InitError, SetupProblem, ShutdownError, Telemetry, init, init_strict};
 pub use tracing::{
     ActiveSpan, ErrorType, RootTracingService, SpanOptions, SpanOutcome, TracingService,
     current_span,

@@ -45,15 +45,12 @@ pub struct JsonLogs<W = fn() -> std::io::Stdout> {
 }
 
 impl JsonLogs {
-    /// Logs to stdout, with `service` from `OTEL_SERVICE_NAME`, else
-    /// `backend.metrics.serviceName`.
+    /// Logs to stdout, with `service` as the exported resource has it
+    /// ([`Config::reported_service_name`]).
     pub fn new(config: &Config) -> Self {
         // From now on spans carry their scope in their context, for the `plugin` field.
         SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
-        let service = std::env::var("OTEL_SERVICE_NAME")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| config.service_name().to_owned());
+        let service = config.reported_service_name(&|name| std::env::var(name).ok());
         JsonLogs {
             service,
             span_events: true,

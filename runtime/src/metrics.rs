@@ -22,6 +22,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Weak};
 
@@ -30,7 +31,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::config::Config;
 pub use crate::naming::MetricKind;
-use crate::naming::{NameError, Scope, validate_boundaries, validate_unit};
+use crate::naming::{NameError, Scope, already_registered, validate_boundaries, validate_unit};
 use crate::provider::{Bound, Register, meter_generation, register_observable};
 
 /// The root of metrics: made once from the app-config, it hands out the meter of every
@@ -348,6 +349,7 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
         if let Some(boundaries) = &self.boundaries {
             validate_boundaries(boundaries)?;
         }
+        claim::<I>(&name, &self.name, self.unit.as_deref().unwrap_or(""))?;
         let spec = InstrumentSpec {
             meter: MeterRef::Shared(self.service.meter.clone()),
             name: Cow::Owned(name),
@@ -356,6 +358,37 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
             boundaries: self.boundaries.map(Cow::Owned),
         };
         Ok(I::from_parts(spec, self.callbacks))
+    }
+}
+
+/// Exported names built at run time, with the instrument type and unit that hold each:
+/// one name is one instrument, as the macros check at compile time.
+static CLAIMED: std::sync::Mutex<BTreeMap<String, (&'static str, String)>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Registers `name` for an `I` with `unit`, or says what holds it already.
+fn claim<I: Instrument>(name: &str, authored: &str, unit: &str) -> Result<(), NameError> {
+    let kind = short_type_name(std::any::type_name::<I>());
+    let mut claimed = crate::provider::lock(&CLAIMED);
+    match claimed.get(name) {
+        Some((held_kind, held_unit)) if *held_kind == kind && held_unit == unit => Ok(()),
+        Some((held_kind, held_unit)) => Err(already_registered(
+            authored,
+            format!("{held_kind} with unit `{held_unit}`"),
+        )),
+        None => {
+            claimed.insert(name.to_owned(), (kind, unit.to_owned()));
+            Ok(())
+        }
+    }
+}
+
+/// `backstage_telemetry::metrics::Counter<u64>` as `Counter<u64>`.
+fn short_type_name(full: &'static str) -> &'static str {
+    let generic = full.find('<').unwrap_or(full.len());
+    match full[..generic].rfind("::") {
+        Some(at) => &full[at + 2..],
+        None => full,
     }
 }
 

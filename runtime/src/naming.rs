@@ -16,10 +16,11 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use backstage_telemetry_naming::{
-    MAX_ID_LEN, MAX_METRIC_NAME_LEN, MAX_UNIT_LEN, MetricKind, NameError, Problem, ROOT_NAMESPACE,
-    ScopeKind, Subject, exported_metric_name, instrumentation_scope_name, metric_prefix,
-    validate_attribute_key, validate_boundaries, validate_core_id, validate_metric_name,
-    validate_plugin_id, validate_scope_id, validate_span_name, validate_unit,
+    MAX_ID_LEN, MAX_METRIC_NAME_LEN, MAX_SPAN_NAME_LEN, MAX_UNIT_LEN, MetricKind, NameError,
+    Problem, QUOTED_PREFIX_LEN, ROOT_NAMESPACE, ScopeKind, Subject, already_registered,
+    exported_metric_name, instrumentation_scope_name, metric_prefix, validate_attribute_key,
+    validate_boundaries, validate_core_id, validate_metric_name, validate_plugin_id,
+    validate_scope_id, validate_span_name, validate_unit,
 };
 use opentelemetry::{Key, KeyValue};
 

@@ -120,7 +120,7 @@ pub(crate) fn register_observable(observable: Arc<dyn Register>) {
     observables.push(Arc::downgrade(&observable));
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the list inconsistent.
     mutex
         .lock()

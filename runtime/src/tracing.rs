@@ -31,7 +31,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
 use crate::config::Config;
-use crate::naming::{NameError, Scope, validate_span_name};
+use crate::naming::{NameError, Scope, validate_attribute_key, validate_span_name};
 use crate::principal::{BackstageCredentials, CredentialsSource};
 use crate::provider::{Bound, tracer_generation};
 
@@ -43,6 +43,8 @@ pub const CANCELLED_ATTRIBUTE: &str = "backstage.span.cancelled";
 pub const INVALID_NAME_ATTRIBUTE: &str = "backstage.span.invalid_name";
 /// The name given to a span whose name was invalid.
 pub const UNNAMED_SPAN: &str = "unnamed";
+/// Attribute counting the [`SpanOptions`] attributes dropped for an invalid key.
+pub const INVALID_ATTRIBUTE_KEYS_ATTRIBUTE: &str = "backstage.span.invalid_attribute_keys";
 
 /// Set once something reads the scope of the active span from the context (the JSON logs);
 /// until then spans do not carry it, which saves an allocation per span.
@@ -388,10 +390,24 @@ impl ScopeTracer {
             credentials,
             request,
         } = options;
+        // Keys of a `#[span]` site were checked at compile time; run-time ones here.
+        let dropped = if name_checked {
+            0
+        } else {
+            let before = given.len();
+            given.retain(|kv| validate_attribute_key(kv.key.as_str()).is_ok());
+            before - given.len()
+        };
         // one allocation, sized for the scope, the given attributes and a principal
-        let mut attributes = Vec::with_capacity(given.len() + 3);
+        let mut attributes = Vec::with_capacity(given.len() + 4);
         attributes.push(bound.id_attribute.clone());
         attributes.append(&mut given);
+        if dropped > 0 {
+            attributes.push(KeyValue::new(
+                INVALID_ATTRIBUTE_KEYS_ATTRIBUTE,
+                dropped as i64,
+            ));
+        }
         let credentials = match (credentials, request) {
             (Some(credentials), _) => Some(Cow::Borrowed(credentials)),
             (None, Some(request)) => Some(BackstageCredentials::from_request(request)),

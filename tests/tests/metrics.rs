@@ -546,4 +546,92 @@ proptest! {
             prop_assert!(!error.to_string().is_empty());
         }
     }
+
+    /// An error message quotes at most a short, escaped prefix of the value: bounded in
+    /// length, never a control character, whatever the input.
+    #[test]
+    fn messages_quote_a_short_escaped_prefix(input in "\\PC{0,40}[\\x00-\\x1f\\x7f]{0,4}.{0,2000}") {
+        use backstage_telemetry::naming::*;
+        let errors = [
+            validate_plugin_id(&input).err(),
+            validate_metric_name(&input).err(),
+            validate_unit(&input).err(),
+            validate_attribute_key(&input).err(),
+            validate_span_name(&input).err(),
+        ];
+        for error in errors.into_iter().flatten() {
+            let message = error.to_string();
+            prop_assert!(message.len() < 600, "{} bytes: {message}", message.len());
+            prop_assert!(!message.chars().any(char::is_control), "{message:?}");
+        }
+    }
+}
+
+#[test]
+fn one_name_is_one_instrument_in_a_scope() {
+    let metrics = plugin("conflicts");
+    let first = metrics
+        .counter::<u64>("jobs.done")
+        .with_unit("{job}")
+        .build();
+    assert!(first.is_ok());
+    // the same instrument again is fine
+    assert!(
+        metrics
+            .counter::<u64>("jobs.done")
+            .with_unit("{job}")
+            .build()
+            .is_ok()
+    );
+    // another kind, value type or unit is not, from this service or another for the scope
+    let other = plugin("conflicts");
+    let histogram = other
+        .histogram::<f64>("jobs.done")
+        .with_unit("{job}")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        histogram.problem(),
+        &backstage_telemetry::naming::Problem::AlreadyRegistered {
+            existing: "Counter<u64> with unit `{job}`".to_owned()
+        },
+        "{histogram}"
+    );
+    assert!(
+        histogram
+            .to_string()
+            .contains("is already registered in this scope as Counter")
+    );
+    assert!(
+        metrics
+            .counter::<f64>("jobs.done")
+            .with_unit("{job}")
+            .build()
+            .is_err()
+    );
+    assert!(
+        metrics
+            .counter::<u64>("jobs.done")
+            .with_unit("s")
+            .build()
+            .is_err()
+    );
+    assert!(metrics.gauge::<u64>("jobs.done").build().is_err());
+    // the same authored name in another plugin is another name
+    assert!(
+        plugin("conflicts-two")
+            .histogram::<f64>("jobs.done")
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_long_hostile_value_is_quoted_short() {
+    let value = format!("\u{1b}[2J{}", "A".repeat(40_000));
+    let error = backstage_telemetry::naming::validate_metric_name(&value).unwrap_err();
+    let message = error.to_string();
+    assert!(message.len() < 600, "{message}");
+    assert!(message.contains("`\\u{1b}[2J"), "{message}");
+    assert!(message.contains("…`"), "{message}");
 }

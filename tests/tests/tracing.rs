@@ -613,6 +613,51 @@ fn an_empty_name_is_replaced_visibly() {
 }
 
 #[test]
+fn long_or_control_character_names_are_replaced_too() {
+    let capture = capture();
+    let tracing = service("names");
+    let long = "x".repeat(10_000);
+    for name in [long.as_str(), "line\nbreak", "esc\u{1b}[31m"] {
+        capture.run(|| tracing.start_active_span(name.to_owned(), SpanOptions::new(), |_| ()));
+    }
+    let spans = capture.spans();
+    assert_eq!(spans.len(), 3);
+    for span in &spans {
+        assert_eq!(span.name, "unnamed");
+        assert_eq!(
+            attribute(span, "backstage.span.invalid_name"),
+            Some(&Value::Bool(true))
+        );
+    }
+    // a name at the limit is kept
+    let at_limit = "y".repeat(backstage_telemetry::naming::MAX_SPAN_NAME_LEN);
+    capture.run(|| tracing.start_active_span(at_limit.clone(), SpanOptions::new(), |_| ()));
+    capture.span(&at_limit);
+}
+
+#[test]
+fn run_time_attribute_keys_are_checked_like_span_attributes() {
+    let capture = capture();
+    let tracing = service("keys");
+    let options = SpanOptions::new()
+        .with_attribute(KeyValue::new("", "empty"))
+        .with_attribute(KeyValue::new("Bad Key\n", "bad"))
+        .with_attribute(KeyValue::new("catalog.entity.kind", "Component"));
+    capture.run(|| tracing.start_active_span("with-keys", options, |_| ()));
+    let span = capture.span("with-keys");
+    assert_eq!(
+        attribute_str(&span, "catalog.entity.kind"),
+        Some("Component".to_owned())
+    );
+    assert_eq!(attribute(&span, ""), None);
+    assert_eq!(attribute(&span, "Bad Key\n"), None);
+    assert_eq!(
+        attribute(&span, "backstage.span.invalid_attribute_keys"),
+        Some(&Value::I64(2))
+    );
+}
+
+#[test]
 fn invalid_ids_are_typed_errors() {
     let root = RootTracingService::from_config(&Config::default());
     let err = root.for_plugin("Catalog").unwrap_err();

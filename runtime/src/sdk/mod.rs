@@ -1,6 +1,6 @@
-//! SDK set-up (SPEC §10): [`init`] installs the global tracer and meter providers and the
-//! propagator, with zero-configuration defaults, and returns a [`Telemetry`] guard that
-//! flushes and shuts down.
+//! SDK set-up: [`init`] installs the global tracer and meter providers and the propagator,
+//! with zero-configuration defaults, and returns a [`Telemetry`] guard that flushes and
+//! shuts down within one deadline.
 //!
 //! | what | default | config (`backend.telemetry`) | environment (wins) |
 //! |---|---|---|---|
@@ -8,18 +8,30 @@
 //! | metrics | Prometheus at `http://127.0.0.1:9464/metrics` | `metrics.exporter`, `metrics.prometheus.{host,port}` | `OTEL_METRICS_EXPORTER`, `OTEL_EXPORTER_PROMETHEUS_HOST`, `_PORT` |
 //! | traces | OTLP if `OTEL_EXPORTER_OTLP_ENDPOINT` (or `_TRACES_ENDPOINT`) is set, else none | `traces.exporter` | `OTEL_TRACES_EXPORTER` |
 //! | OTLP transport | http/protobuf | | `OTEL_EXPORTER_OTLP_PROTOCOL`, `_TRACES_PROTOCOL`, `_METRICS_PROTOCOL` (`grpc`) |
-//! | OTLP endpoint, headers, timeout, compression | the OTLP defaults | | `OTEL_EXPORTER_OTLP_*` and per-signal variants |
+//! | OTLP endpoint, headers, timeout, compression | `localhost:4318` (http), `:4317` (gRPC); 10 s | | `OTEL_EXPORTER_OTLP_*` and per-signal variants |
 //! | metric export interval | 60 s | | `OTEL_METRIC_EXPORT_INTERVAL` |
-//! | span queue | 2048 spans, batches of 512 | | `OTEL_BSP_*` |
+//! | span queue | 2048 spans, batches of 512, every 5 s | | `OTEL_BSP_*` |
+//! | series per instrument | 2000 | `backend.metrics.cardinalityLimit` | |
+//! | shutdown deadline | 5 s for everything | `shutdownTimeout` (ms) | `BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT` (ms) |
 //! | propagation | W3C trace-context and baggage | | `OTEL_PROPAGATORS` |
 //! | resource | `service.name` = `backend.metrics.serviceName`, `service.version` | | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
 //!
 //! Exporter names: `prometheus`, `otlp`, `console` (or `stdout`), `none`; lists such as
 //! `otlp,console` install several.
 //!
+//! **Bad settings turn off only what they belong to.** A value `init` cannot use (an
+//! endpoint that is not a URL, an unknown protocol or exporter, a port in use) turns off
+//! that one exporter or list entry, and every other signal runs; a number outside its range
+//! (the table in the README) is clamped into it. Each case is a [`SetupProblem`] in
+//! [`Telemetry::problems`], naming the variable or key and never its value: log them at
+//! start-up. [`init_strict`] refuses instead, for those who would rather not start.
+//!
 //! ```no_run
 //! let config = backstage_telemetry::Config::load(["app-config.yaml"])?;
-//! let telemetry = backstage_telemetry::init(&config)?;
+//! let telemetry = backstage_telemetry::init(&config);
+//! for problem in telemetry.problems() {
+//!     eprintln!("telemetry: {problem}");
+//! }
 //! // ... serve ...
 //! telemetry.shutdown()?; // or drop it: spans ended so far are exported
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -27,6 +39,7 @@
 
 #[cfg(feature = "otlp")]
 mod otlp;
+mod problem;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod settings;
@@ -34,22 +47,27 @@ mod unique;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::metrics::{
+    Instrument, MeterProviderBuilder, PeriodicReader, SdkMeterProvider, Stream,
+};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanExporter,
+};
 
 use crate::config::Config;
-use settings::{Exporter, Propagator, Settings};
+pub use problem::{InitError, SetupProblem};
+use settings::{Batch, Exporter, Propagator, Settings};
 pub use unique::UniqueAttributes;
 
 /// Installs the global tracer and meter providers, the propagator and `config` (for the
 /// macros), as the app-config and the `OTEL_*` variables say; see the [module docs](self)
-/// for the defaults.
+/// for the defaults. It never fails: what it could not use is in
+/// [`Telemetry::problems`], and only the exporter a bad setting belongs to is off.
 ///
 /// An unreachable collector never blocks the application: spans and metrics are exported
 /// from background threads, spans wait in a bounded queue (dropped beyond it).
@@ -60,92 +78,55 @@ pub use unique::UniqueAttributes;
 ///     "app-config.yaml",
 ///     "backend:\n  telemetry:\n    metrics:\n      prometheus: { port: 0 }\n",
 /// )?;
-/// let telemetry = backstage_telemetry::init(&config)?;
+/// let telemetry = backstage_telemetry::init(&config);
+/// assert!(telemetry.problems().is_empty());
 /// assert!(telemetry.metrics_endpoint().unwrap().ip().is_loopback());
 /// telemetry.shutdown()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn init(config: &Config) -> Result<Telemetry, InitError> {
-    let env = &|name: &str| std::env::var(name).ok();
-    crate::set_config(config.clone());
-    let settings = Settings::resolve(config, env)?;
-    let mut telemetry = Telemetry::default();
-    if !settings.enabled {
-        return Ok(telemetry);
-    }
-    let resource = resource(config, env);
-
-    if !settings.metrics.is_empty() {
-        let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
-        for exporter in &settings.metrics {
-            builder = match exporter {
-                Exporter::Prometheus { host, port } => {
-                    telemetry.prometheus(builder, host, *port)?
-                }
-                Exporter::Otlp(protocol) => telemetry.otlp_metrics(builder, *protocol)?,
-                Exporter::Stdout => builder.with_reader(
-                    PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
-                        .build(),
-                ),
-            };
-        }
-        let provider = builder.build();
-        crate::set_meter_provider(provider.clone());
-        telemetry.meter_provider = Some(provider);
-    }
-
-    if !settings.traces.is_empty() {
-        let mut builder = SdkTracerProvider::builder().with_resource(resource);
-        for exporter in &settings.traces {
-            builder = match exporter {
-                Exporter::Otlp(protocol) => telemetry.otlp_traces(builder, *protocol)?,
-                Exporter::Stdout => builder.with_span_processor(UniqueAttributes::new(
-                    BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default())
-                        .build(),
-                )),
-                Exporter::Prometheus { .. } => builder,
-            };
-        }
-        let provider = builder.build();
-        crate::set_tracer_provider(provider.clone());
-        telemetry.tracer_provider = Some(provider);
-    }
-
-    if !settings.propagators.is_empty() {
-        let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = settings
-            .propagators
-            .iter()
-            .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
-                match p {
-                    Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
-                    Propagator::Baggage => Box::new(BaggagePropagator::new()),
-                }
-            })
-            .collect();
-        opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(
-            propagators,
-        ));
-    }
-    Ok(telemetry)
+pub fn init(config: &Config) -> Telemetry {
+    let telemetry = Telemetry::build(config, &|name| std::env::var_os(name));
+    telemetry.install(config);
+    telemetry
 }
 
-/// `service.name`: `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`,
-/// else `backend.metrics.serviceName`; `service.version` from `serviceVersion` unless the
-/// variables give one; the rest of `OTEL_RESOURCE_ATTRIBUTES` kept.
-fn resource(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Resource {
-    let from_env = |key: &str| {
-        env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|list| {
-            list.split(',')
-                .any(|pair| pair.split('=').next().map(str::trim) == Some(key))
-        })
-    };
-    // The builder's detectors read OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
-    let mut builder = Resource::builder();
-    if env("OTEL_SERVICE_NAME").is_none() && !from_env("service.name") {
-        builder = builder.with_service_name(config.service_name().to_owned());
+/// Like [`init`], but any problem is an error and nothing is installed.
+///
+/// ```
+/// let config = backstage_telemetry::Config::from_yaml_str(
+///     "app-config.yaml",
+///     "backend:\n  telemetry:\n    traces:\n      exporter: zipkin\n",
+/// )?;
+/// let error = backstage_telemetry::init_strict(&config).unwrap_err();
+/// assert_eq!(error.problems()[0].setting(), "backend.telemetry.traces.exporter");
+/// # Ok::<(), backstage_telemetry::ConfigError>(())
+/// ```
+pub fn init_strict(config: &Config) -> Result<Telemetry, InitError> {
+    let mut telemetry = Telemetry::build(config, &|name| std::env::var_os(name));
+    if telemetry.problems.is_empty() {
+        telemetry.install(config);
+        Ok(telemetry)
+    } else {
+        let problems = std::mem::take(&mut telemetry.problems);
+        drop(telemetry);
+        Err(InitError::new(problems))
     }
+}
+
+/// The resource: `service.name` as [`Config::reported_service_name`] says (so
+/// `OTEL_SERVICE_NAME` wins over `OTEL_RESOURCE_ATTRIBUTES`), `service.version` from
+/// `serviceVersion` unless the variables give one, the rest of `OTEL_RESOURCE_ATTRIBUTES`
+/// kept.
+fn resource(config: &Config) -> Resource {
+    let env = |name: &str| std::env::var(name).ok();
+    let version_from_env = env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|list| {
+        list.split_terminator(',')
+            .any(|pair| pair.split('=').next().map(str::trim) == Some("service.version"))
+    });
+    // The builder's detectors read OTEL_RESOURCE_ATTRIBUTES; ours are applied after them.
+    let mut builder = Resource::builder().with_service_name(config.reported_service_name(&env));
     if let Some(version) = config.service_version()
-        && !from_env("service.version")
+        && !version_from_env
     {
         builder = builder.with_attribute(opentelemetry::KeyValue::new(
             "service.version",
@@ -156,20 +137,132 @@ fn resource(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Resource {
 }
 
 /// What [`init`] installed. [`shutdown`](Self::shutdown) (or dropping it) exports what is
-/// pending and stops the exporters and the `/metrics` server.
-#[derive(Debug, Default)]
+/// pending and stops the exporters and the `/metrics` server, within one deadline.
+#[derive(Debug)]
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
+    propagators: Vec<Propagator>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<prometheus::PrometheusServer>,
     /// Drives the gRPC exporters' connections.
     #[cfg(feature = "otlp")]
     runtime: Option<tokio::runtime::Runtime>,
+    shutdown_timeout: Duration,
+    problems: Vec<SetupProblem>,
 }
 
 impl Telemetry {
+    /// Builds every part the settings ask for; nothing is global yet.
+    fn build(config: &Config, env: settings::Env<'_>) -> Telemetry {
+        let settings = Settings::resolve(config, env);
+        let mut telemetry = Telemetry {
+            tracer_provider: None,
+            meter_provider: None,
+            propagators: settings.propagators.clone(),
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
+            #[cfg(feature = "otlp")]
+            runtime: None,
+            shutdown_timeout: settings.shutdown_timeout,
+            problems: settings.problems.clone(),
+        };
+        if !settings.enabled {
+            return telemetry;
+        }
+        let resource = resource(config);
+
+        if !settings.metrics.is_empty() {
+            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            if let Some(limit) = settings.cardinality_limit {
+                builder = builder.with_view(move |_: &Instrument| {
+                    Stream::builder().with_cardinality_limit(limit).build().ok()
+                });
+            }
+            let mut readers = 0;
+            for exporter in &settings.metrics {
+                match telemetry.metric_reader(builder, exporter, &settings) {
+                    Ok(with_reader) => {
+                        builder = with_reader;
+                        readers += 1;
+                    }
+                    Err((without, problem)) => {
+                        builder = without;
+                        telemetry.problems.push(problem);
+                    }
+                }
+            }
+            if readers > 0 {
+                telemetry.meter_provider = Some(builder.build());
+            }
+        }
+
+        if !settings.traces.is_empty() {
+            let mut builder = SdkTracerProvider::builder().with_resource(resource);
+            let mut processors = 0;
+            for exporter in &settings.traces {
+                let processor = match exporter {
+                    Exporter::Otlp(otlp) => telemetry
+                        .otlp_span_exporter(otlp)
+                        .map(|exporter| batch(exporter, settings.batch)),
+                    Exporter::Stdout => Ok(batch(
+                        opentelemetry_stdout::SpanExporter::default(),
+                        settings.batch,
+                    )),
+                    Exporter::Prometheus { .. } => continue,
+                };
+                match processor {
+                    Ok(processor) => {
+                        builder = builder.with_span_processor(processor);
+                        processors += 1;
+                    }
+                    Err(problem) => telemetry.problems.push(problem),
+                }
+            }
+            if processors > 0 {
+                telemetry.tracer_provider = Some(builder.build());
+            }
+        }
+        telemetry
+    }
+
+    /// Makes what was built global.
+    fn install(&self, config: &Config) {
+        crate::set_config(config.clone());
+        if let Some(provider) = &self.meter_provider {
+            crate::set_meter_provider(provider.clone());
+        }
+        if let Some(provider) = &self.tracer_provider {
+            crate::set_tracer_provider(provider.clone());
+        }
+        if !self.propagators.is_empty() {
+            let propagators = self
+                .propagators
+                .iter()
+                .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+                    match p {
+                        Propagator::TraceContext => {
+                            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new())
+                        }
+                        Propagator::Baggage => {
+                            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new())
+                        }
+                    }
+                })
+                .collect();
+            opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(
+                propagators,
+            ));
+        }
+    }
+
+    /// What could not be used as given, each with what was done instead. Empty when every
+    /// setting was fine.
+    pub fn problems(&self) -> &[SetupProblem] {
+        &self.problems
+    }
+
     /// Where `/metrics` is served, if the Prometheus exporter is on.
     pub fn metrics_endpoint(&self) -> Option<SocketAddr> {
         #[cfg(feature = "prometheus")]
@@ -180,26 +273,80 @@ impl Telemetry {
     }
 
     /// Exports what is pending (spans ended so far, a last collection of metrics) and
-    /// stops. Errors say which part failed; everything is stopped either way.
+    /// stops, all parts at once, within the shutdown deadline (default 5 s). Errors say
+    /// which part failed or was still busy at the deadline; everything is stopped either way.
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
         self.stop()
     }
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
-        let mut failures = Vec::new();
-        if let Some(provider) = self.tracer_provider.take()
-            && let Err(error) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
-        {
-            failures.push(format!("traces: {error}"));
+        let deadline = Instant::now() + self.shutdown_timeout;
+        let timeout = self.shutdown_timeout;
+        let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
+        let mut parts: Vec<(&'static str, Box<dyn FnOnce() -> Result<(), String> + Send>)> =
+            Vec::new();
+        if let Some(provider) = self.tracer_provider.take() {
+            parts.push((
+                "traces",
+                Box::new(move || {
+                    provider
+                        .shutdown_with_timeout(timeout)
+                        .map_err(|e| e.to_string())
+                }),
+            ));
         }
-        if let Some(provider) = self.meter_provider.take()
-            && let Err(error) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT)
-        {
-            failures.push(format!("metrics: {error}"));
+        if let Some(provider) = self.meter_provider.take() {
+            parts.push((
+                "metrics",
+                Box::new(move || {
+                    provider
+                        .shutdown_with_timeout(timeout)
+                        .map_err(|e| e.to_string())
+                }),
+            ));
         }
         #[cfg(feature = "prometheus")]
         if let Some(mut server) = self.prometheus.take() {
-            server.stop();
+            parts.push((
+                "/metrics server",
+                Box::new(move || {
+                    server.stop(timeout);
+                    Ok(())
+                }),
+            ));
+        }
+        let mut waiting = Vec::new();
+        for (name, part) in parts {
+            let done = done.clone();
+            let spawned = std::thread::Builder::new()
+                .name("backstage-shutdown".to_owned())
+                .spawn(move || {
+                    let _ = done.send((name, part()));
+                });
+            // No thread to be had: the part is skipped rather than run past the deadline.
+            if spawned.is_ok() {
+                waiting.push(name);
+            }
+        }
+        let mut failures = Vec::new();
+        while !waiting.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match finished.recv_timeout(left) {
+                Ok((name, result)) => {
+                    waiting.retain(|w| *w != name);
+                    if let Err(error) = result {
+                        failures.push(format!("{name}: {error}"));
+                    }
+                }
+                Err(_) => {
+                    for name in waiting.drain(..) {
+                        failures.push(format!(
+                            "{name}: not finished within {} ms (left running in the background)",
+                            timeout.as_millis()
+                        ));
+                    }
+                }
+            }
         }
         #[cfg(feature = "otlp")]
         if let Some(runtime) = self.runtime.take() {
@@ -213,112 +360,133 @@ impl Telemetry {
         }
     }
 
+    /// Adds the reader of one metrics exporter, or gives the builder back with the problem.
+    #[allow(clippy::result_large_err)]
+    fn metric_reader(
+        &mut self,
+        builder: MeterProviderBuilder,
+        exporter: &Exporter,
+        settings: &Settings,
+    ) -> Result<MeterProviderBuilder, (MeterProviderBuilder, SetupProblem)> {
+        match exporter {
+            Exporter::Prometheus { host, port } => self.prometheus(builder, host, *port),
+            Exporter::Otlp(otlp) => match self.otlp_metric_exporter(otlp) {
+                Ok(exporter) => Ok(builder.with_reader(periodic(exporter, settings))),
+                Err(problem) => Err((builder, problem)),
+            },
+            Exporter::Stdout => Ok(builder.with_reader(periodic(
+                opentelemetry_stdout::MetricExporter::default(),
+                settings,
+            ))),
+        }
+    }
+
     #[cfg(feature = "prometheus")]
+    #[allow(clippy::result_large_err)]
     fn prometheus(
         &mut self,
-        builder: opentelemetry_sdk::metrics::MeterProviderBuilder,
+        builder: MeterProviderBuilder,
         host: &str,
         port: u16,
-    ) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
+    ) -> Result<MeterProviderBuilder, (MeterProviderBuilder, SetupProblem)> {
         let registry = ::prometheus::Registry::new();
-        let exporter = opentelemetry_prometheus::exporter()
+        let exporter = match opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
             .build()
-            .map_err(|e| InitError::Exporter(format!("prometheus: {e}")))?;
-        self.prometheus = Some(prometheus::PrometheusServer::start(host, port, registry)?);
-        Ok(builder.with_reader(exporter))
-    }
-
-    #[cfg(not(feature = "otlp"))]
-    fn otlp_metrics(
-        &mut self,
-        _: opentelemetry_sdk::metrics::MeterProviderBuilder,
-        _: settings::Protocol,
-    ) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-        Err(InitError::NotBuilt("otlp"))
-    }
-
-    #[cfg(not(feature = "otlp"))]
-    fn otlp_traces(
-        &mut self,
-        _: opentelemetry_sdk::trace::TracerProviderBuilder,
-        _: settings::Protocol,
-    ) -> Result<opentelemetry_sdk::trace::TracerProviderBuilder, InitError> {
-        Err(InitError::NotBuilt("otlp"))
+        {
+            Ok(exporter) => exporter,
+            Err(_) => {
+                return Err((
+                    builder,
+                    SetupProblem::new(
+                        "the Prometheus exporter",
+                        "could not be built",
+                        "metrics for Prometheus are off",
+                    ),
+                ));
+            }
+        };
+        match prometheus::PrometheusServer::start(host, port, registry) {
+            Ok(server) => {
+                self.prometheus = Some(server);
+                Ok(builder.with_reader(exporter))
+            }
+            Err(problem) => Err((builder, problem)),
+        }
     }
 
     #[cfg(not(feature = "prometheus"))]
+    #[allow(clippy::result_large_err)]
     fn prometheus(
         &mut self,
-        _: opentelemetry_sdk::metrics::MeterProviderBuilder,
+        builder: MeterProviderBuilder,
         _: &str,
         _: u16,
-    ) -> Result<opentelemetry_sdk::metrics::MeterProviderBuilder, InitError> {
-        Err(InitError::NotBuilt("prometheus"))
+    ) -> Result<MeterProviderBuilder, (MeterProviderBuilder, SetupProblem)> {
+        Err((
+            builder,
+            not_built("prometheus", "metrics for Prometheus are off"),
+        ))
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    fn otlp_metric_exporter(
+        &mut self,
+        _: &settings::Otlp,
+    ) -> Result<opentelemetry_stdout::MetricExporter, SetupProblem> {
+        Err(not_built("otlp", "metric export over OTLP is off"))
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    fn otlp_span_exporter(
+        &mut self,
+        _: &settings::Otlp,
+    ) -> Result<opentelemetry_stdout::SpanExporter, SetupProblem> {
+        Err(not_built("otlp", "trace export over OTLP is off"))
     }
 }
 
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// An exporter asked for whose cargo feature is off.
+#[cfg(any(not(feature = "otlp"), not(feature = "prometheus")))]
+fn not_built(feature: &'static str, effect: &'static str) -> SetupProblem {
+    SetupProblem::new(
+        format!("the `{feature}` exporter"),
+        format!("is not built in (enable the `{feature}` feature of backstage-telemetry)"),
+        effect,
+    )
+}
+
+/// A batch processor with the checked queue settings, deduplicating attributes.
+fn batch<E: SpanExporter + 'static>(
+    exporter: E,
+    settings: Batch,
+) -> UniqueAttributes<BatchSpanProcessor> {
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(settings.max_queue_size)
+        .with_max_export_batch_size(settings.max_export_batch_size)
+        .with_scheduled_delay(settings.scheduled_delay)
+        .build();
+    UniqueAttributes::new(
+        BatchSpanProcessor::builder(exporter)
+            .with_batch_config(config)
+            .build(),
+    )
+}
+
+/// A periodic reader with the checked interval and timeout.
+fn periodic<E>(exporter: E, settings: &Settings) -> PeriodicReader<E>
+where
+    E: opentelemetry_sdk::metrics::exporter::PushMetricExporter,
+{
+    PeriodicReader::builder(exporter)
+        .with_interval(settings.metric_interval)
+        .build()
+}
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        // Best effort: there is no one to tell.
+        // Best effort: there is no one to tell. Bounded by the same deadline.
         let _ = self.stop();
-    }
-}
-
-/// Why [`init`] installed nothing.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum InitError {
-    /// A variable or config key has a value that is not allowed (the value is not repeated).
-    Invalid {
-        /// The variable or key path.
-        source: String,
-        /// What is allowed.
-        expected: &'static str,
-    },
-    /// The `/metrics` server could not listen, e.g. the port is in use.
-    PrometheusBind {
-        /// `host:port`.
-        address: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// An exporter could not be built.
-    Exporter(String),
-    /// The exporter asked for is behind a cargo feature that is off.
-    NotBuilt(&'static str),
-}
-
-impl fmt::Display for InitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InitError::Invalid { source, expected } => {
-                write!(f, "telemetry set-up: {source} must be {expected}")
-            }
-            InitError::PrometheusBind { address, source } => write!(
-                f,
-                "telemetry set-up: cannot serve Prometheus metrics on {address}: {source} \
-                 (choose another port with OTEL_EXPORTER_PROMETHEUS_PORT or \
-                 backend.telemetry.metrics.prometheus.port)"
-            ),
-            InitError::Exporter(message) => write!(f, "telemetry set-up: {message}"),
-            InitError::NotBuilt(feature) => write!(
-                f,
-                "telemetry set-up: the `{feature}` exporter is not built in; enable the \
-                 `{feature}` feature of backstage-telemetry"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for InitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            InitError::PrometheusBind { source, .. } => Some(source),
-            _ => None,
-        }
     }
 }
 

@@ -1,55 +1,102 @@
-//! The `/metrics` endpoint: the Prometheus exporter's registry, served in the text format
-//! by a small HTTP/1.1 server on its own thread (one request per connection, bounded reads,
-//! timeouts), so no async runtime is needed.
+//! The `/metrics` endpoint: the Prometheus exporter's registry in the text format, served by
+//! hyper on a small runtime of its own (one thread), so no client can delay another's scrape.
+//!
+//! Every client is bounded:
+//!
+//! | what | bound |
+//! |---|---|
+//! | connections open at once | [`MAX_CONNECTIONS`]; beyond it new ones are closed at once |
+//! | sending a request head (also between keep-alive requests) | [`HEAD_TIMEOUT`], then the connection is closed |
+//! | request head size | [`MAX_HEAD`] bytes (larger: 431) |
+//! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed after the answer in progress |
+//! | answers encoded at once | [`MAX_ENCODERS`] (the others wait their turn) |
+//!
+//! HTTP/1.0 and 1.1 with keep-alive and pipelining, absolute-form targets
+//! (`GET http://host/metrics`), `HEAD`, and gzip when the scraper asks for it
+//! (`Accept-Encoding: gzip`) are handled by hyper.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::sync::{Semaphore, watch};
 
-use super::InitError;
+use super::problem::SetupProblem;
 
-/// Longest request head read before answering 431.
-const MAX_REQUEST_HEAD: usize = 8 * 1024;
-/// How long a client may take to send its request or read the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
+/// How long a client has to send a whole request head.
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest request head.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// How long one connection is kept, however busy.
+pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Answers gathered and encoded at once (each holds the whole text in memory).
+pub(crate) const MAX_ENCODERS: usize = 2;
 
 /// A running `/metrics` server; stopped by [`PrometheusServer::stop`] or on drop.
 #[derive(Debug)]
 pub(crate) struct PrometheusServer {
     address: SocketAddr,
-    stopping: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl PrometheusServer {
     /// Binds `host:port` and serves `registry` at `/metrics`.
-    pub fn start(host: &str, port: u16, registry: Registry) -> Result<Self, InitError> {
-        let bind_error = |source: io::Error| InitError::PrometheusBind {
-            address: format!("{host}:{port}"),
-            source,
+    pub fn start(host: &str, port: u16, registry: Registry) -> Result<Self, SetupProblem> {
+        let bind_problem = |why: String| {
+            SetupProblem::new(
+                format!("the /metrics server on {host}:{port}"),
+                format!(
+                    "cannot listen: {why} (choose another address with \
+                     OTEL_EXPORTER_PROMETHEUS_HOST / OTEL_EXPORTER_PROMETHEUS_PORT or \
+                     backend.telemetry.metrics.prometheus.host / .port)"
+                ),
+                "metrics for Prometheus are off",
+            )
         };
         let addresses: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
-            .map_err(bind_error)?
+            .map_err(|e| bind_problem(format!("the host does not resolve ({})", e.kind())))?
             .collect();
-        let listener = TcpListener::bind(&addresses[..]).map_err(bind_error)?;
-        let address = listener.local_addr().map_err(bind_error)?;
-        let stopping = Arc::new(AtomicBool::new(false));
+        let listener =
+            TcpListener::bind(&addresses[..]).map_err(|e| bind_problem(e.to_string()))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| bind_problem(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| bind_problem(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(MAX_ENCODERS)
+            .build()
+            .map_err(|e| bind_problem(e.to_string()))?;
+        let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("backstage-prometheus".to_owned())
-            .spawn({
-                let stopping = stopping.clone();
-                move || serve(&listener, &registry, &stopping)
+            .spawn(move || {
+                runtime.block_on(serve(listener, registry, stopped));
+                // Connections still open are dropped with the runtime.
+                runtime.shutdown_timeout(Duration::from_millis(100));
             })
-            .map_err(bind_error)?;
+            .map_err(|e| bind_problem(e.to_string()))?;
         Ok(PrometheusServer {
             address,
-            stopping,
+            stop,
             thread: Some(thread),
         })
     }
@@ -59,132 +106,183 @@ impl PrometheusServer {
         self.address
     }
 
-    /// Stops accepting and waits for the thread.
-    pub fn stop(&mut self) {
+    /// Stops accepting, closes every connection and waits for the thread (at most
+    /// `timeout`; past that the thread ends on its own).
+    pub fn stop(&mut self, timeout: Duration) {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        self.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking accept; if connecting fails the listener is gone anyway.
-        let _ = TcpStream::connect_timeout(&wake_address(self.address), Duration::from_secs(1));
-        let _ = thread.join();
+        let _ = self.stop.send(true);
+        let deadline = std::time::Instant::now() + timeout;
+        while !thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
     }
 }
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(Duration::from_secs(1));
     }
 }
 
-/// Where to connect to reach a listener bound to `address` (an unspecified address is
-/// reached through loopback).
-fn wake_address(address: SocketAddr) -> SocketAddr {
-    let mut wake = address;
-    if wake.ip().is_unspecified() {
-        wake.set_ip(match address {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    wake
-}
-
-fn serve(listener: &TcpListener, registry: &Registry, stopping: &AtomicBool) {
-    for stream in listener.incoming() {
-        if stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        match stream {
-            // A client that misbehaves only loses its own answer.
-            Ok(stream) => {
-                let _ = answer(stream, registry);
+async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Receiver<bool>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let encoders = Arc::new(Semaphore::new(MAX_ENCODERS));
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                // Over the cap: closed at once, so the backlog never fills with them.
+                let Ok(slot) = connections.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let registry = registry.clone();
+                let encoders = encoders.clone();
+                tokio::spawn(async move {
+                    connection(stream, registry, encoders).await;
+                    drop(slot);
+                });
             }
             // Out of file descriptors and the like: back off instead of spinning.
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
 
-/// Reads one request and answers it.
-fn answer(mut stream: TcpStream, registry: &Registry) -> io::Result<()> {
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > MAX_REQUEST_HEAD {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                b"",
-                true,
+async fn connection(stream: tokio::net::TcpStream, registry: Registry, encoders: Arc<Semaphore>) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let registry = registry.clone();
+        let encoders = encoders.clone();
+        async move { Ok::<_, Infallible>(answer(&request, registry, &encoders).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(HEAD_TIMEOUT, connection).await;
+        }
+    }
+}
+
+async fn answer(
+    request: &Request<Incoming>,
+    registry: Registry,
+    encoders: &Semaphore,
+) -> Response<Full<Bytes>> {
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if request.uri().path() != "/metrics" {
+        return plain(StatusCode::NOT_FOUND, "metrics are at /metrics\n");
+    }
+    let gzip = accepts_gzip(request.headers());
+    let Ok(_turn) = encoders.acquire().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    };
+    let encoded = tokio::task::spawn_blocking(move || encode(&registry, gzip)).await;
+    match encoded {
+        Ok(Some(body)) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
-        }
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buffer[..read]);
-    }
-    let request_line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let request_line = String::from_utf8_lossy(request_line);
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            let mut body = Vec::new();
-            let encoder = TextEncoder::new();
-            if encoder.encode(&registry.gather(), &mut body).is_err() {
-                return respond(
-                    &mut stream,
-                    "500 Internal Server Error",
-                    "text/plain",
-                    b"encoding failed\n",
-                    true,
-                );
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if gzip {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
-            respond(
-                &mut stream,
-                "200 OK",
-                encoder.format_type(),
-                &body,
-                method == "GET",
-            )
+            response
         }
-        ("GET" | "HEAD", _) => respond(
-            &mut stream,
-            "404 Not Found",
-            "text/plain",
-            b"metrics are at /metrics\n",
-            method == "GET",
-        ),
-        _ => respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"",
-            true,
-        ),
+        _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
     }
 }
 
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &[u8],
-    with_body: bool,
-) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    if with_body {
-        stream.write_all(body)?;
+/// The registry in the text format, gzipped if asked.
+fn encode(registry: &Registry, gzip: bool) -> Option<Vec<u8>> {
+    let mut text = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut text)
+        .ok()?;
+    if !gzip {
+        return Some(text);
     }
-    stream.flush()
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(text.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&text).ok()?;
+    encoder.finish().ok()
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*`, with a non-zero weight).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let weight = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .map_or(1.0, |q| q.parse::<f32>().unwrap_or(0.0));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && weight > 0.0
+        })
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_when_the_client_allows_it() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip"));
+        assert!(with("GZIP"));
+        assert!(with("deflate, gzip;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!with("br, deflate"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

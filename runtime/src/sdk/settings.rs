@@ -1,10 +1,19 @@
 //! What `init` installs: the app-config's `backend.telemetry` and the OpenTelemetry
-//! environment variables, resolved once. Variables win over the file.
+//! environment variables, resolved once by a pure function. Variables win over the file.
+//!
+//! Nothing here fails: a value that cannot be used becomes a [`SetupProblem`] and turns off
+//! only what it belongs to (one exporter, one list entry), and a number outside its range is
+//! clamped into it. Every OTLP setting the exporters would otherwise read themselves
+//! (endpoint, headers, timeout, compression) is read and checked here and handed to them,
+//! so no upstream message ever quotes a value.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
-use super::InitError;
-use crate::config::Config;
+use super::problem::SetupProblem;
+use crate::config::{Config, TelemetrySettings};
 
 /// The resolved set-up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,14 +23,48 @@ pub(crate) struct Settings {
     pub traces: Vec<Exporter>,
     pub metrics: Vec<Exporter>,
     pub propagators: Vec<Propagator>,
+    /// The span queue (`OTEL_BSP_*`).
+    pub batch: Batch,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, for pushed metrics.
+    pub metric_interval: Duration,
+    /// All flushing at shutdown together.
+    pub shutdown_timeout: Duration,
+    /// `backend.metrics.cardinalityLimit`.
+    pub cardinality_limit: Option<usize>,
+    /// Everything that could not be used as given.
+    pub problems: Vec<SetupProblem>,
 }
 
 /// Where a signal goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Exporter {
-    Otlp(Protocol),
+    Otlp(Otlp),
     Prometheus { host: String, port: u16 },
     Stdout,
+}
+
+/// One signal's OTLP exporter, every setting checked.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Otlp {
+    pub protocol: Protocol,
+    /// The URL requests go to (for http/protobuf, with the signal's path).
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub gzip: bool,
+}
+
+/// Endpoints may hold credentials and headers hold API keys: neither is printed.
+impl fmt::Debug for Otlp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Otlp")
+            .field("protocol", &self.protocol)
+            .field("endpoint", &"<redacted>")
+            .field("headers", &self.headers.len())
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
 }
 
 /// The OTLP transport.
@@ -37,212 +80,583 @@ pub(crate) enum Propagator {
     Baggage,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Signal {
+/// A batch processor's queue and schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub max_queue_size: usize,
+    pub max_export_batch_size: usize,
+    pub scheduled_delay: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
     Traces,
     Metrics,
 }
 
-impl fmt::Display for Signal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Signal {
+    fn upper(self) -> &'static str {
+        match self {
             Signal::Traces => "TRACES",
             Signal::Metrics => "METRICS",
-        })
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+
+    fn otlp_off(self) -> &'static str {
+        match self {
+            Signal::Traces => "trace export over OTLP is off",
+            Signal::Metrics => "metric export over OTLP is off",
+        }
     }
 }
 
 pub(crate) const DEFAULT_PROMETHEUS_HOST: &str = "127.0.0.1";
 pub(crate) const DEFAULT_PROMETHEUS_PORT: u16 = 9464;
 
+/// A numeric setting: its default and the range it is clamped into, in its own unit.
+pub(crate) struct Limit {
+    pub default: u64,
+    pub range: RangeInclusive<u64>,
+    pub unit: &'static str,
+}
+
+/// `OTEL_BSP_MAX_QUEUE_SIZE`: spans waiting for export (each a few hundred bytes to a few KB).
+pub(crate) const QUEUE_SIZE: Limit = Limit {
+    default: 2_048,
+    range: 1..=65_536,
+    unit: "",
+};
+/// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, further capped at the queue size.
+pub(crate) const BATCH_SIZE: Limit = Limit {
+    default: 512,
+    range: 1..=65_536,
+    unit: "",
+};
+/// `OTEL_BSP_SCHEDULE_DELAY` (ms): below 100 ms the exporter thread busy-loops.
+pub(crate) const SCHEDULE_DELAY: Limit = Limit {
+    default: 5_000,
+    range: 100..=3_600_000,
+    unit: " ms",
+};
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` and its per-signal variants (ms).
+pub(crate) const OTLP_TIMEOUT: Limit = Limit {
+    default: 10_000,
+    range: 100..=300_000,
+    unit: " ms",
+};
+/// `OTEL_METRIC_EXPORT_INTERVAL` (ms).
+pub(crate) const METRIC_INTERVAL: Limit = Limit {
+    default: 60_000,
+    range: 100..=3_600_000,
+    unit: " ms",
+};
+/// `BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT` / `backend.telemetry.shutdownTimeout` (ms).
+pub(crate) const SHUTDOWN_TIMEOUT: Limit = Limit {
+    default: 5_000,
+    range: 100..=60_000,
+    unit: " ms",
+};
+/// `backend.metrics.cardinalityLimit`: attribute sets per instrument.
+pub(crate) const CARDINALITY_LIMIT: Limit = Limit {
+    default: 2_000,
+    range: 1..=100_000,
+    unit: "",
+};
+
+/// An environment lookup: the process environment in `init`, a table in tests.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
 impl Settings {
-    /// Resolves `config` against the environment `env` (a lookup, so tests need not touch
-    /// the process environment).
-    pub fn resolve(
-        config: &Config,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, InitError> {
-        let var = |name: &str| {
-            env(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+    /// Resolves `config` against the environment `env`.
+    pub fn resolve(config: &Config, env: Env<'_>) -> Settings {
+        Resolver {
+            env,
+            problems: Vec::new(),
+        }
+        .settings(config)
+    }
+}
+
+/// Reads settings, collecting what cannot be used.
+struct Resolver<'a> {
+    env: Env<'a>,
+    problems: Vec<SetupProblem>,
+}
+
+/// A variable that is set but unusable as text.
+struct NotUnicode;
+
+impl Resolver<'_> {
+    fn settings(mut self, config: &Config) -> Settings {
         let telemetry = config.telemetry();
-        let disabled = match var("OTEL_SDK_DISABLED") {
-            Some(value) => value.eq_ignore_ascii_case("true"),
+        let disabled = match self.text("OTEL_SDK_DISABLED", "telemetry stays on") {
+            Some(value) if value.eq_ignore_ascii_case("true") => true,
+            Some(value) if value.eq_ignore_ascii_case("false") => false,
+            Some(_) => {
+                self.problem(
+                    "OTEL_SDK_DISABLED",
+                    "must be `true` or `false`",
+                    "telemetry stays on",
+                );
+                false
+            }
             None => telemetry.enabled == Some(false),
         };
+        let shutdown_timeout = self.duration_in(
+            "BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT",
+            telemetry
+                .shutdown_timeout_ms
+                .map(|ms| ("backend.telemetry.shutdownTimeout", ms)),
+            &SHUTDOWN_TIMEOUT,
+        );
         if disabled {
-            return Ok(Settings {
+            return Settings {
                 enabled: false,
                 traces: Vec::new(),
                 metrics: Vec::new(),
                 propagators: Vec::new(),
-            });
+                batch: self.batch(),
+                metric_interval: Duration::ZERO,
+                shutdown_timeout,
+                cardinality_limit: None,
+                problems: self.problems,
+            };
         }
-        let protocol = |signal: Signal| -> Result<Protocol, InitError> {
-            let name = format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL");
-            let (source, value) = match var(&name) {
-                Some(value) => (name, value),
-                None => match var("OTEL_EXPORTER_OTLP_PROTOCOL") {
-                    Some(value) => ("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), value),
-                    None => return Ok(Protocol::HttpProtobuf),
-                },
-            };
-            match value.as_str() {
-                "http/protobuf" => Ok(Protocol::HttpProtobuf),
-                "grpc" => Ok(Protocol::Grpc),
-                _ => Err(InitError::Invalid {
-                    source,
-                    expected: "`http/protobuf` or `grpc`",
-                }),
-            }
-        };
-        let prometheus = || -> Result<Exporter, InitError> {
-            let host = var("OTEL_EXPORTER_PROMETHEUS_HOST")
-                .or_else(|| telemetry.prometheus_host.clone())
-                .unwrap_or_else(|| DEFAULT_PROMETHEUS_HOST.to_owned());
-            let port = match var("OTEL_EXPORTER_PROMETHEUS_PORT") {
-                Some(port) => port.parse().map_err(|_| InitError::Invalid {
-                    source: "OTEL_EXPORTER_PROMETHEUS_PORT".to_owned(),
-                    expected: "a port number from 0 to 65535",
-                })?,
-                None => telemetry.prometheus_port.unwrap_or(DEFAULT_PROMETHEUS_PORT),
-            };
-            Ok(Exporter::Prometheus { host, port })
-        };
 
-        let endpoint_set = |signal: Signal| {
-            var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-                || var(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")).is_some()
+        let traces_default = if self.endpoint_set(Signal::Traces) {
+            "otlp"
+        } else {
+            "none"
         };
-        let traces = exporters(
-            Signal::Traces,
-            var("OTEL_TRACES_EXPORTER"),
-            telemetry.traces_exporter.clone(),
-            if endpoint_set(Signal::Traces) {
-                "otlp"
-            } else {
-                "none"
-            },
-            |name| match name {
-                "otlp" => Ok(Some(Exporter::Otlp(protocol(Signal::Traces)?))),
-                "console" | "stdout" => Ok(Some(Exporter::Stdout)),
-                "none" => Ok(None),
-                _ => Err(InitErrorOrUnknown::Unknown),
-            },
-        )?;
-        let metrics = exporters(
-            Signal::Metrics,
-            var("OTEL_METRICS_EXPORTER"),
-            telemetry.metrics_exporter.clone(),
-            "prometheus",
-            |name| match name {
-                "prometheus" => Ok(Some(prometheus()?)),
-                "otlp" => Ok(Some(Exporter::Otlp(protocol(Signal::Metrics)?))),
-                "console" | "stdout" => Ok(Some(Exporter::Stdout)),
-                "none" => Ok(None),
-                _ => Err(InitErrorOrUnknown::Unknown),
-            },
-        )?;
-        let propagators = match var("OTEL_PROPAGATORS") {
-            None => vec![Propagator::TraceContext, Propagator::Baggage],
-            Some(list) => {
-                let mut propagators = Vec::new();
-                for name in list.split(',').map(str::trim) {
-                    match name {
-                        "tracecontext" => propagators.push(Propagator::TraceContext),
-                        "baggage" => propagators.push(Propagator::Baggage),
-                        "none" => {}
-                        _ => {
-                            return Err(InitError::Invalid {
-                                source: "OTEL_PROPAGATORS".to_owned(),
-                                expected: "a list of `tracecontext`, `baggage` or `none`",
-                            });
-                        }
-                    }
-                }
-                propagators
-            }
-        };
-        Ok(Settings {
+        let traces = self.exporters(Signal::Traces, telemetry, traces_default);
+        let metrics = self.exporters(Signal::Metrics, telemetry, "prometheus");
+        let propagators = self.propagators();
+        let batch = self.batch();
+        let metric_interval =
+            self.duration_in("OTEL_METRIC_EXPORT_INTERVAL", None, &METRIC_INTERVAL);
+        let cardinality_limit = config.cardinality_limit().map(|limit| {
+            self.clamp(
+                "backend.metrics.cardinalityLimit",
+                limit,
+                &CARDINALITY_LIMIT,
+            ) as usize
+        });
+        Settings {
             enabled: true,
             traces,
             metrics,
             propagators,
-        })
+            batch,
+            metric_interval,
+            shutdown_timeout,
+            cardinality_limit,
+            problems: self.problems,
+        }
     }
-}
 
-/// The exporters of one signal: from `OTEL_{signal}_EXPORTER` (a comma-separated list), else
-/// the config key, else `default`.
-fn exporters(
-    signal: Signal,
-    from_env: Option<String>,
-    from_config: Option<String>,
-    default: &str,
-    make: impl Fn(&str) -> Result<Option<Exporter>, InitErrorOrUnknown>,
-) -> Result<Vec<Exporter>, InitError> {
-    let variable = format!("OTEL_{signal}_EXPORTER");
-    let config_key = match signal {
-        Signal::Traces => "backend.telemetry.traces.exporter",
-        Signal::Metrics => "backend.telemetry.metrics.exporter",
-    };
-    let expected = match signal {
-        Signal::Traces => "`otlp`, `console` (or `stdout`) or `none`",
-        Signal::Metrics => "`prometheus`, `otlp`, `console` (or `stdout`) or `none`",
-    };
-    let (source, list) = match (from_env, from_config) {
-        (Some(list), _) => (variable, list),
-        (None, Some(name)) => (config_key.to_owned(), name),
-        (None, None) => (String::new(), default.to_owned()),
-    };
-    let mut exporters = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        match make(name) {
-            Ok(Some(exporter)) if !exporters.contains(&exporter) => exporters.push(exporter),
-            Ok(_) => {}
-            Err(InitErrorOrUnknown::Init(error)) => return Err(error),
-            Err(InitErrorOrUnknown::Unknown) => {
-                return Err(InitError::Invalid {
-                    source: source.clone(),
-                    expected,
-                });
+    fn problem(&mut self, setting: &str, problem: &str, effect: impl Into<String>) {
+        self.problems
+            .push(SetupProblem::new(setting, problem, effect));
+    }
+
+    /// A variable's trimmed value; blank counts as unset.
+    fn var(&self, name: &str) -> Result<Option<String>, NotUnicode> {
+        match (self.env)(name) {
+            None => Ok(None),
+            Some(value) => match value.into_string() {
+                Ok(value) => {
+                    let value = value.trim();
+                    Ok((!value.is_empty()).then(|| value.to_owned()))
+                }
+                Err(_) => Err(NotUnicode),
+            },
+        }
+    }
+
+    /// A variable's value; one that is not UTF-8 is a problem with `effect`.
+    fn text(&mut self, name: &str, effect: &str) -> Option<String> {
+        match self.var(name) {
+            Ok(value) => value,
+            Err(NotUnicode) => {
+                self.problem(name, "is not valid UTF-8", effect);
+                None
             }
         }
     }
-    Ok(exporters)
-}
 
-/// An exporter name that is not known, or an error resolving a known one.
-enum InitErrorOrUnknown {
-    Init(InitError),
-    Unknown,
-}
-
-impl From<InitError> for InitErrorOrUnknown {
-    fn from(error: InitError) -> Self {
-        InitErrorOrUnknown::Init(error)
+    /// The first of `names` that is set (with its name), or a problem with `effect` and
+    /// `Err` if that one is not UTF-8.
+    fn first_of(&mut self, names: &[String], effect: &str) -> Result<Option<(String, String)>, ()> {
+        for name in names {
+            match self.var(name) {
+                Ok(Some(value)) => return Ok(Some((name.clone(), value))),
+                Ok(None) => {}
+                Err(NotUnicode) => {
+                    self.problem(name, "is not valid UTF-8", effect);
+                    return Err(());
+                }
+            }
+        }
+        Ok(None)
     }
+
+    /// `value` clamped into `limit`'s range, with a problem if it was outside.
+    fn clamp(&mut self, setting: &str, value: u64, limit: &Limit) -> u64 {
+        let (min, max) = (*limit.range.start(), *limit.range.end());
+        let clamped = value.clamp(min, max);
+        if clamped != value {
+            self.problem(
+                setting,
+                &format!("must be from {min} to {max}{}", limit.unit),
+                format!("using {clamped}{}", limit.unit),
+            );
+        }
+        clamped
+    }
+
+    /// A number from the variable `name`, else from a config key, else the default; a
+    /// non-number uses the default, an outsider is clamped.
+    fn number(&mut self, name: &str, from_config: Option<(&str, u64)>, limit: &Limit) -> u64 {
+        let default_effect = format!("using the default {}{}", limit.default, limit.unit);
+        match self.text(name, &default_effect) {
+            Some(text) => match text.parse::<u64>() {
+                Ok(value) => self.clamp(name, value, limit),
+                Err(_) => {
+                    let (min, max) = (limit.range.start(), limit.range.end());
+                    self.problem(
+                        name,
+                        &format!("must be a whole number from {min} to {max}{}", limit.unit),
+                        default_effect,
+                    );
+                    limit.default
+                }
+            },
+            None => match from_config {
+                Some((key, value)) => self.clamp(key, value, limit),
+                None => limit.default,
+            },
+        }
+    }
+
+    fn duration_in(
+        &mut self,
+        name: &str,
+        from_config: Option<(&str, u64)>,
+        limit: &Limit,
+    ) -> Duration {
+        Duration::from_millis(self.number(name, from_config, limit))
+    }
+
+    fn batch(&mut self) -> Batch {
+        let max_queue_size = self.number("OTEL_BSP_MAX_QUEUE_SIZE", None, &QUEUE_SIZE) as usize;
+        let batch_size = self.number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", None, &BATCH_SIZE) as usize;
+        Batch {
+            max_queue_size,
+            // a batch larger than the queue is the queue
+            max_export_batch_size: batch_size.min(max_queue_size),
+            scheduled_delay: self.duration_in("OTEL_BSP_SCHEDULE_DELAY", None, &SCHEDULE_DELAY),
+        }
+    }
+
+    fn endpoint_set(&self, signal: Signal) -> bool {
+        let general = self.var("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let specific = self.var(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper()));
+        // a value that is not UTF-8 is set too: the problem is reported when it is read
+        !matches!(general, Ok(None)) || !matches!(specific, Ok(None))
+    }
+
+    /// The exporters of one signal: from `OTEL_{signal}_EXPORTER` (a comma-separated list),
+    /// else the config key, else `default`. Unknown entries are skipped.
+    fn exporters(
+        &mut self,
+        signal: Signal,
+        telemetry: &TelemetrySettings,
+        default: &str,
+    ) -> Vec<Exporter> {
+        let from_config = match signal {
+            Signal::Traces => telemetry.traces_exporter.as_deref(),
+            Signal::Metrics => telemetry.metrics_exporter.as_deref(),
+        };
+        let variable = format!("OTEL_{}_EXPORTER", signal.upper());
+        let (setting, list) = match self.text(&variable, "that signal is not exported") {
+            Some(list) => (variable, list),
+            None => match from_config {
+                Some(name) => (
+                    format!("backend.telemetry.{}.exporter", signal_key(signal)),
+                    name.to_owned(),
+                ),
+                None => (String::new(), default.to_owned()),
+            },
+        };
+        let expected = match signal {
+            Signal::Traces => "must name `otlp`, `console` (or `stdout`) or `none`",
+            Signal::Metrics => "must name `prometheus`, `otlp`, `console` (or `stdout`) or `none`",
+        };
+        let mut exporters = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            let exporter = match (signal, name) {
+                (_, "none" | "") => continue,
+                (_, "console" | "stdout") => Exporter::Stdout,
+                (_, "otlp") => match self.otlp(signal) {
+                    Some(otlp) => Exporter::Otlp(otlp),
+                    None => continue,
+                },
+                (Signal::Metrics, "prometheus") => match self.prometheus(telemetry) {
+                    Some(prometheus) => prometheus,
+                    None => continue,
+                },
+                _ => {
+                    self.problem(&setting, expected, "that entry is ignored");
+                    continue;
+                }
+            };
+            if !exporters.contains(&exporter) {
+                exporters.push(exporter);
+            }
+        }
+        exporters
+    }
+
+    /// `host:port` from the variables, else the config, else 127.0.0.1:9464.
+    fn prometheus(&mut self, telemetry: &TelemetrySettings) -> Option<Exporter> {
+        const OFF: &str = "metrics for Prometheus are off";
+        let host = match self.var("OTEL_EXPORTER_PROMETHEUS_HOST") {
+            Ok(host) => host
+                .or_else(|| telemetry.prometheus_host.clone())
+                .unwrap_or_else(|| DEFAULT_PROMETHEUS_HOST.to_owned()),
+            Err(NotUnicode) => {
+                self.problem("OTEL_EXPORTER_PROMETHEUS_HOST", "is not valid UTF-8", OFF);
+                return None;
+            }
+        };
+        let port = match self.var("OTEL_EXPORTER_PROMETHEUS_PORT") {
+            Ok(Some(port)) => match port.parse::<u16>() {
+                Ok(port) => port,
+                Err(_) => {
+                    self.problem(
+                        "OTEL_EXPORTER_PROMETHEUS_PORT",
+                        "must be a port number from 0 to 65535",
+                        OFF,
+                    );
+                    return None;
+                }
+            },
+            Ok(None) => telemetry.prometheus_port.unwrap_or(DEFAULT_PROMETHEUS_PORT),
+            Err(NotUnicode) => {
+                self.problem("OTEL_EXPORTER_PROMETHEUS_PORT", "is not valid UTF-8", OFF);
+                return None;
+            }
+        };
+        Some(Exporter::Prometheus { host, port })
+    }
+
+    /// One signal's OTLP settings, or `None` (with a problem) if any of them is unusable.
+    fn otlp(&mut self, signal: Signal) -> Option<Otlp> {
+        let off = signal.otlp_off();
+        let s = signal.upper();
+        let names = |what: &str| {
+            [
+                format!("OTEL_EXPORTER_OTLP_{s}_{what}"),
+                format!("OTEL_EXPORTER_OTLP_{what}"),
+            ]
+        };
+
+        let protocol = match self.first_of(&names("PROTOCOL"), off).ok()? {
+            None => Protocol::HttpProtobuf,
+            Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
+            Some((_, value)) if value == "grpc" => Protocol::Grpc,
+            Some((name, _)) => {
+                self.problem(&name, "must be `http/protobuf` or `grpc`", off);
+                return None;
+            }
+        };
+
+        let endpoint_names = names("ENDPOINT");
+        let endpoint = match self.first_of(&endpoint_names, off).ok()? {
+            Some((name, value)) => {
+                if !is_endpoint(&value) {
+                    self.problem(
+                        &name,
+                        "must be an http:// or https:// URL with a host, such as http://localhost:4318",
+                        off,
+                    );
+                    return None;
+                }
+                // Only the general variable gets the signal's path (http/protobuf).
+                if name == endpoint_names[1] && protocol == Protocol::HttpProtobuf {
+                    format!("{}{}", value.trim_end_matches('/'), signal.path())
+                } else {
+                    value
+                }
+            }
+            None => match protocol {
+                Protocol::HttpProtobuf => format!("http://localhost:4318{}", signal.path()),
+                Protocol::Grpc => "http://localhost:4317".to_owned(),
+            },
+        };
+
+        let headers = match self.first_of(&names("HEADERS"), off).ok()? {
+            None => Vec::new(),
+            Some((name, value)) => match parse_headers(&value) {
+                Ok(headers) => headers,
+                Err(entry) => {
+                    self.problem(
+                        &name,
+                        &format!(
+                            "must be a list of `key=value` pairs with valid header names and values (entry {entry} is not)"
+                        ),
+                        off,
+                    );
+                    return None;
+                }
+            },
+        };
+
+        let gzip = match self.first_of(&names("COMPRESSION"), off).ok()? {
+            None => false,
+            Some((_, value)) if value == "gzip" => true,
+            Some((_, value)) if value == "none" => false,
+            Some((name, _)) => {
+                self.problem(&name, "must be `gzip` or `none`", off);
+                return None;
+            }
+        };
+
+        let timeout_names = names("TIMEOUT");
+        let timeout_name = match self.first_of(&timeout_names, off).ok()? {
+            Some((name, _)) => name,
+            None => timeout_names[1].clone(),
+        };
+        let timeout = self.duration_in(&timeout_name, None, &OTLP_TIMEOUT);
+
+        Some(Otlp {
+            protocol,
+            endpoint,
+            headers,
+            timeout,
+            gzip,
+        })
+    }
+
+    fn propagators(&mut self) -> Vec<Propagator> {
+        const NAME: &str = "OTEL_PROPAGATORS";
+        let default = vec![Propagator::TraceContext, Propagator::Baggage];
+        let Some(list) = self.text(NAME, "using `tracecontext,baggage`") else {
+            return default;
+        };
+        let mut propagators = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            let propagator = match name {
+                "tracecontext" => Propagator::TraceContext,
+                "baggage" => Propagator::Baggage,
+                "none" | "" => continue,
+                _ => {
+                    self.problem(
+                        NAME,
+                        "must name `tracecontext`, `baggage` or `none`",
+                        "that entry is ignored",
+                    );
+                    continue;
+                }
+            };
+            if !propagators.contains(&propagator) {
+                propagators.push(propagator);
+            }
+        }
+        propagators
+    }
+}
+
+fn signal_key(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "traces",
+        Signal::Metrics => "metrics",
+    }
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn is_endpoint(value: &str) -> bool {
+    match value.parse::<http::Uri>() {
+        Ok(uri) => {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|host| !host.is_empty())
+        }
+        Err(_) => false,
+    }
+}
+
+/// `key=value,key2=value2` with percent-encoded values (the OTLP exporter format); the
+/// 1-based index of the first bad entry on error.
+fn parse_headers(list: &str) -> Result<Vec<(String, String)>, usize> {
+    let mut headers = Vec::new();
+    for (index, entry) in list.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let (key, value) = entry.split_once('=').ok_or(index + 1)?;
+        let key = key.trim();
+        let value = percent_decode(value.trim()).ok_or(index + 1)?;
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err()
+            || http::HeaderValue::from_str(&value).is_err()
+        {
+            return Err(index + 1);
+        }
+        headers.push((key.to_owned(), value));
+    }
+    Ok(headers)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn resolve(yaml: &str, vars: &[(&str, &str)]) -> Result<Settings, InitError> {
+    const SECRET: &str = "SECRETPASS123";
+
+    fn resolve_with(yaml: &str, vars: &[(&str, OsString)]) -> Settings {
         let config = Config::from_yaml_str("app-config.yaml", yaml).unwrap();
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
         Settings::resolve(&config, &|name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
         })
     }
 
+    fn resolve(yaml: &str, vars: &[(&str, &str)]) -> Settings {
+        let vars: Vec<(&str, OsString)> =
+            vars.iter().map(|(k, v)| (*k, OsString::from(v))).collect();
+        resolve_with(yaml, &vars)
+    }
+
+    /// Settings that must resolve without a problem.
     fn ok(yaml: &str, vars: &[(&str, &str)]) -> Settings {
-        resolve(yaml, vars).unwrap()
+        let settings = resolve(yaml, vars);
+        assert_eq!(settings.problems, [], "{vars:?}");
+        settings
     }
 
     fn prometheus(host: &str, port: u16) -> Exporter {
@@ -252,11 +666,31 @@ mod tests {
         }
     }
 
-    fn invalid(yaml: &str, vars: &[(&str, &str)]) -> String {
-        match resolve(yaml, vars) {
-            Err(InitError::Invalid { source, .. }) => source,
-            other => panic!("expected an invalid-setting error, got {other:?}"),
+    fn otlp(exporters: &[Exporter]) -> Vec<&Otlp> {
+        exporters
+            .iter()
+            .filter_map(|e| match e {
+                Exporter::Otlp(otlp) => Some(otlp),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn protocols(exporters: &[Exporter]) -> Vec<Protocol> {
+        otlp(exporters).iter().map(|o| o.protocol).collect()
+    }
+
+    /// The settings named by the problems, and a check that no message quotes a value.
+    fn problem_settings(settings: &Settings) -> Vec<String> {
+        for problem in &settings.problems {
+            let message = problem.to_string();
+            assert!(!message.contains(SECRET), "{message}");
         }
+        settings
+            .problems
+            .iter()
+            .map(|p| p.setting().to_owned())
+            .collect()
     }
 
     #[test]
@@ -269,30 +703,77 @@ mod tests {
             settings.propagators,
             [Propagator::TraceContext, Propagator::Baggage]
         );
+        assert_eq!(
+            settings.batch,
+            Batch {
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+                scheduled_delay: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(settings.metric_interval, Duration::from_secs(60));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(settings.cardinality_limit, None);
     }
 
     #[test]
-    fn an_otlp_endpoint_turns_traces_on() {
-        for var in [
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        ] {
-            let settings = ok("", &[(var, "http://127.0.0.1:4318")]);
-            assert_eq!(
-                settings.traces,
-                [Exporter::Otlp(Protocol::HttpProtobuf)],
-                "{var}"
-            );
-            // metrics stay on Prometheus unless asked
-            assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)], "{var}");
-        }
-        // the metrics endpoint alone does not
+    fn an_otlp_endpoint_turns_traces_on_with_the_signal_path() {
+        let settings = ok(
+            "",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")],
+        );
+        let traces = otlp(&settings.traces);
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(traces[0].timeout, Duration::from_secs(10));
+        // metrics stay on Prometheus unless asked
+        assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)]);
+        // the per-signal variable is used as it is, and wins
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "https://traces:443/custom",
+                ),
+            ],
+        );
+        assert_eq!(
+            otlp(&settings.traces)[0].endpoint,
+            "https://traces:443/custom"
+        );
+        // gRPC takes the endpoint as it is
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+        );
+        assert_eq!(otlp(&settings.traces)[0].endpoint, "http://collector:4317");
+        // the metrics endpoint alone does not turn traces on; blank counts as unset
         assert_eq!(
             ok("", &[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://x")]).traces,
             []
         );
-        // blank values count as unset
         assert_eq!(ok("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]).traces, []);
+        // defaults per transport
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_METRICS_EXPORTER", "otlp"),
+            ],
+        );
+        assert_eq!(
+            otlp(&settings.traces)[0].endpoint,
+            "http://localhost:4318/v1/traces"
+        );
+        assert_eq!(
+            otlp(&settings.metrics)[0].endpoint,
+            "http://localhost:4318/v1/metrics"
+        );
     }
 
     #[test]
@@ -303,8 +784,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ];
         let settings = ok("", &vars);
-        assert_eq!(settings.traces, [Exporter::Otlp(Protocol::Grpc)]);
-        assert_eq!(settings.metrics, [Exporter::Otlp(Protocol::Grpc)]);
+        assert_eq!(protocols(&settings.traces), [Protocol::Grpc]);
+        assert_eq!(protocols(&settings.metrics), [Protocol::Grpc]);
         let settings = ok(
             "",
             &[
@@ -314,17 +795,245 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
             ],
         );
-        assert_eq!(settings.traces, [Exporter::Otlp(Protocol::Grpc)]);
-        assert_eq!(settings.metrics, [Exporter::Otlp(Protocol::HttpProtobuf)]);
+        assert_eq!(protocols(&settings.traces), [Protocol::Grpc]);
+        assert_eq!(protocols(&settings.metrics), [Protocol::HttpProtobuf]);
+    }
+
+    #[test]
+    fn headers_timeout_and_compression_are_read_and_checked() {
         let settings = ok(
             "",
-            &[vars[0], ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")],
+            &[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "x-api-key=abc%20def, tenant=a",
+                ),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ],
         );
-        assert_eq!(settings.traces, [Exporter::Otlp(Protocol::Grpc)]);
+        let traces = otlp(&settings.traces)[0];
         assert_eq!(
-            invalid("", &[vars[0], ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]),
-            "OTEL_EXPORTER_OTLP_PROTOCOL"
+            traces.headers,
+            [
+                ("x-api-key".to_owned(), "abc def".to_owned()),
+                ("tenant".to_owned(), "a".to_owned())
+            ]
         );
+        assert_eq!(traces.timeout, Duration::from_millis(2500));
+        assert!(traces.gzip);
+        // the Debug form shows neither endpoint nor header values
+        let debug = format!("{traces:?}");
+        assert!(
+            !debug.contains("abc") && !debug.contains("localhost"),
+            "{debug}"
+        );
+    }
+
+    /// Each bad setting turns off only the part it belongs to, names the variable, and
+    /// never quotes the value.
+    #[test]
+    fn a_bad_setting_turns_off_only_its_own_exporter() {
+        let traces_on = ("OTEL_TRACES_EXPORTER", "otlp");
+        let bad_otlp = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url SECRETPASS123"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://user:SECRETPASS123@[::1",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://SECRETPASS123/"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "SECRETPASS123"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "SECRETPASS123"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "bad key=SECRETPASS123"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "k=SECRETPASS123%zz"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd-SECRETPASS123"),
+        ];
+        for (name, value) in bad_otlp {
+            let settings = resolve("", &[traces_on, (name, value)]);
+            assert_eq!(settings.traces, [], "{name}={value}");
+            // Prometheus is untouched
+            assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)], "{name}");
+            assert_eq!(problem_settings(&settings), [name], "{name}={value}");
+            assert_eq!(
+                settings.problems[0].effect(),
+                "trace export over OTLP is off"
+            );
+        }
+        // and the reverse: a bad Prometheus port leaves OTLP traces running
+        let settings = resolve(
+            "",
+            &[
+                traces_on,
+                ("OTEL_EXPORTER_PROMETHEUS_PORT", "SECRETPASS123"),
+            ],
+        );
+        assert_eq!(settings.metrics, []);
+        assert_eq!(protocols(&settings.traces), [Protocol::HttpProtobuf]);
+        assert_eq!(
+            problem_settings(&settings),
+            ["OTEL_EXPORTER_PROMETHEUS_PORT"]
+        );
+        assert_eq!(
+            settings.problems[0].effect(),
+            "metrics for Prometheus are off"
+        );
+        // a bad metrics-only setting leaves traces alone
+        let settings = resolve(
+            "",
+            &[
+                traces_on,
+                ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "SECRETPASS123"),
+            ],
+        );
+        assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)]);
+        assert_eq!(protocols(&settings.traces), [Protocol::HttpProtobuf]);
+        assert_eq!(
+            problem_settings(&settings),
+            ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
+        );
+    }
+
+    #[test]
+    fn unknown_list_entries_are_skipped_and_named() {
+        let settings = resolve("", &[("OTEL_TRACES_EXPORTER", "zipkin,console")]);
+        assert_eq!(settings.traces, [Exporter::Stdout]);
+        assert_eq!(problem_settings(&settings), ["OTEL_TRACES_EXPORTER"]);
+        assert_eq!(
+            settings.problems[0].to_string(),
+            "OTEL_TRACES_EXPORTER must name `otlp`, `console` (or `stdout`) or `none`; that entry is ignored"
+        );
+        let settings = resolve("", &[("OTEL_METRICS_EXPORTER", "statsd")]);
+        assert_eq!(settings.metrics, []);
+        assert_eq!(problem_settings(&settings), ["OTEL_METRICS_EXPORTER"]);
+        let settings = resolve(
+            "backend:\n  telemetry:\n    traces:\n      exporter: prometheus\n",
+            &[],
+        );
+        assert_eq!(
+            problem_settings(&settings),
+            ["backend.telemetry.traces.exporter"]
+        );
+        let settings = resolve("", &[("OTEL_PROPAGATORS", "b3,tracecontext")]);
+        assert_eq!(settings.propagators, [Propagator::TraceContext]);
+        assert_eq!(problem_settings(&settings), ["OTEL_PROPAGATORS"]);
+        assert_eq!(ok("", &[("OTEL_PROPAGATORS", "none")]).propagators, []);
+    }
+
+    #[test]
+    fn numbers_are_clamped_into_their_range() {
+        let settings = resolve(
+            "",
+            &[
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "100000000"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "99999999999"),
+                ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "3600000"),
+            ],
+        );
+        assert_eq!(
+            settings.batch,
+            Batch {
+                max_queue_size: 65_536,
+                max_export_batch_size: 1,
+                scheduled_delay: Duration::from_millis(100)
+            }
+        );
+        assert_eq!(settings.metric_interval, Duration::from_millis(100));
+        assert_eq!(otlp(&settings.traces)[0].timeout, Duration::from_secs(300));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(60));
+        assert_eq!(
+            problem_settings(&settings),
+            [
+                "BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                "OTEL_BSP_SCHEDULE_DELAY",
+                "OTEL_METRIC_EXPORT_INTERVAL",
+            ]
+        );
+        assert_eq!(
+            settings.problems[2].to_string(),
+            "OTEL_BSP_MAX_QUEUE_SIZE must be from 1 to 65536; using 65536"
+        );
+        // not a number: the default
+        let settings = resolve("", &[("OTEL_BSP_SCHEDULE_DELAY", "SECRETPASS123")]);
+        assert_eq!(settings.batch.scheduled_delay, Duration::from_secs(5));
+        assert_eq!(
+            settings.problems[0].to_string(),
+            "OTEL_BSP_SCHEDULE_DELAY must be a whole number from 100 to 3600000 ms; using the default 5000 ms"
+        );
+        // the batch is never larger than the queue
+        assert_eq!(
+            ok("", &[("OTEL_BSP_MAX_QUEUE_SIZE", "100")])
+                .batch
+                .max_export_batch_size,
+            100
+        );
+        // config keys are clamped too, named by their path
+        let settings = resolve(
+            "backend:\n  metrics:\n    cardinalityLimit: 0\n  telemetry:\n    shutdownTimeout: 1\n",
+            &[],
+        );
+        assert_eq!(settings.cardinality_limit, Some(1));
+        assert_eq!(settings.shutdown_timeout, Duration::from_millis(100));
+        assert_eq!(
+            problem_settings(&settings),
+            [
+                "backend.telemetry.shutdownTimeout",
+                "backend.metrics.cardinalityLimit"
+            ]
+        );
+        let settings = ok(
+            "backend:\n  metrics:\n    cardinalityLimit: 50\n  telemetry:\n    shutdownTimeout: 2000\n",
+            &[],
+        );
+        assert_eq!(settings.cardinality_limit, Some(50));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(2));
+        // the variable wins over the key
+        let settings = ok(
+            "backend:\n  telemetry:\n    shutdownTimeout: 2000\n",
+            &[("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "1500")],
+        );
+        assert_eq!(settings.shutdown_timeout, Duration::from_millis(1500));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn values_that_are_not_utf8_are_reported_as_such() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(vec![0x68, 0xff, 0x74]);
+        let settings = resolve_with(
+            "",
+            &[
+                ("OTEL_TRACES_EXPORTER", OsString::from("otlp")),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", bad()),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", bad()),
+            ],
+        );
+        assert_eq!(settings.traces, []);
+        assert_eq!(settings.batch.max_queue_size, 2048);
+        assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)]);
+        let messages: Vec<String> = settings.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "OTEL_EXPORTER_OTLP_ENDPOINT is not valid UTF-8; trace export over OTLP is off",
+                "OTEL_BSP_MAX_QUEUE_SIZE is not valid UTF-8; using the default 2048",
+            ]
+        );
+        let settings = resolve_with("", &[("OTEL_SDK_DISABLED", bad())]);
+        assert!(settings.enabled);
+        assert_eq!(problem_settings(&settings), ["OTEL_SDK_DISABLED"]);
     }
 
     #[test]
@@ -340,19 +1049,13 @@ mod tests {
                 ("OTEL_TRACES_EXPORTER", "none"),
             ],
         );
-        assert_eq!(
-            from_env.metrics,
-            [
-                prometheus("127.0.0.1", 9464),
-                Exporter::Otlp(Protocol::HttpProtobuf)
-            ]
-        );
+        assert_eq!(from_env.metrics[0], prometheus("127.0.0.1", 9464));
+        assert_eq!(protocols(&from_env.metrics), [Protocol::HttpProtobuf]);
         assert_eq!(from_env.traces, []);
         assert_eq!(
-            ok("", &[("OTEL_TRACES_EXPORTER", "console,otlp,console")]).traces,
-            [Exporter::Stdout, Exporter::Otlp(Protocol::HttpProtobuf)]
+            ok("", &[("OTEL_TRACES_EXPORTER", "console,console")]).traces,
+            [Exporter::Stdout]
         );
-        assert_eq!(ok("", &[("OTEL_METRICS_EXPORTER", "none")]).metrics, []);
     }
 
     #[test]
@@ -368,12 +1071,8 @@ mod tests {
             [prometheus("0.0.0.0", 9100)]
         );
         assert_eq!(
-            invalid("", &[("OTEL_EXPORTER_PROMETHEUS_PORT", "ninety")]),
-            "OTEL_EXPORTER_PROMETHEUS_PORT"
-        );
-        assert_eq!(
-            invalid("", &[("OTEL_EXPORTER_PROMETHEUS_PORT", "70000")]),
-            "OTEL_EXPORTER_PROMETHEUS_PORT"
+            resolve("", &[("OTEL_EXPORTER_PROMETHEUS_PORT", "70000")]).metrics,
+            []
         );
     }
 
@@ -385,57 +1084,18 @@ mod tests {
         assert!(!ok(disabled, &[]).enabled);
         // the variable wins in both directions
         assert!(ok(disabled, &[("OTEL_SDK_DISABLED", "false")]).enabled);
-        assert!(ok("", &[("OTEL_SDK_DISABLED", "false")]).enabled);
-        // disabled means nothing is checked or installed
-        assert_eq!(
-            ok(
-                "",
-                &[
-                    ("OTEL_SDK_DISABLED", "true"),
-                    ("OTEL_TRACES_EXPORTER", "bogus")
-                ]
-            )
-            .traces,
-            []
+        // disabled means no exporter is checked or installed
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_SDK_DISABLED", "true"),
+                ("OTEL_TRACES_EXPORTER", "bogus"),
+            ],
         );
-    }
-
-    #[test]
-    fn propagators() {
-        assert_eq!(
-            ok("", &[("OTEL_PROPAGATORS", "tracecontext")]).propagators,
-            [Propagator::TraceContext]
-        );
-        assert_eq!(ok("", &[("OTEL_PROPAGATORS", "none")]).propagators, []);
-        assert_eq!(
-            invalid("", &[("OTEL_PROPAGATORS", "b3")]),
-            "OTEL_PROPAGATORS"
-        );
-    }
-
-    #[test]
-    fn unknown_exporters_are_errors_naming_where_they_came_from() {
-        assert_eq!(
-            invalid("", &[("OTEL_TRACES_EXPORTER", "zipkin")]),
-            "OTEL_TRACES_EXPORTER"
-        );
-        assert_eq!(
-            invalid("", &[("OTEL_METRICS_EXPORTER", "statsd")]),
-            "OTEL_METRICS_EXPORTER"
-        );
-        assert_eq!(
-            invalid(
-                "backend:\n  telemetry:\n    traces:\n      exporter: prometheus\n",
-                &[]
-            ),
-            "backend.telemetry.traces.exporter"
-        );
-        let message = resolve("", &[("OTEL_TRACES_EXPORTER", "secret-value")])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            message,
-            "telemetry set-up: OTEL_TRACES_EXPORTER must be `otlp`, `console` (or `stdout`) or `none`"
-        );
+        assert_eq!(settings.traces, []);
+        // anything but true/false is reported and leaves telemetry on
+        let settings = resolve("", &[("OTEL_SDK_DISABLED", "yes")]);
+        assert!(settings.enabled);
+        assert_eq!(problem_settings(&settings), ["OTEL_SDK_DISABLED"]);
     }
 }

@@ -3,11 +3,12 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio]
+//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N]
 //! ```
 //!
-//! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; an
-//! `init` error goes to stderr with exit code 2.
+//! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; each
+//! set-up problem goes to stderr as `init-problem: ...`; with `--strict` an `init_strict`
+//! error goes to stderr with exit code 2.
 
 use std::io::BufRead;
 use std::time::Instant;
@@ -88,7 +89,14 @@ fn application(args: &[String]) {
         Some(path) => Config::load([path]).unwrap_or_else(|e| fail(&e.to_string())),
         None => Config::default(),
     };
-    let telemetry = backstage_telemetry::init(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    let telemetry = if args.iter().any(|a| a == "--strict") {
+        backstage_telemetry::init_strict(&config).unwrap_or_else(|e| fail(&e.to_string()))
+    } else {
+        backstage_telemetry::init(&config)
+    };
+    for problem in telemetry.problems() {
+        eprintln!("init-problem: {problem}");
+    }
     if let Some(address) = telemetry.metrics_endpoint() {
         println!("metrics-endpoint: {address}");
     }
@@ -96,6 +104,12 @@ fn application(args: &[String]) {
     if args.iter().any(|a| a == "--metrics") {
         probe::register_observables();
         probe::ITEMS.add(2, &[KeyValue::new("result", "retried")]);
+    }
+    // one series per value: a client-controlled label, as the cardinality limit meets it
+    if let Some(count) = value("--distinct").and_then(|n| n.parse::<u64>().ok()) {
+        for i in 0..count {
+            probe::ITEMS.add(1, &[KeyValue::new("result", format!("r{i}"))]);
+        }
     }
     let spans: u64 = value("--spans").map_or(0, |n| n.parse().unwrap_or(0));
     let run = || {
