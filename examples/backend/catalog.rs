@@ -175,6 +175,8 @@ pub mod catalog {
         if target.trim().is_empty() {
             return Err(ProcessingError::Invalid("empty location target".into()));
         }
+        // What is logged, put on spans and shown: the URL without `user:password@`.
+        let target = &without_userinfo(target);
         let entities = read_location(target);
         lock(&store().locations).push(target.to_owned());
         let count = entities.len();
@@ -186,6 +188,23 @@ pub mod catalog {
         current_span().set_attribute(KeyValue::new("catalog.entities.read", count as i64));
         tracing::info!(location = target, entities = count, "registered location");
         Ok(count)
+    }
+
+    /// `url` without the `user:password@` of its authority (credentials never reach logs,
+    /// spans or the catalog's listing).
+    pub fn without_userinfo(url: &str) -> String {
+        let authority_start = url.find("://").map_or(0, |i| i + 3);
+        let authority_end = url[authority_start..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |i| authority_start + i);
+        match url[authority_start..authority_end].rfind('@') {
+            Some(at) => format!(
+                "{}{}",
+                &url[..authority_start],
+                &url[authority_start + at + 1..]
+            ),
+            None => url.to_owned(),
+        }
     }
 
     /// What a location holds: a few entities per target, derived from its name.

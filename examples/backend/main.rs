@@ -203,9 +203,66 @@ fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(authenticate))
         // one server span per request, with the W3C traceparent as parent; after the routes
         // so that `http.route` is the matched route
-        .layer(opentelemetry_instrumentation_tower::http::server::Layer::new())
+        .layer(
+            opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
+                .with_sensitive_query_parameters(SENSITIVE_QUERY_PARAMETERS.iter().copied())
+                .build()
+                .expect("the HTTP server layer"),
+        )
         .layer(axum::middleware::map_request(absolute_uri))
+        .layer(axum::middleware::map_request(known_method))
         .with_state(state)
+}
+
+/// Query parameters whose values are replaced by `REDACTED` in `url.query`: the
+/// conventions' list and the usual names of tokens and passwords.
+const SENSITIVE_QUERY_PARAMETERS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "apiKey",
+    "auth",
+    "client_secret",
+    "code",
+    "id_token",
+    "key",
+    "password",
+    "passwd",
+    "refresh_token",
+    "secret",
+    "session",
+    "sig",
+    "signature",
+    "Signature",
+    "state",
+    "token",
+    "AWSAccessKeyId",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "X-Amz-Signature",
+    "X-Goog-Signature",
+];
+
+/// Records a method outside the standard set as `_OTHER` (as the HTTP semantic conventions
+/// ask), so clients cannot mint span names and metric series with made-up methods. No
+/// route takes such a method: the answer stays 405.
+async fn known_method(mut request: Request) -> Request {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(request.method()) {
+        *request.method_mut() = Method::from_bytes(b"_OTHER").expect("a valid method token");
+    }
+    request
 }
 
 /// Gives the request its absolute URI (`http://host/path`): a server sees only the path,

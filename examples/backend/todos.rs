@@ -35,6 +35,18 @@ pub mod todos {
         "personal".to_owned()
     }
 
+    /// The categories a metric label may take; anything else a client sends is `other`, so
+    /// clients cannot mint series.
+    pub const CATEGORIES: [&str; 4] = ["personal", "work", "shopping", "other"];
+
+    fn category_label(category: &str) -> &'static str {
+        CATEGORIES
+            .iter()
+            .find(|known| **known == category)
+            .copied()
+            .unwrap_or("other")
+    }
+
     #[derive(Debug, Deserialize)]
     pub struct TodoUpdate {
         pub title: Option<String>,
@@ -101,7 +113,10 @@ pub mod todos {
                 done: false,
             };
             items.push(todo.clone());
-            CREATED.add(1, &[KeyValue::new("category", todo.category.clone())]);
+            CREATED.add(
+                1,
+                &[KeyValue::new("category", category_label(&todo.category))],
+            );
             OPEN.add(1, &[]);
             tracing::info!(todo = todo.id, "todo created");
             Ok(todo)

@@ -33,16 +33,24 @@ struct Backend {
 
 impl Backend {
     fn start(receiver: &Receiver) -> Backend {
+        Backend::start_with(receiver, &[])
+    }
+
+    fn start_with(receiver: &Receiver, env: &[(&str, &str)]) -> Backend {
         let address = free_address();
         let metrics = free_address();
-        let mut child = Command::new(backend_binary())
+        let mut command = Command::new(backend_binary());
+        command.env_clear();
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .args([
                 "--port",
                 &address.port().to_string(),
                 "--shutdown-delay-ms",
                 "1500",
             ])
-            .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -410,4 +418,125 @@ fn the_example_backend_end_to_end() {
             .iter()
             .any(|e| e.name == "todo created")
     );
+}
+
+/// Clients cannot mint series or spans with made-up methods or free-form fields, and
+/// credentials in a URL or a query reach no log line, span or series.
+#[test]
+fn hostile_clients_mint_no_series_and_leak_no_credentials() {
+    const SECRET: &str = "SECRETPW42";
+    let receiver = Receiver::start();
+    // both set: OTEL_SERVICE_NAME wins, in the resource and in the logs
+    let backend = Backend::start_with(
+        &receiver,
+        &[
+            ("OTEL_SERVICE_NAME", "portal-a"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=portal-b,team=x"),
+        ],
+    );
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+
+    for i in 0..200 {
+        let (status, _) = backend.request(&format!("M{i}"), "/api/todos", &[], "");
+        assert_eq!(status, 405, "method M{i}");
+    }
+    let (status, _) = backend.request(
+        "GET",
+        &format!("/api/catalog/entities?access_token={SECRET}&page=2"),
+        &[],
+        "",
+    );
+    assert_eq!(status, 200);
+    let (status, _) = backend.request(
+        "POST",
+        "/api/catalog/locations",
+        &[],
+        &format!(r#"{{"target":"https://robot:{SECRET}@git.example.com/org/payments/catalog-info.yaml"}}"#),
+    );
+    assert_eq!(status, 201);
+    for i in 0..50 {
+        let body = format!(r#"{{"title":"t{i}","category":"made-up-{i}"}}"#);
+        let (status, _) = backend.request(
+            "POST",
+            "/api/todos",
+            &[("authorization", "Bearer alice-token")],
+            &body,
+        );
+        assert_eq!(status, 201);
+    }
+
+    // the series: standard methods and _OTHER only, categories from the known set
+    let metrics = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        body.contains("backstage_plugin_todos_todos_created_total")
+            .then_some(body)
+    })
+    .expect("todo metrics");
+    let methods: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("http_server_request_duration_seconds_count"))
+        .filter_map(|l| l.split("http_request_method=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(methods.contains("_OTHER"), "{methods:?}");
+    assert!(
+        methods
+            .iter()
+            .all(|m| ["GET", "POST", "PUT", "DELETE", "_OTHER"].contains(m)),
+        "{methods:?}"
+    );
+    let categories: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("backstage_plugin_todos_todos_created_total{"))
+        .collect();
+    assert_eq!(categories.len(), 1, "{categories:#?}");
+    assert!(
+        categories[0].contains("category=\"other\""),
+        "{categories:#?}"
+    );
+    assert!(!metrics.contains(SECRET));
+    assert!(
+        metrics.contains("service_name=\"portal-a\""),
+        "the resource on /metrics"
+    );
+
+    // the spans: no made-up method in a name, the token redacted, no credentials
+    let received = receiver.wait_for(Duration::from_secs(20), |r| {
+        let spans = r.spans();
+        spans.iter().any(|s| s.span.name == "read-location")
+            && spans.iter().any(|s| s.attribute("url.query").is_some())
+    });
+    let spans = received.spans();
+    assert!(
+        !spans.iter().any(|s| s.span.name.starts_with('M')),
+        "a made-up method named a span"
+    );
+    assert!(spans.iter().any(|s| s.span.name.starts_with("_OTHER")));
+    for span in &spans {
+        let text = format!("{:?}", span.span);
+        assert!(!text.contains(SECRET), "{}: {text}", span.span.name);
+        assert_eq!(
+            span.resource
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.as_str()),
+            Some("portal-a")
+        );
+    }
+    let query = spans
+        .iter()
+        .find_map(|s| s.attribute("url.query"))
+        .expect("a span with url.query");
+    assert_eq!(query, "access_token=REDACTED&page=2");
+
+    // the logs: no credentials, the same service name
+    let logs = backend.logs();
+    assert!(logs.iter().any(|l| l.contains("registered location")));
+    for line in &logs {
+        assert!(!line.contains(SECRET), "{line}");
+        let json: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
+        assert_eq!(json["service"], "portal-a", "{line}");
+    }
 }

@@ -259,16 +259,20 @@ impl fmt::Display for Problem {
                     write!(f, "has uppercase `{ch}` at position {at}")
                 } else if ch.is_whitespace() {
                     write!(f, "has whitespace at position {at}")
-                } else if !ch.is_ascii() {
-                    write!(f, "has non-ASCII `{ch}` at position {at}")
-                } else if ch.is_ascii_control() {
+                } else if ch.is_control() {
                     write!(f, "has a control character at position {at}")
+                } else if !ch.is_ascii() {
+                    write!(f, "has non-ASCII `{}` at position {at}", ch.escape_debug())
                 } else {
                     write!(f, "has `{ch}` at position {at}, which is not allowed")
                 }
             }
             Problem::BadSegmentStart { ch, at } => {
-                write!(f, "has a segment starting with `{ch}` at position {at}")
+                write!(
+                    f,
+                    "has a segment starting with `{}` at position {at}",
+                    ch.escape_debug()
+                )
             }
             Problem::EmptySegment { at } => write!(f, "has an empty segment at position {at}"),
             Problem::SingleSegment => f.write_str("has a single segment"),

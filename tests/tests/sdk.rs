@@ -82,29 +82,6 @@ fn real_prometheus_scrapes_the_endpoint() {
     serving.stop();
 }
 
-#[test]
-fn port_in_use_is_a_clear_error_not_a_crash() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let output = run(
-        &["--spans", "1"],
-        &[("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())],
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "init-error: telemetry set-up: cannot serve Prometheus metrics on 127.0.0.1:{port}"
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("choose another port with OTEL_EXPORTER_PROMETHEUS_PORT"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 /// Spans, metrics, resource and scope as an OTLP receiver decodes them.
 fn check_otlp(receiver: &Receiver, transport: &str) {
     let received = receiver.wait_for(Duration::from_secs(20), |r| {

@@ -283,8 +283,7 @@ impl Telemetry {
         let deadline = Instant::now() + self.shutdown_timeout;
         let timeout = self.shutdown_timeout;
         let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
-        let mut parts: Vec<(&'static str, Box<dyn FnOnce() -> Result<(), String> + Send>)> =
-            Vec::new();
+        let mut parts: Vec<(&'static str, StopPart)> = Vec::new();
         if let Some(provider) = self.tracer_provider.take() {
             parts.push((
                 "traces",
@@ -445,6 +444,9 @@ impl Telemetry {
         Err(not_built("otlp", "trace export over OTLP is off"))
     }
 }
+
+/// One part of the shutdown, run on a thread of its own.
+type StopPart = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// An exporter asked for whose cargo feature is off.
 #[cfg(any(not(feature = "otlp"), not(feature = "prometheus")))]
