@@ -1099,3 +1099,78 @@ mod tests {
         assert_eq!(problem_settings(&settings), ["OTEL_SDK_DISABLED"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VARIABLES: &[&str] = &[
+        "OTEL_SDK_DISABLED",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_PROMETHEUS_HOST",
+        "OTEL_EXPORTER_PROMETHEUS_PORT",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "OTEL_PROPAGATORS",
+        "BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT",
+    ];
+
+    proptest! {
+        /// Any values at all: resolving never panics, every number lands in its range, and
+        /// no problem quotes a value (each carries the marker `Zq9`).
+        #[test]
+        fn any_environment_resolves_within_bounds(values in proptest::collection::vec(
+            prop_oneof![
+                "Zq9[ -~]{0,30}",
+                "[0-9]{1,25}",
+                "(otlp|console|none|prometheus|grpc|http/protobuf|gzip|true|false)(,Zq9[a-z]{0,4})?",
+                "https?://Zq9[a-z:@\\[\\]/]{0,20}",
+            ],
+            VARIABLES.len(),
+        )) {
+            let config = Config::default();
+            let settings = Settings::resolve(&config, &|name| {
+                VARIABLES
+                    .iter()
+                    .position(|v| *v == name)
+                    .map(|i| OsString::from(&values[i]))
+            });
+            for problem in &settings.problems {
+                prop_assert!(!problem.to_string().contains("Zq9"), "{problem}");
+            }
+            prop_assert!(QUEUE_SIZE.range.contains(&(settings.batch.max_queue_size as u64)));
+            prop_assert!(settings.batch.max_export_batch_size <= settings.batch.max_queue_size);
+            prop_assert!(settings.batch.scheduled_delay >= Duration::from_millis(100));
+            prop_assert!(settings.metric_interval >= Duration::from_millis(100) || !settings.enabled);
+            prop_assert!(settings.shutdown_timeout <= Duration::from_secs(60));
+            for exporter in settings.traces.iter().chain(&settings.metrics) {
+                if let Exporter::Otlp(otlp) = exporter {
+                    prop_assert!(otlp.timeout <= Duration::from_secs(300));
+                    prop_assert!(is_endpoint(&otlp.endpoint));
+                }
+            }
+        }
+
+        /// Any YAML at all: loading never panics, and an error never quotes the text.
+        #[test]
+        fn any_config_text_loads_or_fails_without_quoting_it(
+            text in "(backend:\n  (metrics|telemetry|tracing):\n    [a-zA-Z]{1,12}: )?[ -~\n]{0,60}Zq9[ -~\n]{0,20}"
+        ) {
+            if let Err(error) = Config::from_yaml_str("app-config.yaml", &text) {
+                let message = error.to_string();
+                prop_assert!(!message.contains("Zq9"), "{message}");
+                prop_assert!(message.starts_with("app-config.yaml:"), "{message}");
+            }
+        }
+    }
+}
