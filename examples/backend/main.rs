@@ -114,6 +114,8 @@ async fn main() -> ExitCode {
         .with(tracing_subscriber::filter::LevelFilter::INFO)
         .with(JsonLogs::new(&config))
         .with(tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("backend")))
+        // log records over OTLP when a logs exporter is on (OTEL_LOGS_EXPORTER, or an endpoint)
+        .with(telemetry.log_layer())
         .init();
     for problem in telemetry.problems() {
         tracing::warn!(setting = problem.setting(), "telemetry set-up: {problem}");

@@ -9,7 +9,8 @@ pub mod scaffolder {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
-    use backstage_telemetry::{BackstageCredentials, KeyValue, metric, span};
+    use backstage_telemetry::{BackstageCredentials, KeyValue, current_span, metric, span};
+    use opentelemetry::trace::SpanContext;
     use serde::Serialize;
     use tokio::sync::watch;
 
@@ -104,7 +105,14 @@ pub mod scaffolder {
             tracing::info!(task = %id, template, "task created");
             let scaffolder = self.clone();
             let template = template.to_owned();
-            tokio::spawn(async move { scaffolder.run(id, template, steps, cancelled).await });
+            // The task outlives this request: it runs in a trace of its own, linked back to
+            // the span of the request that created it.
+            let requested_by = current_span().span_context();
+            tokio::spawn(async move {
+                scaffolder
+                    .run(id, template, steps, cancelled, requested_by)
+                    .await
+            });
             Some(status)
         }
 
@@ -123,19 +131,20 @@ pub mod scaffolder {
             }
         }
 
-        #[span(name = "run-task", attributes(scaffolder.task.id = id.clone(), scaffolder.template = template.clone()))]
+        #[span(name = "run-task", link = requested_by.clone(), attributes(scaffolder.task.id = id.clone(), scaffolder.template = template.clone()))]
         async fn run(
             &self,
             id: String,
             template: String,
             steps: &'static [&'static str],
             mut cancelled: watch::Receiver<bool>,
+            requested_by: SpanContext,
         ) -> Result<(), StepFailed> {
             let started = Instant::now();
             let mut outcome = Ok(());
             let mut result = "completed";
             for step in steps {
-                let run_step = self.step(&template, step);
+                let run_step = self.step(&template, step, &requested_by);
                 tokio::select! {
                     step_outcome = run_step => {
                         if let Err(error) = step_outcome {
@@ -168,8 +177,13 @@ pub mod scaffolder {
             outcome
         }
 
-        #[span(name = "run-step", attributes(scaffolder.step = step))]
-        async fn step(&self, template: &str, step: &'static str) -> Result<(), StepFailed> {
+        #[span(name = "run-step", link = requested_by.clone(), attributes(scaffolder.step = step))]
+        async fn step(
+            &self,
+            template: &str,
+            step: &'static str,
+            requested_by: &SpanContext,
+        ) -> Result<(), StepFailed> {
             let started = Instant::now();
             let work = match step {
                 "migrate:database" => Duration::from_secs(30),

@@ -66,6 +66,9 @@ pub struct TelemetrySettings {
     /// `traces.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
     /// variable is set, else `none`).
     pub traces_exporter: Option<String>,
+    /// `logs.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
+    /// variable is set, else `none`); used when the application installs the log layer.
+    pub logs_exporter: Option<String>,
     /// `shutdownTimeout`: milliseconds that flushing at shutdown may take in all (default
     /// 5000; range-checked by `init`).
     pub shutdown_timeout_ms: Option<u64>,
@@ -238,6 +241,7 @@ impl Config {
                 prometheus_host: prometheus.get("host")?.string()?,
                 prometheus_port: prometheus.get("port")?.port()?,
                 traces_exporter: telemetry.get("traces")?.get("exporter")?.string()?,
+                logs_exporter: telemetry.get("logs")?.get("exporter")?.string()?,
                 shutdown_timeout_ms: telemetry.get("shutdownTimeout")?.whole_number()?,
             },
         })

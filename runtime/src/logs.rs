@@ -1,4 +1,4 @@
-//! Logs (SPEC §11, feature `logs`): a `tracing` layer that writes one JSON object per event,
+//! Logs (feature `logs`): a `tracing` layer that writes one JSON object per event,
 //! in the shape Backstage's structured logs have, correlated with the active span:
 //!
 //! ```json
@@ -6,7 +6,12 @@
 //! ```
 //!
 //! `plugin` (or `core` for a core service) is filled in automatically inside the spans of
-//! `#[span]` and the tracing services. Events inside such a span are also added to it as span
+//! `#[span]` and the tracing services.
+//!
+//! OpenTelemetry's own events (an export that failed, a queue that is full) come through
+//! as lines too: one with no message takes the event's name as its message, and a warning
+//! or error repeated within [`REPEAT_INTERVAL`] (one minute) is written once; the next line
+//! of that event carries `repeated`, how many were held back. Events inside such a span are also added to it as span
 //! events, unless [`JsonLogs::with_span_events`] turns that off. Spans of crates using
 //! `tracing` reach OpenTelemetry through `tracing-opentelemetry`'s layer, which nests them
 //! with ours in both directions.
@@ -42,6 +47,49 @@ pub struct JsonLogs<W = fn() -> std::io::Stdout> {
     service: String,
     span_events: bool,
     writer: W,
+    repeats: Repeats,
+}
+
+/// How long OpenTelemetry's repeated warnings and errors are held back after one is
+/// written (see the [module docs](self)).
+pub const REPEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// OpenTelemetry's warnings and errors by event name: when one was last written, and how
+/// many came since.
+#[derive(Debug)]
+struct Repeats {
+    interval: std::time::Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl Repeats {
+    fn new(interval: std::time::Duration) -> Self {
+        Repeats {
+            interval,
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `None`: hold this one back. `Some(n)`: write it, noting `n` held back before it.
+    fn admit(&self, name: &str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get_mut(name) {
+            Some((last, held)) if now.duration_since(*last) < self.interval => {
+                *held += 1;
+                None
+            }
+            Some((last, held)) => {
+                *last = now;
+                Some(std::mem::take(held))
+            }
+            None => {
+                // the distinct names are OpenTelemetry's own, a few dozen at most
+                seen.insert(name.to_owned(), (now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 impl JsonLogs {
@@ -55,6 +103,7 @@ impl JsonLogs {
             service,
             span_events: true,
             writer: std::io::stdout,
+            repeats: Repeats::new(REPEAT_INTERVAL),
         }
     }
 }
@@ -72,7 +121,15 @@ impl<W> JsonLogs<W> {
             service: self.service,
             span_events: self.span_events,
             writer,
+            repeats: self.repeats,
         }
+    }
+
+    /// How long OpenTelemetry's repeated warnings and errors are held back (default
+    /// [`REPEAT_INTERVAL`]).
+    pub fn with_repeat_interval(mut self, interval: std::time::Duration) -> Self {
+        self.repeats = Repeats::new(interval);
+        self
     }
 }
 
@@ -85,6 +142,32 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let metadata = event.metadata();
+        let mut repeated = 0;
+        if metadata.target().starts_with("opentelemetry") {
+            // OpenTelemetry's events carry their name in a `name` field, often no message.
+            let name = fields
+                .values
+                .iter()
+                .find(|(key, _)| key == "name")
+                .and_then(|(_, value)| value.as_str().map(str::to_owned))
+                .unwrap_or_else(|| metadata.name().to_owned());
+            if *metadata.level() <= tracing::Level::WARN {
+                match self.repeats.admit(&name) {
+                    Some(held) => repeated = held,
+                    None => return,
+                }
+            }
+            if fields.message.is_empty() {
+                fields.message = name;
+            }
+            // Its fields may quote the endpoint (`url`, `error`): never its credentials.
+            fields.message = without_userinfo(&fields.message);
+            for (_, value) in &mut fields.values {
+                if let Value::String(text) = value {
+                    *text = without_userinfo(text);
+                }
+            }
+        }
         let cx = opentelemetry::Context::current();
         let span = cx.span();
         let span_context = span.span_context();
@@ -121,6 +204,9 @@ where
         }
         for (key, value) in &fields.values {
             line.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        if repeated > 0 {
+            line.insert("repeated".into(), Value::from(repeated));
         }
         let mut text = Value::Object(line).to_string();
         text.push('\n');
@@ -200,6 +286,29 @@ fn otel_value(value: &Value) -> OtelValue {
     }
 }
 
+/// `text` with the `user:password@` of every URL in it removed.
+fn without_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | ')' | '"' | '\'' | ',') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        out.push_str(match authority.rfind('@') {
+            Some(userinfo_end) => &authority[userinfo_end + 1..],
+            None => authority,
+        });
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-21T05:20:00.123Z`.
 fn timestamp(time: SystemTime) -> String {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -233,6 +342,21 @@ fn timestamp(time: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn urls_lose_their_userinfo() {
+        assert_eq!(
+            without_userinfo(
+                "error sending request for url (http://user:SECRET@collector:4318/v1/traces)"
+            ),
+            "error sending request for url (http://collector:4318/v1/traces)"
+        );
+        assert_eq!(
+            without_userinfo("https://a:b@x https://y/p?q=u@v"),
+            "https://x https://y/p?q=u@v"
+        );
+        assert_eq!(without_userinfo("no url here"), "no url here");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -25,7 +25,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
-    SpanBuilder, SpanContext, SpanId, SpanKind, SpanRef, Status, TraceContextExt, TraceFlags,
+    Link, SpanBuilder, SpanContext, SpanId, SpanKind, SpanRef, Status, TraceContextExt, TraceFlags,
     TraceId, TraceState, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
@@ -386,6 +386,7 @@ impl ScopeTracer {
     ) -> Context {
         let SpanOptions {
             attributes: mut given,
+            links,
             kind,
             credentials,
             request,
@@ -423,12 +424,13 @@ impl ScopeTracer {
             Cow::Borrowed(UNNAMED_SPAN)
         };
         let parent = Context::current();
-        let cx = bound.tracer.start(
-            SpanBuilder::from_name(name)
-                .with_kind(kind)
-                .with_attributes(attributes),
-            &parent,
-        );
+        let mut builder = SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_attributes(attributes);
+        if !links.is_empty() {
+            builder = builder.with_links(links);
+        }
+        let cx = bound.tracer.start(builder, &parent);
         if SCOPE_IN_CONTEXT.load(std::sync::atomic::Ordering::Relaxed) {
             cx.with_value(ActiveScope(self.scope.clone()))
         } else {
@@ -512,6 +514,7 @@ fn is_noop(tracer: &BoxedTracer) -> bool {
 /// ```
 pub struct SpanOptions<'a> {
     attributes: Vec<KeyValue>,
+    links: Vec<Link>,
     kind: SpanKind,
     credentials: Option<&'a BackstageCredentials>,
     request: Option<&'a dyn CredentialsSource>,
@@ -521,6 +524,7 @@ impl Default for SpanOptions<'_> {
     fn default() -> Self {
         SpanOptions {
             attributes: Vec::new(),
+            links: Vec::new(),
             kind: SpanKind::Internal,
             credentials: None,
             request: None,
@@ -543,6 +547,39 @@ impl<'a> SpanOptions<'a> {
     /// Adds attributes set when the span starts.
     pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
         self.attributes.extend(attributes);
+        self
+    }
+
+    /// Links the span to another one, such as the request that queued the work this span
+    /// does. Takes a `SpanContext` or an `Option<SpanContext>`; `None` and invalid contexts
+    /// add nothing.
+    ///
+    /// ```
+    /// use backstage_telemetry::SpanOptions;
+    /// use opentelemetry::trace::{TraceContextExt, SpanContext};
+    ///
+    /// // where the work was queued:
+    /// let queued_by: SpanContext = opentelemetry::Context::current().span().span_context().clone();
+    /// // later, where it runs:
+    /// let options = SpanOptions::new().with_link(queued_by);
+    /// ```
+    pub fn with_link(self, context: impl Into<Option<SpanContext>>) -> Self {
+        match context.into() {
+            Some(context) => self.with_link_attributes(context, []),
+            None => self,
+        }
+    }
+
+    /// Links the span to another one, with attributes on the link.
+    pub fn with_link_attributes(
+        mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Self {
+        if context.is_valid() {
+            self.links
+                .push(Link::new(context, attributes.into_iter().collect(), 0));
+        }
         self
     }
 
@@ -571,6 +608,7 @@ impl fmt::Debug for SpanOptions<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpanOptions")
             .field("attributes", &self.attributes)
+            .field("links", &self.links.len())
             .field("kind", &self.kind)
             .field("credentials", &self.credentials)
             .field("request", &self.request.map(|_| ".."))

@@ -3,6 +3,7 @@
 //! run.
 
 pub mod otlp;
+pub mod pki;
 pub mod prometheus;
 
 use std::sync::{Arc, Mutex};

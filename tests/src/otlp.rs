@@ -1,11 +1,18 @@
 //! An OTLP receiver for the tests: gRPC (tonic) and http/protobuf (`/v1/traces`,
-//! `/v1/metrics`) on 127.0.0.1, decoding every export request it gets.
+//! `/v1/metrics`, `/v1/logs`) on 127.0.0.1, plain or TLS (optionally asking for a client
+//! certificate), decoding every export request it gets.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -25,6 +32,7 @@ use prost::Message;
 pub struct Received {
     pub traces: Vec<ExportTraceServiceRequest>,
     pub metrics: Vec<ExportMetricsServiceRequest>,
+    pub logs: Vec<ExportLogsServiceRequest>,
     /// Per request: transport (`grpc`/`http`), path, headers (lowercase names).
     pub requests: Vec<Request>,
 }
@@ -91,6 +99,53 @@ impl Received {
     }
 }
 
+impl Received {
+    /// Every log record received, with its resource attributes and scope.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        let mut logs = Vec::new();
+        for request in &self.logs {
+            for resource_logs in &request.resource_logs {
+                let resource = resource_logs.resource.clone().unwrap_or_default();
+                for scope_logs in &resource_logs.scope_logs {
+                    let scope = scope_logs.scope.clone().unwrap_or_default();
+                    for record in &scope_logs.log_records {
+                        logs.push(ReceivedLog {
+                            resource: attributes(&resource.attributes),
+                            scope_name: scope.name.clone(),
+                            record: record.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        logs
+    }
+}
+
+pub struct ReceivedLog {
+    pub resource: Vec<(String, String)>,
+    pub scope_name: String,
+    pub record: opentelemetry_proto::tonic::logs::v1::LogRecord,
+}
+
+impl ReceivedLog {
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        attributes(&self.record.attributes)
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The body, if it is a string.
+    pub fn body(&self) -> Option<String> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        match self.record.body.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
 pub struct ReceivedSpan {
     pub resource: Vec<(String, String)>,
     pub scope_name: String,
@@ -141,8 +196,26 @@ pub struct Receiver {
     _runtime: tokio::runtime::Runtime,
 }
 
+/// A server certificate and key (PEM), and the CA whose client certificates it asks for.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub certificate: String,
+    pub key: String,
+    /// Ask for a client certificate signed by this CA (mutual TLS).
+    pub client_ca: Option<String>,
+}
+
 impl Receiver {
     pub fn start() -> Receiver {
+        Receiver::start_with(None)
+    }
+
+    /// A receiver speaking TLS on both transports.
+    pub fn start_tls(tls: &ServerTls) -> Receiver {
+        Receiver::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&ServerTls>) -> Receiver {
         let received = Arc::new(Mutex::new(Received::default()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -154,14 +227,28 @@ impl Receiver {
             .expect("bind gRPC receiver");
         let grpc = listener.local_addr().expect("gRPC address");
         let service = Collector(received.clone());
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+            let mut config =
+                ServerTlsConfig::new().identity(Identity::from_pem(&tls.certificate, &tls.key));
+            if let Some(ca) = &tls.client_ca {
+                config = config.client_ca_root(Certificate::from_pem(ca));
+            }
+            server = server.tls_config(config).expect("gRPC TLS");
+        }
         runtime.spawn(
-            tonic::transport::Server::builder()
+            server
                 .add_service(
                     TraceServiceServer::new(service.clone())
                         .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                 )
                 .add_service(
-                    MetricsServiceServer::new(service)
+                    MetricsServiceServer::new(service.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(
+                    LogsServiceServer::new(service)
                         .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                 )
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
@@ -169,9 +256,19 @@ impl Receiver {
         let http_listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP receiver");
         let http = http_listener.local_addr().expect("HTTP address");
         let store = received.clone();
+        let tls_config = tls.map(rustls_server_config);
         std::thread::spawn(move || {
             for stream in http_listener.incoming().flatten() {
-                let _ = serve_http(stream, &store);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = match &tls_config {
+                    Some(config) => match rustls::ServerConnection::new(config.clone()) {
+                        Ok(connection) => {
+                            serve_http(rustls::StreamOwned::new(connection, stream), &store)
+                        }
+                        Err(_) => Ok(()),
+                    },
+                    None => serve_http(stream, &store),
+                };
             }
         });
         Receiver {
@@ -198,6 +295,42 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The rustls server side of the http/protobuf receiver.
+fn rustls_server_config(tls: &ServerTls) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certificates: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(tls.certificate.as_bytes())
+            .map(|c| c.expect("certificate"))
+            .collect();
+    let key = PrivateKeyDer::from_pem_slice(tls.key.as_bytes()).expect("key");
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions");
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots.add(certificate.expect("CA")).expect("CA");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(
+        builder
+            .with_single_cert(certificates, key)
+            .expect("server certificate"),
+    )
 }
 
 #[derive(Clone)]
@@ -247,9 +380,20 @@ impl MetricsService for Collector {
     }
 }
 
+#[tonic::async_trait]
+impl LogsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.record("logs", request.metadata());
+        self.0.lock().unwrap().logs.push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
 /// One http/protobuf request: head, `Content-Length` body (gzip if so encoded), decode, 200.
-fn serve_http(mut stream: TcpStream, store: &Mutex<Received>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+fn serve_http(mut stream: impl Read + Write, store: &Mutex<Received>) -> std::io::Result<()> {
     let mut data = Vec::new();
     let mut buffer = [0u8; 8192];
     let head_end = loop {
@@ -305,6 +449,11 @@ fn serve_http(mut stream: TcpStream, store: &Mutex<Received>) -> std::io::Result
             "/v1/metrics" => {
                 if let Ok(request) = ExportMetricsServiceRequest::decode(&body[..]) {
                     received.metrics.push(request);
+                }
+            }
+            "/v1/logs" => {
+                if let Ok(request) = ExportLogsServiceRequest::decode(&body[..]) {
+                    received.logs.push(request);
                 }
             }
             _ => {}

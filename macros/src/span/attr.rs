@@ -11,7 +11,7 @@ use crate::options::Seen;
 use crate::scope::{ScopeRef, parse_hidden};
 
 /// `#[span(name = "...", kind = server, attributes(key = expr, ...), credentials = expr,
-/// request = expr, plugin = "id")]`, every option optional.
+/// request = expr, link = expr, plugin = "id")]`, every option optional.
 #[derive(Default)]
 pub struct SpanArgs {
     pub name: Option<LitStr>,
@@ -19,6 +19,8 @@ pub struct SpanArgs {
     pub attributes: Vec<Attribute>,
     pub credentials: Option<Expr>,
     pub request: Option<Expr>,
+    /// A `SpanContext` or `Option<SpanContext>` the span links to.
+    pub link: Option<Expr>,
     pub plugin: Option<ScopeRef>,
     /// Passed down by an enclosing `#[backstage_plugin]` / `#[backstage_core]` module.
     pub enclosing: Option<ScopeRef>,
@@ -53,8 +55,7 @@ pub struct Attribute {
     pub value: Expr,
 }
 
-const OPTIONS: &str =
-    "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request` and `plugin`";
+const OPTIONS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link` and `plugin`";
 
 impl Parse for SpanArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -107,6 +108,7 @@ impl Parse for SpanArgs {
                 }
                 "credentials" => args.credentials = Some(expression(input, &option)?),
                 "request" => args.request = Some(expression(input, &option)?),
+                "link" => args.link = Some(expression(input, &option)?),
                 "plugin" => {
                     let id: LitStr = value(
                         input,

@@ -167,11 +167,13 @@ fn start(args: &SpanArgs) -> TokenStream {
         ),
         None => (TokenStream::new(), TokenStream::new()),
     };
+    // evaluated only when a span is started, like the attributes
+    let link = args.link.as_ref().map(|expr| quote!(.with_link(#expr)));
     quote! {{
         #credentials_let
         #request_let
         __BT_SPAN.start(|| {
-            ::backstage_telemetry::SpanOptions::new() #kind #(#attributes)* #credentials #request
+            ::backstage_telemetry::SpanOptions::new() #kind #(#attributes)* #credentials #request #link
         })
     }}
 }

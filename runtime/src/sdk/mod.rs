@@ -37,12 +37,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod console;
+#[cfg(feature = "logs")]
+mod logs;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod problem;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod settings;
+#[cfg(feature = "otlp")]
+mod tls;
 mod unique;
 
 use std::fmt;
@@ -143,6 +148,8 @@ fn resource(config: &Config) -> Resource {
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
+    #[cfg(feature = "logs")]
+    logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     propagators: Vec<Propagator>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<prometheus::PrometheusServer>,
@@ -160,6 +167,8 @@ impl Telemetry {
         let mut telemetry = Telemetry {
             tracer_provider: None,
             meter_provider: None,
+            #[cfg(feature = "logs")]
+            logger_provider: None,
             propagators: settings.propagators.clone(),
             #[cfg(feature = "prometheus")]
             prometheus: None,
@@ -198,32 +207,39 @@ impl Telemetry {
             }
         }
 
-        if !settings.traces.is_empty() {
-            let mut builder = SdkTracerProvider::builder().with_resource(resource);
-            let mut processors = 0;
-            for exporter in &settings.traces {
-                let processor = match exporter {
-                    Exporter::Otlp(otlp) => telemetry
-                        .otlp_span_exporter(otlp)
-                        .map(|exporter| batch(exporter, settings.batch)),
-                    Exporter::Stdout => Ok(batch(
-                        opentelemetry_stdout::SpanExporter::default(),
-                        settings.batch,
-                    )),
-                    Exporter::Prometheus { .. } => continue,
-                };
-                match processor {
-                    Ok(processor) => {
-                        builder = builder.with_span_processor(processor);
-                        processors += 1;
-                    }
-                    Err(problem) => telemetry.problems.push(problem),
+        // Traces: the exporters asked for. With none (or none usable), a provider without
+        // exporters still gives every span real ids, so log lines inside spans carry their
+        // own trace_id and span_id; local roots are not sampled, so spans cost little.
+        let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+        let mut processors = 0;
+        for exporter in &settings.traces {
+            let processor = match exporter {
+                Exporter::Otlp(otlp) => telemetry
+                    .otlp_span_exporter(otlp)
+                    .map(|exporter| batch(exporter, settings.batch)),
+                Exporter::Stdout => Ok(batch(
+                    console::ConsoleSpanExporter::default(),
+                    settings.batch,
+                )),
+                Exporter::Prometheus { .. } => continue,
+            };
+            match processor {
+                Ok(processor) => {
+                    builder = builder.with_span_processor(processor);
+                    processors += 1;
                 }
-            }
-            if processors > 0 {
-                telemetry.tracer_provider = Some(builder.build());
+                Err(problem) => telemetry.problems.push(problem),
             }
         }
+        if processors == 0 {
+            builder = builder.with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(
+                Box::new(opentelemetry_sdk::trace::Sampler::AlwaysOff),
+            ));
+        }
+        telemetry.tracer_provider = Some(builder.build());
+
+        #[cfg(feature = "logs")]
+        telemetry.build_logs(&settings, resource);
         telemetry
     }
 
@@ -304,6 +320,17 @@ impl Telemetry {
                 }),
             ));
         }
+        #[cfg(feature = "logs")]
+        if let Some(provider) = self.logger_provider.take() {
+            parts.push((
+                "logs",
+                Box::new(move || {
+                    provider
+                        .shutdown_with_timeout(timeout)
+                        .map_err(|e| e.to_string())
+                }),
+            ));
+        }
         #[cfg(feature = "prometheus")]
         if let Some(mut server) = self.prometheus.take() {
             parts.push((
@@ -374,7 +401,7 @@ impl Telemetry {
                 Err(problem) => Err((builder, problem)),
             },
             Exporter::Stdout => Ok(builder.with_reader(periodic(
-                opentelemetry_stdout::MetricExporter::default(),
+                console::ConsoleMetricExporter::default(),
                 settings,
             ))),
         }
@@ -432,7 +459,7 @@ impl Telemetry {
     fn otlp_metric_exporter(
         &mut self,
         _: &settings::Otlp,
-    ) -> Result<opentelemetry_stdout::MetricExporter, SetupProblem> {
+    ) -> Result<console::ConsoleMetricExporter, SetupProblem> {
         Err(not_built("otlp", "metric export over OTLP is off"))
     }
 
@@ -440,7 +467,7 @@ impl Telemetry {
     fn otlp_span_exporter(
         &mut self,
         _: &settings::Otlp,
-    ) -> Result<opentelemetry_stdout::SpanExporter, SetupProblem> {
+    ) -> Result<console::ConsoleSpanExporter, SetupProblem> {
         Err(not_built("otlp", "trace export over OTLP is off"))
     }
 }
@@ -449,7 +476,7 @@ impl Telemetry {
 type StopPart = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// An exporter asked for whose cargo feature is off.
-#[cfg(any(not(feature = "otlp"), not(feature = "prometheus")))]
+#[allow(dead_code)] // used only when some feature is off
 fn not_built(feature: &'static str, effect: &'static str) -> SetupProblem {
     SetupProblem::new(
         format!("the `{feature}` exporter"),

@@ -22,9 +22,13 @@ pub(crate) struct Settings {
     pub enabled: bool,
     pub traces: Vec<Exporter>,
     pub metrics: Vec<Exporter>,
+    /// Log records (`tracing` events), when the application installs the log layer.
+    pub logs: Vec<Exporter>,
     pub propagators: Vec<Propagator>,
     /// The span queue (`OTEL_BSP_*`).
     pub batch: Batch,
+    /// The log record queue (`OTEL_BLRP_*`).
+    pub log_batch: Batch,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, for pushed metrics.
     pub metric_interval: Duration,
     /// All flushing at shutdown together.
@@ -52,6 +56,17 @@ pub(crate) struct Otlp {
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub gzip: bool,
+    /// PEM files for TLS, each with the variable that named it.
+    pub tls: TlsFiles,
+}
+
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` (or the
+/// per-signal variants): (variable, path).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub certificate: Option<(String, std::path::PathBuf)>,
+    pub client_certificate: Option<(String, std::path::PathBuf)>,
+    pub client_key: Option<(String, std::path::PathBuf)>,
 }
 
 /// Endpoints may hold credentials and headers hold API keys: neither is printed.
@@ -63,6 +78,7 @@ impl fmt::Debug for Otlp {
             .field("headers", &self.headers.len())
             .field("timeout", &self.timeout)
             .field("gzip", &self.gzip)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -92,6 +108,7 @@ pub(crate) struct Batch {
 pub(crate) enum Signal {
     Traces,
     Metrics,
+    Logs,
 }
 
 impl Signal {
@@ -99,6 +116,7 @@ impl Signal {
         match self {
             Signal::Traces => "TRACES",
             Signal::Metrics => "METRICS",
+            Signal::Logs => "LOGS",
         }
     }
 
@@ -106,13 +124,24 @@ impl Signal {
         match self {
             Signal::Traces => "/v1/traces",
             Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
         }
     }
 
-    fn otlp_off(self) -> &'static str {
+    pub(crate) fn otlp_off(self) -> &'static str {
         match self {
             Signal::Traces => "trace export over OTLP is off",
             Signal::Metrics => "metric export over OTLP is off",
+            Signal::Logs => "log export over OTLP is off",
+        }
+    }
+
+    /// `traces`, `metrics` or `logs`.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
         }
     }
 }
@@ -142,6 +171,12 @@ pub(crate) const BATCH_SIZE: Limit = Limit {
 /// `OTEL_BSP_SCHEDULE_DELAY` (ms): below 100 ms the exporter thread busy-loops.
 pub(crate) const SCHEDULE_DELAY: Limit = Limit {
     default: 5_000,
+    range: 100..=3_600_000,
+    unit: " ms",
+};
+/// `OTEL_BLRP_SCHEDULE_DELAY` (ms): the log record processor's default is 1 s.
+pub(crate) const LOG_SCHEDULE_DELAY: Limit = Limit {
+    default: 1_000,
     range: 100..=3_600_000,
     unit: " ms",
 };
@@ -221,8 +256,10 @@ impl Resolver<'_> {
                 enabled: false,
                 traces: Vec::new(),
                 metrics: Vec::new(),
+                logs: Vec::new(),
                 propagators: Vec::new(),
-                batch: self.batch(),
+                batch: self.batch("BSP", &SCHEDULE_DELAY),
+                log_batch: self.batch("BLRP", &LOG_SCHEDULE_DELAY),
                 metric_interval: Duration::ZERO,
                 shutdown_timeout,
                 cardinality_limit: None,
@@ -230,15 +267,21 @@ impl Resolver<'_> {
             };
         }
 
-        let traces_default = if self.endpoint_set(Signal::Traces) {
-            "otlp"
-        } else {
-            "none"
+        let otlp_if_endpoint = |this: &Self, signal| {
+            if this.endpoint_set(signal) {
+                "otlp"
+            } else {
+                "none"
+            }
         };
+        let traces_default = otlp_if_endpoint(&self, Signal::Traces);
         let traces = self.exporters(Signal::Traces, telemetry, traces_default);
         let metrics = self.exporters(Signal::Metrics, telemetry, "prometheus");
+        let logs_default = otlp_if_endpoint(&self, Signal::Logs);
+        let logs = self.exporters(Signal::Logs, telemetry, logs_default);
         let propagators = self.propagators();
-        let batch = self.batch();
+        let batch = self.batch("BSP", &SCHEDULE_DELAY);
+        let log_batch = self.batch("BLRP", &LOG_SCHEDULE_DELAY);
         let metric_interval =
             self.duration_in("OTEL_METRIC_EXPORT_INTERVAL", None, &METRIC_INTERVAL);
         let cardinality_limit = config.cardinality_limit().map(|limit| {
@@ -252,8 +295,10 @@ impl Resolver<'_> {
             enabled: true,
             traces,
             metrics,
+            logs,
             propagators,
             batch,
+            log_batch,
             metric_interval,
             shutdown_timeout,
             cardinality_limit,
@@ -354,14 +399,25 @@ impl Resolver<'_> {
         Duration::from_millis(self.number(name, from_config, limit))
     }
 
-    fn batch(&mut self) -> Batch {
-        let max_queue_size = self.number("OTEL_BSP_MAX_QUEUE_SIZE", None, &QUEUE_SIZE) as usize;
-        let batch_size = self.number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", None, &BATCH_SIZE) as usize;
+    /// A batch processor's settings: `OTEL_{prefix}_MAX_QUEUE_SIZE`,
+    /// `_MAX_EXPORT_BATCH_SIZE`, `_SCHEDULE_DELAY` (prefix `BSP` or `BLRP`).
+    fn batch(&mut self, prefix: &str, delay: &Limit) -> Batch {
+        let max_queue_size =
+            self.number(&format!("OTEL_{prefix}_MAX_QUEUE_SIZE"), None, &QUEUE_SIZE) as usize;
+        let batch_size = self.number(
+            &format!("OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"),
+            None,
+            &BATCH_SIZE,
+        ) as usize;
         Batch {
             max_queue_size,
             // a batch larger than the queue is the queue
             max_export_batch_size: batch_size.min(max_queue_size),
-            scheduled_delay: self.duration_in("OTEL_BSP_SCHEDULE_DELAY", None, &SCHEDULE_DELAY),
+            scheduled_delay: self.duration_in(
+                &format!("OTEL_{prefix}_SCHEDULE_DELAY"),
+                None,
+                delay,
+            ),
         }
     }
 
@@ -383,20 +439,21 @@ impl Resolver<'_> {
         let from_config = match signal {
             Signal::Traces => telemetry.traces_exporter.as_deref(),
             Signal::Metrics => telemetry.metrics_exporter.as_deref(),
+            Signal::Logs => telemetry.logs_exporter.as_deref(),
         };
         let variable = format!("OTEL_{}_EXPORTER", signal.upper());
         let (setting, list) = match self.text(&variable, "that signal is not exported") {
             Some(list) => (variable, list),
             None => match from_config {
                 Some(name) => (
-                    format!("backend.telemetry.{}.exporter", signal_key(signal)),
+                    format!("backend.telemetry.{}.exporter", signal.key()),
                     name.to_owned(),
                 ),
                 None => (String::new(), default.to_owned()),
             },
         };
         let expected = match signal {
-            Signal::Traces => "must name `otlp`, `console` (or `stdout`) or `none`",
+            Signal::Traces | Signal::Logs => "must name `otlp`, `console` (or `stdout`) or `none`",
             Signal::Metrics => "must name `prometheus`, `otlp`, `console` (or `stdout`) or `none`",
         };
         let mut exporters = Vec::new();
@@ -481,6 +538,22 @@ impl Resolver<'_> {
         let endpoint_names = names("ENDPOINT");
         let endpoint = match self.first_of(&endpoint_names, off).ok()? {
             Some((name, value)) => {
+                // gRPC may leave the scheme out: TLS unless `_INSECURE` is true.
+                let value = if protocol == Protocol::Grpc && !value.contains("://") {
+                    let insecure = match self.first_of(&names("INSECURE"), off).ok()? {
+                        Some((_, flag)) if flag.eq_ignore_ascii_case("true") => true,
+                        Some((_, flag)) if flag.eq_ignore_ascii_case("false") => false,
+                        None => false,
+                        Some((flag_name, _)) => {
+                            self.problem(&flag_name, "must be `true` or `false`", off);
+                            return None;
+                        }
+                    };
+                    let scheme = if insecure { "http" } else { "https" };
+                    format!("{scheme}://{value}")
+                } else {
+                    value
+                };
                 if !is_endpoint(&value) {
                     self.problem(
                         &name,
@@ -536,12 +609,35 @@ impl Resolver<'_> {
         };
         let timeout = self.duration_in(&timeout_name, None, &OTLP_TIMEOUT);
 
+        let mut file = |what: &str| -> Result<Option<(String, std::path::PathBuf)>, ()> {
+            Ok(self
+                .first_of(&names(what), off)?
+                .map(|(name, path)| (name, std::path::PathBuf::from(path))))
+        };
+        let tls = TlsFiles {
+            certificate: file("CERTIFICATE").ok()?,
+            client_certificate: file("CLIENT_CERTIFICATE").ok()?,
+            client_key: file("CLIENT_KEY").ok()?,
+        };
+        match (&tls.client_certificate, &tls.client_key) {
+            (Some((name, _)), None) | (None, Some((name, _))) => {
+                self.problem(
+                    name,
+                    "is set without its pair (mutual TLS needs both `_CLIENT_CERTIFICATE` and `_CLIENT_KEY`)",
+                    off,
+                );
+                return None;
+            }
+            _ => {}
+        }
+
         Some(Otlp {
             protocol,
             endpoint,
             headers,
             timeout,
             gzip,
+            tls,
         })
     }
 
@@ -571,13 +667,6 @@ impl Resolver<'_> {
             }
         }
         propagators
-    }
-}
-
-fn signal_key(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Traces => "traces",
-        Signal::Metrics => "metrics",
     }
 }
 

@@ -2,18 +2,26 @@
 
 use std::time::Duration;
 
-use opentelemetry::Context;
+use std::sync::atomic::Ordering;
+
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
+use crate::naming::ScopeKind;
+use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+
 /// Wraps a span processor so that every span it receives has each attribute key once,
-/// with the value set last.
+/// with the value set last, and carries the plugin (or core service) it ran in.
 ///
 /// The OpenTelemetry specification says that setting an attribute again replaces its value;
 /// the Rust SDK appends instead, so a body that re-attributes a span
-/// (`backstage.plugin.id = "other-plugin"`) would export the key twice. Every pipeline this
-/// crate installs is wrapped in this.
+/// (`backstage.plugin.id = "other-plugin"`) would export the key twice. And a span started
+/// inside a plugin's span by another tracer, such as a `tracing` span through
+/// tracing-opentelemetry, gets that plugin's `backstage.plugin.id` (or `backstage.core.id`)
+/// unless it has one of its own. Every pipeline this crate installs is wrapped in this.
 ///
 /// ```
 /// use backstage_telemetry::sdk::UniqueAttributes;
@@ -34,18 +42,32 @@ pub struct UniqueAttributes<P> {
 }
 
 impl<P: SpanProcessor> UniqueAttributes<P> {
-    /// Wraps `inner`.
+    /// Wraps `inner`. From now on spans carry their scope in their context, so that spans
+    /// started inside them can inherit it.
     pub fn new(inner: P) -> Self {
+        SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
         UniqueAttributes { inner }
     }
 }
 
+/// Where a span notes, at its start, the scope of the span it started in.
+const INHERITED_PLUGIN: &str = "backstage.inherited.plugin.id";
+const INHERITED_CORE: &str = "backstage.inherited.core.id";
+
 impl<P: SpanProcessor> SpanProcessor for UniqueAttributes<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        if let Some(ActiveScope(scope)) = cx.get::<ActiveScope>() {
+            let key = match scope.kind() {
+                ScopeKind::Plugin => INHERITED_PLUGIN,
+                ScopeKind::Core => INHERITED_CORE,
+            };
+            span.set_attribute(KeyValue::new(key, scope.id_attribute().value));
+        }
         self.inner.on_start(span, cx);
     }
 
     fn on_end(&self, mut span: SpanData) {
+        inherit_scope(&mut span.attributes);
         keep_last_of_each_key(&mut span.attributes);
         self.inner.on_end(span);
     }
@@ -60,6 +82,30 @@ impl<P: SpanProcessor> SpanProcessor for UniqueAttributes<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// Turns the noted scope into `backstage.plugin.id` / `backstage.core.id` if the span has
+/// neither (a span of ours has its own), and drops the note.
+fn inherit_scope(attributes: &mut Vec<KeyValue>) {
+    let Some(noted) = attributes
+        .iter()
+        .position(|kv| kv.key.as_str() == INHERITED_PLUGIN || kv.key.as_str() == INHERITED_CORE)
+    else {
+        return;
+    };
+    let has_own = attributes.iter().any(|kv| {
+        kv.key.as_str() == crate::naming::PLUGIN_ID_ATTRIBUTE
+            || kv.key.as_str() == crate::naming::CORE_ID_ATTRIBUTE
+    });
+    let note = attributes.remove(noted);
+    if !has_own {
+        let key = if note.key.as_str() == INHERITED_PLUGIN {
+            crate::naming::PLUGIN_ID_ATTRIBUTE
+        } else {
+            crate::naming::CORE_ID_ATTRIBUTE
+        };
+        attributes.insert(noted, KeyValue::new(key, note.value));
     }
 }
 

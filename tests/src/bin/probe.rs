@@ -3,11 +3,11 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N]
+//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items]
 //! ```
 //!
 //! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; each
-//! set-up problem goes to stderr as `init-problem: ...`; with `--strict` an `init_strict`
+//! set-up problem goes to stderr as `init-problem: ...`, and JSON log lines go to stderr; with `--strict` an `init_strict`
 //! error goes to stderr with exit code 2.
 
 use std::io::BufRead;
@@ -29,6 +29,9 @@ mod probe {
             callback = |observer| observer.observe(4, &[KeyValue::new("queue", "main")]);
     }
 
+    /// `--log-items`: log an event in every `handle` (and one in a `tracing` span in it).
+    pub static LOG_ITEMS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
     #[derive(Debug)]
     pub struct Rejected;
 
@@ -41,6 +44,11 @@ mod probe {
     #[span(kind = server, attributes(probe.item.index = index as i64))]
     pub fn handle(index: u64) -> Result<u64, Rejected> {
         validate(index)?;
+        if LOG_ITEMS.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(item = index, "item handled");
+            let _check = tracing::info_span!("check-item", item = index).entered();
+            tracing::info!("item checked");
+        }
         ITEMS.add(1, &[KeyValue::new("result", "ok")]);
         DURATION.record(0.005, &[]);
         current_span().add_event(
@@ -97,10 +105,26 @@ fn application(args: &[String]) {
     for problem in telemetry.problems() {
         eprintln!("init-problem: {problem}");
     }
+    // JSON lines on stderr (stdout is this program's protocol), `tracing` spans through
+    // tracing-opentelemetry, and log records when a logs exporter is on.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(backstage_telemetry::logs::JsonLogs::new(&config).with_writer(std::io::stderr))
+            .with(
+                tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("probe")),
+            )
+            .with(telemetry.log_layer())
+            .init();
+    }
     if let Some(address) = telemetry.metrics_endpoint() {
         println!("metrics-endpoint: {address}");
     }
 
+    if args.iter().any(|a| a == "--log-items") {
+        probe::LOG_ITEMS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if args.iter().any(|a| a == "--metrics") {
         probe::register_observables();
         probe::ITEMS.add(2, &[KeyValue::new("result", "retried")]);

@@ -1,0 +1,146 @@
+//! The logs signal: `tracing` events as OpenTelemetry log records, exported over OTLP or to
+//! the console, each with its severity, body, fields, the `trace_id` / `span_id` of the span
+//! it was logged in and, inside plugin code, `backstage.plugin.id` (or `backstage.core.id`).
+//!
+//! `init` builds the pipeline; the application adds [`Telemetry::log_layer`] to its
+//! `tracing` subscriber (the JSON lines on stdout stay as they are):
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use tracing_subscriber::util::SubscriberInitExt;
+//!
+//! let config = backstage_telemetry::Config::default();
+//! let telemetry = backstage_telemetry::init(&config);
+//! tracing_subscriber::registry()
+//!     .with(backstage_telemetry::logs::JsonLogs::new(&config))
+//!     .with(telemetry.log_layer())
+//!     .init();
+//! ```
+
+use std::time::Duration;
+
+use opentelemetry::logs::LogRecord as _;
+use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{
+    BatchConfigBuilder, BatchLogProcessor, LogExporter, LogProcessor, SdkLogRecord, SdkLogger,
+    SdkLoggerProvider,
+};
+use tracing_subscriber::Layer;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::settings::{Batch, Exporter, Settings};
+use super::{Telemetry, console};
+use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+
+/// Targets whose events are never exported as log records: the exporters' own (exporting
+/// them would feed back into the exporters), and the HTTP stacks below them.
+const OWN_TARGETS: [&str; 5] = ["opentelemetry", "hyper", "h2", "tonic", "reqwest"];
+
+impl Telemetry {
+    pub(super) fn build_logs(&mut self, settings: &Settings, resource: Resource) {
+        let mut builder = SdkLoggerProvider::builder().with_resource(resource);
+        let mut processors = 0;
+        for exporter in &settings.logs {
+            match exporter {
+                Exporter::Stdout => {
+                    builder = builder.with_log_processor(stamped(
+                        console::ConsoleLogExporter::default(),
+                        settings.log_batch,
+                    ));
+                }
+                #[cfg(feature = "otlp")]
+                Exporter::Otlp(otlp) => match self.otlp_log_exporter(otlp) {
+                    Ok(exporter) => {
+                        builder = builder.with_log_processor(stamped(exporter, settings.log_batch));
+                    }
+                    Err(problem) => {
+                        self.problems.push(problem);
+                        continue;
+                    }
+                },
+                #[cfg(not(feature = "otlp"))]
+                Exporter::Otlp(_) => {
+                    self.problems
+                        .push(super::not_built("otlp", "log export over OTLP is off"));
+                    continue;
+                }
+                Exporter::Prometheus { .. } => continue,
+            }
+            processors += 1;
+        }
+        if processors > 0 {
+            SCOPE_IN_CONTEXT.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.logger_provider = Some(builder.build());
+        }
+    }
+
+    /// A `tracing` layer exporting events as OpenTelemetry log records, or `None` when no
+    /// logs exporter is on (`OTEL_LOGS_EXPORTER`, `backend.telemetry.logs.exporter`; `otlp`
+    /// by default when an OTLP endpoint is set). Events of OpenTelemetry and the HTTP stacks
+    /// it uses are left out. See the [module docs](crate::sdk) for the set-up.
+    pub fn log_layer<S>(&self) -> Option<impl Layer<S> + use<S>>
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let provider = self.logger_provider.as_ref()?;
+        let bridge: OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger> =
+            OpenTelemetryTracingBridge::new(provider);
+        Some(
+            bridge.with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+                let target = metadata.target();
+                !OWN_TARGETS.iter().any(|own| {
+                    target.starts_with(own)
+                        && target[own.len()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| c == ':' || c == '_')
+                })
+            })),
+        )
+    }
+}
+
+/// A batch processor with the checked queue settings, stamping the scope.
+fn stamped<E: LogExporter + 'static>(exporter: E, batch: Batch) -> ScopeStamp<BatchLogProcessor> {
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(batch.max_queue_size)
+        .with_max_export_batch_size(batch.max_export_batch_size)
+        .with_scheduled_delay(batch.scheduled_delay)
+        .build();
+    ScopeStamp(
+        BatchLogProcessor::builder(exporter)
+            .with_batch_config(config)
+            .build(),
+    )
+}
+
+/// Adds `backstage.plugin.id` (or `backstage.core.id`) of the span a record was logged in.
+#[derive(Debug)]
+struct ScopeStamp<P>(P);
+
+impl<P: LogProcessor> LogProcessor for ScopeStamp<P> {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        if let Some(attribute) = Context::map_current(|cx| {
+            cx.get::<ActiveScope>()
+                .map(|ActiveScope(scope)| scope.id_attribute())
+        }) {
+            record.add_attribute(attribute.key, attribute.value.as_str().into_owned());
+        }
+        self.0.emit(record, scope);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}

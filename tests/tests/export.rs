@@ -1,0 +1,355 @@
+//! Production export, end to end with the probe application: OTLP over TLS (a CA and
+//! certificates made at test time, mutual TLS), the logs signal over both transports, log
+//! correlation with zero configuration, and console output kept off stdout.
+
+mod common;
+
+use std::time::Duration;
+
+use backstage_telemetry_tests::otlp::{Received, Receiver};
+use backstage_telemetry_tests::pki::Pki;
+use common::probe::{config_file, run, stdout};
+
+/// The probe exporting traces to `endpoint` with `protocol` and the extra variables.
+fn export(protocol: &str, endpoint: String, extra: &[(&'static str, String)]) -> (bool, String) {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "3000".to_owned()),
+    ];
+    env.extend_from_slice(extra);
+    let output = run(&["--spans", "3"], &env);
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `error` of the span processor's export error, from the JSON log lines.
+fn export_error(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "BatchSpanProcessor.ExportError")
+        .and_then(|l| l["error"].as_str().map(str::to_owned))
+}
+
+fn handle_spans(received: &Received) -> usize {
+    received
+        .spans()
+        .iter()
+        .filter(|s| s.span.name == "handle")
+        .count()
+}
+
+#[test]
+fn otlp_over_tls_with_a_custom_ca_and_mutual_tls() {
+    let pki = Pki::generate();
+    for (protocol, transport) in [("http/protobuf", "http"), ("grpc", "grpc")] {
+        let receiver = Receiver::start_tls(&pki.server(false));
+        let address = if transport == "grpc" {
+            receiver.grpc
+        } else {
+            receiver.http
+        };
+        let endpoint = format!("https://127.0.0.1:{}", address.port());
+
+        // with the CA: everything arrives
+        let (ok, stderr) = export(
+            protocol,
+            endpoint.clone(),
+            &[("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.file("ca.pem"))],
+        );
+        assert!(ok, "{protocol}: {stderr}");
+        let received = receiver.wait_for(Duration::from_secs(20), |r| handle_spans(r) >= 3);
+        assert_eq!(
+            handle_spans(&received),
+            3,
+            "{protocol} with the CA: {stderr}"
+        );
+
+        // without it (the system's roots do not know the test CA): nothing arrives, and the
+        // error says which variable to set, without the endpoint
+        let before = handle_spans(&receiver.received());
+        let (ok, stderr) = export(protocol, endpoint.clone(), &[]);
+        assert!(ok, "{protocol}: {stderr}");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            handle_spans(&receiver.received()),
+            before,
+            "{protocol} without the CA"
+        );
+        let error = export_error(&stderr)
+            .unwrap_or_else(|| panic!("{protocol}: no export error in {stderr}"));
+        assert!(
+            error.contains("the TLS handshake failed")
+                && error.contains("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+            "{protocol} without the CA: {error}"
+        );
+        assert!(!error.contains(&endpoint), "{error}");
+
+        // a CA file that does not exist: a set-up problem naming the variable, not the path
+        let (ok, stderr) = export(
+            protocol,
+            endpoint,
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                pki.file("missing.pem"),
+            )],
+        );
+        assert!(ok);
+        assert!(
+            stderr.contains("init-problem: OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE names a file that cannot be read (no such file); trace export over OTLP is off"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("missing.pem"), "{stderr}");
+    }
+
+    // mutual TLS: refused without a client certificate, accepted with it
+    for (protocol, transport) in [("http/protobuf", "http"), ("grpc", "grpc")] {
+        let receiver = Receiver::start_tls(&pki.server(true));
+        let address = if transport == "grpc" {
+            receiver.grpc
+        } else {
+            receiver.http
+        };
+        let endpoint = format!("https://127.0.0.1:{}", address.port());
+        let ca = ("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.file("ca.pem"));
+
+        let (ok, stderr) = export(protocol, endpoint.clone(), std::slice::from_ref(&ca));
+        assert!(ok, "{stderr}");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            handle_spans(&receiver.received()),
+            0,
+            "{protocol}: refused without a client certificate"
+        );
+        let error = export_error(&stderr)
+            .unwrap_or_else(|| panic!("{protocol}: no export error in {stderr}"));
+        assert!(
+            error.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE") && !error.contains(&endpoint),
+            "{protocol}: {error}"
+        );
+
+        let (ok, stderr) = export(
+            protocol,
+            endpoint,
+            &[
+                ca,
+                (
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                    pki.file("client.pem"),
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                    pki.file("client-key.pem"),
+                ),
+            ],
+        );
+        assert!(ok, "{stderr}");
+        let received = receiver.wait_for(Duration::from_secs(20), |r| handle_spans(r) >= 3);
+        assert_eq!(
+            handle_spans(&received),
+            3,
+            "{protocol} with a client certificate: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_client_certificate_without_its_key_turns_off_only_that_exporter() {
+    let pki = Pki::generate();
+    let config =
+        config_file("backend:\n  telemetry:\n    metrics:\n      prometheus: { port: 0 }\n");
+    let output = run(
+        &["--config", config.as_str(), "--spans", "1"],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://127.0.0.1:1".to_owned(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                pki.file("client.pem"),
+            ),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success());
+    assert!(
+        stderr.contains(
+            "init-problem: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is set without its pair"
+        ),
+        "{stderr}"
+    );
+    assert!(stdout(&output).contains("metrics-endpoint: 127.0.0.1:"));
+}
+
+/// Log records over both transports: body, severity, fields, the span's ids, the plugin.
+#[test]
+fn tracing_events_are_exported_as_log_records() {
+    for protocol in ["http/protobuf", "grpc"] {
+        let receiver = Receiver::start();
+        let endpoint = match protocol {
+            "grpc" => receiver.grpc,
+            _ => receiver.http,
+        };
+        let output = run(
+            &["--spans", "3", "--log-items"],
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{endpoint}")),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+                ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+                ("OTEL_SERVICE_NAME", "portal".to_owned()),
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let received = receiver.wait_for(Duration::from_secs(20), |r| {
+            r.logs().len() >= 6 && r.spans().len() >= 9
+        });
+        let logs = received.logs();
+        let spans = received.spans();
+        let handled: Vec<_> = logs
+            .iter()
+            .filter(|l| l.body().as_deref() == Some("item handled"))
+            .collect();
+        assert_eq!(handled.len(), 3, "{protocol}");
+        for log in &handled {
+            assert_eq!(log.record.severity_text, "INFO");
+            assert_eq!(log.record.severity_number, 9);
+            assert_eq!(
+                log.attribute("backstage.plugin.id").as_deref(),
+                Some("probe")
+            );
+            let item = log.attribute("item").expect("the event's field");
+            assert!(
+                log.resource
+                    .contains(&("service.name".to_owned(), "portal".to_owned()))
+            );
+            // the record carries the ids of the `handle` span it was logged in
+            let span = spans
+                .iter()
+                .find(|s| s.span.span_id == log.record.span_id)
+                .expect("the span the record was logged in");
+            assert_eq!(span.span.name, "handle");
+            assert_eq!(span.span.trace_id, log.record.trace_id);
+            assert_eq!(span.attribute("probe.item.index"), Some(item));
+        }
+        // inside a `tracing` span inside the `#[span]`: that span's ids, and the plugin
+        let checked: Vec<_> = logs
+            .iter()
+            .filter(|l| l.body().as_deref() == Some("item checked"))
+            .collect();
+        assert_eq!(checked.len(), 3, "{protocol}");
+        for log in &checked {
+            assert_eq!(
+                log.attribute("backstage.plugin.id").as_deref(),
+                Some("probe")
+            );
+            let span = spans
+                .iter()
+                .find(|s| s.span.span_id == log.record.span_id)
+                .expect("the tracing span");
+            assert_eq!(span.span.name, "check-item");
+            // the `tracing` span inherits the plugin of the span it started in
+            assert_eq!(
+                span.attribute("backstage.plugin.id").as_deref(),
+                Some("probe")
+            );
+            let parent = spans
+                .iter()
+                .find(|s| s.span.span_id == span.span.parent_span_id)
+                .expect("its parent");
+            assert_eq!(parent.span.name, "handle");
+        }
+        // nothing of OpenTelemetry's own is exported as a log record
+        assert!(
+            logs.iter()
+                .all(|l| !l.record.event_name.starts_with("BatchSpanProcessor"))
+        );
+    }
+}
+
+/// With no configuration (traces not exported) log lines still carry their own span's ids.
+#[test]
+fn log_lines_carry_span_ids_with_zero_configuration() {
+    let config =
+        config_file("backend:\n  telemetry:\n    metrics:\n      prometheus: { port: 0 }\n");
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["--config", config.as_str(), "--spans", "3", "--log-items"];
+        all.extend_from_slice(args);
+        let output = run(&all, &[]);
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["message"] == "item handled")
+            .collect()
+    };
+    let handled = lines(&[]);
+    assert_eq!(handled.len(), 3);
+    let mut span_ids = std::collections::BTreeSet::new();
+    for line in &handled {
+        let trace = line["trace_id"].as_str().expect("trace_id");
+        let span = line["span_id"].as_str().expect("span_id");
+        assert_eq!((trace.len(), span.len()), (32, 16), "{line}");
+        assert_ne!(span, "0000000000000000");
+        assert_eq!(line["plugin"], "probe");
+        span_ids.insert(span.to_owned());
+    }
+    assert_eq!(span_ids.len(), 3, "each call has a span of its own");
+
+    // a caller's traceparent: its trace id, our own span id
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    for flags in ["01", "00"] {
+        let handled = lines(&[
+            "--traceparent",
+            &format!("00-{caller_trace}-{caller_span}-{flags}"),
+        ]);
+        assert_eq!(handled.len(), 3);
+        for line in &handled {
+            assert_eq!(line["trace_id"], caller_trace, "{line}");
+            assert_ne!(line["span_id"], caller_span, "{line}");
+        }
+    }
+}
+
+/// `console` exporters write to stderr: stdout stays the application's own.
+#[test]
+fn console_exporters_write_to_stderr() {
+    let output = run(
+        &["--spans", "2", "--metrics", "--log-items"],
+        &[
+            ("OTEL_TRACES_EXPORTER", "console".to_owned()),
+            ("OTEL_METRICS_EXPORTER", "console".to_owned()),
+            ("OTEL_LOGS_EXPORTER", "console".to_owned()),
+        ],
+    );
+    let (out, err) = (
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("span handle trace="), "{err}");
+    assert!(err.contains("backstage.plugin.id=probe"), "{err}");
+    assert!(
+        err.contains(
+            "metric backstage.plugin.probe.items.handled {item} scope=backstage-plugin-probe"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(" INFO \"item handled\" trace="), "{err}");
+    for line in out.lines() {
+        assert!(
+            !line.starts_with("span ") && !line.starts_with("metric ") && !line.starts_with("log "),
+            "console output on stdout: {line}"
+        );
+    }
+}
