@@ -1,5 +1,9 @@
 //! Runs one span variant many times, for `valgrind --tool=callgrind`:
-//! `profile_span ours|otel|ours_async|otel_async [iterations]`.
+//! `profile_span ours|otel|ours_async|otel_async [iterations] [sampled|none|init]`.
+//!
+//! The set-up: `sampled` (default) an SDK that samples every span, `none` no SDK at all,
+//! `init` what `backstage_telemetry::init` installs with zero configuration (metrics off):
+//! an SDK tracer provider without exporters, so log lines carry span ids.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -8,7 +12,26 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let variant = args.next().unwrap_or_else(|| "ours".to_owned());
     let iterations: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    common::install_sdk(true);
+    let setup = args.next().unwrap_or_else(|| "sampled".to_owned());
+    let _telemetry = match setup.as_str() {
+        "sampled" => {
+            common::install_sdk(true);
+            None
+        }
+        "none" => {
+            common::install_none();
+            None
+        }
+        "init" => {
+            let config = backstage_telemetry::Config::from_yaml_str(
+                "app-config.yaml",
+                "backend:\n  telemetry:\n    metrics:\n      exporter: none\n",
+            )
+            .expect("config");
+            Some(backstage_telemetry::init(&config))
+        }
+        other => panic!("unknown set-up {other}"),
+    };
     common::warm_up();
     let mut sum = 0;
     for i in 0..iterations {

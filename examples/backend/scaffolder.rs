@@ -9,8 +9,8 @@ pub mod scaffolder {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
+    use backstage_telemetry::SpanContext;
     use backstage_telemetry::{BackstageCredentials, KeyValue, current_span, metric, span};
-    use opentelemetry::trace::SpanContext;
     use serde::Serialize;
     use tokio::sync::watch;
 

@@ -391,6 +391,33 @@ fn the_example_backend_end_to_end() {
     );
     assert!(spans.iter().any(|s| s.span.name == "run-step"
         && s.attribute("backstage.span.cancelled").as_deref() == Some("true")));
+    // a task outlives its request: its own trace, linked to the request's create-task span
+    for run in spans.iter().filter(|s| s.span.name == "run-task") {
+        assert_eq!(run.span.links.len(), 1, "run-task links its request");
+        let link = &run.span.links[0];
+        let created = spans
+            .iter()
+            .find(|s| s.span.span_id == link.span_id)
+            .expect("the linked span was exported");
+        assert_eq!(created.span.name, "create-task");
+        assert_eq!(created.span.trace_id, link.trace_id);
+        assert_ne!(run.span.trace_id, created.span.trace_id);
+        assert!(spans.iter().any(|step| {
+            step.span.name == "run-step"
+                && step.span.trace_id == run.span.trace_id
+                && step
+                    .span
+                    .links
+                    .iter()
+                    .any(|l| l.span_id == created.span.span_id)
+        }));
+    }
+    assert!(spans.iter().any(|s| s.span.name == "run-task"));
+    // `tracing` spans inside plugin code carry the plugin
+    assert_eq!(
+        read.attribute("backstage.plugin.id").as_deref(),
+        Some("catalog")
+    );
 
     // the request's log line: same trace, its plugin, its span
     let todo_log = logs

@@ -103,7 +103,8 @@ pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Options, all optional: `name = "..."` (default: the function's name), `kind = server`
 /// (`internal` by default, `server`, `client`, `producer`, `consumer`),
 /// `attributes(key.path = expr, ...)`, `credentials = expr`, `request = expr` (the principal,
-/// see `SpanOptions`), `plugin = "id"` (overrides the scope).
+/// see `SpanOptions`), `link = expr` (a `SpanContext` or `Option<SpanContext>` to link to,
+/// such as the request that queued the work), `plugin = "id"` (overrides the scope).
 ///
 /// Works on free functions, methods, generic functions, `impl Trait` returns, `async fn`
 /// (also in traits and under `#[async_trait]`), and functions returning a future from an

@@ -57,7 +57,7 @@ pub mod tracing;
 pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
 pub use config::{Config, ConfigError, TelemetrySettings, set_config};
 pub use metrics::{MetricsService, RootMetricsService};
-pub use opentelemetry::trace::{SpanKind, Status};
+pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
 pub use opentelemetry::{InstrumentationScope, KeyValue};
 pub use principal::{BackstageCredentials, Principal};
 pub use provider::{set_meter_provider, set_tracer_provider};

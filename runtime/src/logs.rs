@@ -143,7 +143,8 @@ where
         event.record(&mut fields);
         let metadata = event.metadata();
         let mut repeated = 0;
-        if metadata.target().starts_with("opentelemetry") {
+        let own = metadata.target().starts_with("opentelemetry");
+        if own {
             // OpenTelemetry's events carry their name in a `name` field, often no message.
             let name = fields
                 .values
@@ -214,7 +215,8 @@ where
         let _ = self.writer.make_writer().write_all(text.as_bytes());
 
         // Inside a `tracing` span, tracing-opentelemetry adds the event to that span.
-        if self.span_events && ctx.lookup_current().is_none() && span.is_recording() {
+        // OpenTelemetry's own events are not the application's: they stay off its spans.
+        if self.span_events && !own && ctx.lookup_current().is_none() && span.is_recording() {
             let mut attributes = vec![KeyValue::new("level", metadata.level().as_str())];
             attributes.extend(
                 fields

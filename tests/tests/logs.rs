@@ -1,4 +1,4 @@
-//! JSON logs (SPEC §11) and `tracing` interop, asserted on the log lines and the exported
+//! JSON logs and `tracing` interop, asserted on the log lines and the exported
 //! spans.
 
 use backstage_telemetry::logs::JsonLogs;
@@ -94,9 +94,15 @@ fn instrumented() -> u32 {
     inner_span()
 }
 
-#[span(plugin = "logs-interop")]
+#[span(plugin = "logs-interop-inner")]
 fn inner_span() -> u32 {
+    let _nested = tracing::info_span!("nested-tracing").entered();
     41
+}
+
+#[tracing::instrument(name = "outside-any-plugin")]
+fn outside() -> u32 {
+    1
 }
 
 #[test]
@@ -113,4 +119,82 @@ fn tracing_spans_and_ours_nest_in_both_directions() {
     assert_eq!(inner.parent_span_id, middle.span_context.span_id());
     assert_eq!(inner.span_context.trace_id(), outer.span_context.trace_id());
     assert_eq!(middle.instrumentation_scope.name(), "tracing");
+
+    // a `tracing` span inside ours carries our plugin; ours inside it keeps its own, and a
+    // `tracing` span inside that one carries the inner plugin
+    let plugin = |span: &opentelemetry_sdk::trace::SpanData| {
+        backstage_telemetry_tests::attribute_str(span, "backstage.plugin.id")
+    };
+    assert_eq!(plugin(&middle).as_deref(), Some("logs-interop"));
+    assert_eq!(plugin(&inner).as_deref(), Some("logs-interop-inner"));
+    assert_eq!(
+        backstage_telemetry_tests::attribute_count(&inner, "backstage.plugin.id"),
+        1
+    );
+    let nested = capture.span("nested-tracing");
+    assert_eq!(nested.parent_span_id, inner.span_context.span_id());
+    assert_eq!(plugin(&nested).as_deref(), Some("logs-interop-inner"));
+    // no note of the inherited scope is left on any span
+    for span in [&outer, &middle, &inner, &nested] {
+        assert!(
+            span.attributes
+                .iter()
+                .all(|kv| !kv.key.as_str().starts_with("backstage.inherited")),
+            "{}",
+            span.name
+        );
+    }
+    // outside any plugin: no plugin
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("tracing")));
+    tracing::subscriber::with_default(subscriber, || capture.run(outside));
+    assert_eq!(plugin(&capture.span("outside-any-plugin")), None);
+}
+
+/// OpenTelemetry's own events: an empty message takes the event's name, and a warning
+/// repeated within the interval is held back, then counted on the next line.
+#[test]
+fn opentelemetry_events_are_named_and_not_repeated() {
+    let lines = LogLines::default();
+    let writer = lines.clone();
+    let logs = JsonLogs::new(&Config::default())
+        .with_writer(move || writer.clone())
+        .with_repeat_interval(std::time::Duration::from_millis(300));
+    let subscriber = tracing_subscriber::registry().with(logs);
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..50 {
+            tracing::error!(
+                target: "opentelemetry_sdk",
+                name = "BatchSpanProcessor.ExportError",
+                error = "export to http://user:SECRET@collector:4318/v1/traces failed"
+            );
+        }
+        // other events are not held back
+        tracing::debug!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
+        tracing::debug!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
+        std::thread::sleep(std::time::Duration::from_millis(350));
+        tracing::error!(
+            target: "opentelemetry_sdk",
+            name = "BatchSpanProcessor.ExportError",
+            error = "again"
+        );
+    });
+    let parsed = parsed(&lines);
+    let errors: Vec<&Value> = parsed
+        .iter()
+        .filter(|l| l["message"] == "BatchSpanProcessor.ExportError")
+        .collect();
+    assert_eq!(errors.len(), 2, "{parsed:#?}");
+    assert_eq!(errors[0]["level"], "error");
+    assert_eq!(errors[0].get("repeated"), None);
+    assert_eq!(
+        errors[0]["error"],
+        "export to http://collector:4318/v1/traces failed"
+    );
+    assert_eq!(errors[1]["repeated"], 49, "{:#?}", errors[1]);
+    let started = parsed
+        .iter()
+        .filter(|l| l["message"] == "BatchSpanProcessor.ThreadStarted")
+        .count();
+    assert_eq!(started, 2);
 }

@@ -511,3 +511,52 @@ fn the_module_lists_its_metrics() {
     assert_eq!(catalog::scheduler::METRICS.len(), 1);
     let _: Result<(), Infallible> = Ok(());
 }
+
+#[backstage_telemetry::backstage_plugin(id = "inline-links")]
+mod links {
+    use backstage_telemetry::span;
+    use opentelemetry::trace::SpanContext;
+
+    #[span(link = queued_by.clone())]
+    pub fn run_queued(queued_by: &SpanContext) -> u8 {
+        1
+    }
+
+    #[span(link = queued_by)]
+    pub async fn run_maybe_queued(queued_by: Option<SpanContext>) -> u8 {
+        2
+    }
+}
+
+/// `#[span(link = ...)]` takes a `SpanContext` or an `Option` of one; `None` links nothing.
+#[test]
+fn span_links_from_the_macro() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let capture = testing::install().capture();
+    let queued_by = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    assert_eq!(capture.run(|| links::run_queued(&queued_by)), 1);
+    let span = capture.span("run_queued");
+    assert_eq!(span.links.len(), 1);
+    assert_eq!(span.links[0].span_context, queued_by);
+    // the linked span is not the parent: a trace of its own
+    assert_ne!(span.span_context.trace_id(), queued_by.trace_id());
+
+    let value = futures::executor::block_on(
+        capture.run_async(links::run_maybe_queued(Some(queued_by.clone()))),
+    );
+    assert_eq!(value, 2);
+    futures::executor::block_on(capture.run_async(links::run_maybe_queued(None)));
+    let spans: Vec<_> = capture
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == "run_maybe_queued")
+        .collect();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans.iter().map(|s| s.links.len()).sum::<usize>(), 1);
+}

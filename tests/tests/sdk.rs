@@ -387,21 +387,6 @@ fn sdk_disabled_installs_nothing_and_the_app_runs() {
 }
 
 #[test]
-fn console_exporter_prints_spans() {
-    let output = run(
-        &["--spans", "1"],
-        &[
-            ("OTEL_TRACES_EXPORTER", "console".to_owned()),
-            ("OTEL_METRICS_EXPORTER", "none".to_owned()),
-        ],
-    );
-    assert!(output.status.success());
-    let out = stdout(&output);
-    assert!(out.contains("handle"), "{out}");
-    assert!(out.contains("backstage.plugin.id"), "{out}");
-}
-
-#[test]
 fn environment_wins_over_the_file() {
     let port_in_file = free_address().port();
     let config = config_file(&format!(

@@ -658,6 +658,36 @@ fn run_time_attribute_keys_are_checked_like_span_attributes() {
 }
 
 #[test]
+fn links_with_attributes_and_invalid_contexts_skipped() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let capture = capture();
+    let tracing = service("links");
+    let request = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    );
+    let options = SpanOptions::new()
+        .with_link_attributes(
+            request.clone(),
+            [KeyValue::new("scaffolder.task.id", "task-1")],
+        )
+        .with_link(None)
+        .with_link(SpanContext::empty_context());
+    capture.run(|| tracing.start_active_span("run-task", options, |_| ()));
+    let span = capture.span("run-task");
+    assert_eq!(span.links.len(), 1);
+    let link = &span.links[0];
+    assert_eq!(link.span_context, request);
+    assert_eq!(
+        link.attributes,
+        [KeyValue::new("scaffolder.task.id", "task-1")]
+    );
+}
+
+#[test]
 fn invalid_ids_are_typed_errors() {
     let root = RootTracingService::from_config(&Config::default());
     let err = root.for_plugin("Catalog").unwrap_err();

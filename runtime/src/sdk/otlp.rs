@@ -23,65 +23,45 @@ use super::problem::SetupProblem;
 use super::settings::{Otlp, Protocol, Signal};
 use super::tls::Material;
 
-impl Telemetry {
-    pub(super) fn otlp_span_exporter(
-        &mut self,
-        otlp: &Otlp,
-    ) -> Result<Redacted<opentelemetry_otlp::SpanExporter>, SetupProblem> {
-        let signal = Signal::Traces;
+/// One signal's OTLP exporter over the transport the settings name, with the checked
+/// settings, wrapped in [`Redacted`]. (The three exporter builders share no trait.)
+macro_rules! otlp_exporter {
+    ($telemetry:expr, $exporter:ty, $otlp:expr, $signal:expr) => {{
+        let (otlp, signal): (&Otlp, Signal) = ($otlp, $signal);
         let cause = LastCause::default();
         let built = match otlp.protocol {
             Protocol::HttpProtobuf => {
-                let builder = http(
-                    opentelemetry_otlp::SpanExporter::builder().with_http(),
-                    otlp,
-                    signal,
-                    &cause,
-                )?;
-                builder.build()
+                http(<$exporter>::builder().with_http(), otlp, signal, &cause)?.build()
             }
             Protocol::Grpc => {
-                let _runtime = self.grpc_runtime()?.enter();
-                grpc(
-                    opentelemetry_otlp::SpanExporter::builder().with_tonic(),
-                    otlp,
-                    signal,
-                )?
-                .build()
+                let _runtime = $telemetry.grpc_runtime()?.enter();
+                grpc(<$exporter>::builder().with_tonic(), otlp, signal)?.build()
             }
         };
         built
             .map(|exporter| Redacted::new(exporter, otlp, signal, cause))
             .map_err(|_| not_built(signal))
+    }};
+}
+
+impl Telemetry {
+    pub(super) fn otlp_span_exporter(
+        &mut self,
+        otlp: &Otlp,
+    ) -> Result<Redacted<opentelemetry_otlp::SpanExporter>, SetupProblem> {
+        otlp_exporter!(self, opentelemetry_otlp::SpanExporter, otlp, Signal::Traces)
     }
 
     pub(super) fn otlp_metric_exporter(
         &mut self,
         otlp: &Otlp,
     ) -> Result<Redacted<opentelemetry_otlp::MetricExporter>, SetupProblem> {
-        let signal = Signal::Metrics;
-        let cause = LastCause::default();
-        let built = match otlp.protocol {
-            Protocol::HttpProtobuf => http(
-                opentelemetry_otlp::MetricExporter::builder().with_http(),
-                otlp,
-                signal,
-                &cause,
-            )?
-            .build(),
-            Protocol::Grpc => {
-                let _runtime = self.grpc_runtime()?.enter();
-                grpc(
-                    opentelemetry_otlp::MetricExporter::builder().with_tonic(),
-                    otlp,
-                    signal,
-                )?
-                .build()
-            }
-        };
-        built
-            .map(|exporter| Redacted::new(exporter, otlp, signal, cause))
-            .map_err(|_| not_built(signal))
+        otlp_exporter!(
+            self,
+            opentelemetry_otlp::MetricExporter,
+            otlp,
+            Signal::Metrics
+        )
     }
 
     #[cfg(feature = "logs")]
@@ -89,29 +69,7 @@ impl Telemetry {
         &mut self,
         otlp: &Otlp,
     ) -> Result<Redacted<opentelemetry_otlp::LogExporter>, SetupProblem> {
-        let signal = Signal::Logs;
-        let cause = LastCause::default();
-        let built = match otlp.protocol {
-            Protocol::HttpProtobuf => http(
-                opentelemetry_otlp::LogExporter::builder().with_http(),
-                otlp,
-                signal,
-                &cause,
-            )?
-            .build(),
-            Protocol::Grpc => {
-                let _runtime = self.grpc_runtime()?.enter();
-                grpc(
-                    opentelemetry_otlp::LogExporter::builder().with_tonic(),
-                    otlp,
-                    signal,
-                )?
-                .build()
-            }
-        };
-        built
-            .map(|exporter| Redacted::new(exporter, otlp, signal, cause))
-            .map_err(|_| not_built(signal))
+        otlp_exporter!(self, opentelemetry_otlp::LogExporter, otlp, Signal::Logs)
     }
 
     fn grpc_runtime(&mut self) -> Result<&tokio::runtime::Runtime, SetupProblem> {

@@ -947,7 +947,12 @@ mod tests {
             assert_eq!(settings.traces, [], "{name}={value}");
             // Prometheus is untouched
             assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)], "{name}");
-            assert_eq!(problem_settings(&settings), [name], "{name}={value}");
+            // one problem per signal the variable belongs to (a general one: logs too)
+            let named = problem_settings(&settings);
+            assert!(
+                !named.is_empty() && named.iter().all(|s| s == name),
+                "{name}={value}: {named:?}"
+            );
             assert_eq!(
                 settings.problems[0].effect(),
                 "trace export over OTLP is off"
@@ -1117,12 +1122,171 @@ mod tests {
             messages,
             [
                 "OTEL_EXPORTER_OTLP_ENDPOINT is not valid UTF-8; trace export over OTLP is off",
+                "OTEL_EXPORTER_OTLP_ENDPOINT is not valid UTF-8; log export over OTLP is off",
                 "OTEL_BSP_MAX_QUEUE_SIZE is not valid UTF-8; using the default 2048",
             ]
         );
         let settings = resolve_with("", &[("OTEL_SDK_DISABLED", bad())]);
         assert!(settings.enabled);
         assert_eq!(problem_settings(&settings), ["OTEL_SDK_DISABLED"]);
+    }
+
+    #[test]
+    fn logs_follow_the_same_rules_as_traces() {
+        // off unless an endpoint is set or asked for
+        assert_eq!(ok("", &[]).logs, []);
+        let settings = ok(
+            "",
+            &[(
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+                "http://collector:4318/custom/logs",
+            )],
+        );
+        assert_eq!(
+            otlp(&settings.logs)[0].endpoint,
+            "http://collector:4318/custom/logs"
+        );
+        assert_eq!(
+            settings.traces,
+            [],
+            "the logs endpoint alone turns on logs only"
+        );
+        let settings = ok(
+            "",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")],
+        );
+        assert_eq!(
+            otlp(&settings.logs)[0].endpoint,
+            "http://collector:4318/v1/logs"
+        );
+        assert_eq!(
+            ok("", &[("OTEL_LOGS_EXPORTER", "console")]).logs,
+            [Exporter::Stdout]
+        );
+        assert_eq!(
+            ok(
+                "backend:\n  telemetry:\n    logs:\n      exporter: stdout\n",
+                &[]
+            )
+            .logs,
+            [Exporter::Stdout]
+        );
+        let settings = resolve("", &[("OTEL_LOGS_EXPORTER", "loki")]);
+        assert_eq!(problem_settings(&settings), ["OTEL_LOGS_EXPORTER"]);
+        // the log record queue is bounded like the span queue, with a 1 s default delay
+        assert_eq!(
+            ok("", &[]).log_batch.scheduled_delay,
+            Duration::from_secs(1)
+        );
+        let settings = resolve(
+            "",
+            &[
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "100000000"),
+                ("OTEL_BLRP_SCHEDULE_DELAY", "0"),
+            ],
+        );
+        assert_eq!(settings.log_batch.max_queue_size, 65_536);
+        assert_eq!(
+            settings.log_batch.scheduled_delay,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            problem_settings(&settings),
+            ["OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_SCHEDULE_DELAY"]
+        );
+    }
+
+    #[test]
+    fn grpc_endpoints_without_a_scheme_use_tls_unless_insecure() {
+        let grpc = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ];
+            vars.extend_from_slice(extra);
+            resolve("", &vars)
+        };
+        assert_eq!(
+            otlp(&grpc(&[]).traces)[0].endpoint,
+            "https://collector:4317"
+        );
+        assert_eq!(
+            otlp(&grpc(&[("OTEL_EXPORTER_OTLP_INSECURE", "true")]).traces)[0].endpoint,
+            "http://collector:4317"
+        );
+        assert_eq!(
+            otlp(&grpc(&[("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "TRUE")]).traces)[0].endpoint,
+            "http://collector:4317"
+        );
+        // (traces and logs each report it)
+        let settings = grpc(&[("OTEL_EXPORTER_OTLP_INSECURE", "SECRETPASS123")]);
+        assert_eq!(settings.traces, []);
+        assert_eq!(
+            problem_settings(&settings),
+            ["OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"]
+        );
+        // http/protobuf needs the scheme
+        let settings = resolve(
+            "",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+        );
+        assert_eq!(problem_settings(&settings), ["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+
+    #[test]
+    fn certificate_files_are_named_per_signal() {
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                    "/etc/client.pem",
+                ),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/client-key.pem"),
+                ("OTEL_LOGS_EXPORTER", "none"),
+            ],
+        );
+        let tls = &otlp(&settings.traces)[0].tls;
+        assert_eq!(
+            tls.certificate,
+            Some((
+                "OTEL_EXPORTER_OTLP_CERTIFICATE".to_owned(),
+                "/etc/ca.pem".into()
+            ))
+        );
+        assert_eq!(
+            tls.client_certificate,
+            Some((
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE".to_owned(),
+                "/etc/client.pem".into()
+            ))
+        );
+        assert_eq!(
+            tls.client_key,
+            Some((
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY".to_owned(),
+                "/etc/client-key.pem".into()
+            ))
+        );
+        // a key without its certificate (for logs only) turns off only logs
+        let settings = resolve(
+            "",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"),
+                ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/etc/client-key.pem"),
+            ],
+        );
+        assert_eq!(settings.logs, []);
+        assert_eq!(otlp(&settings.traces).len(), 1);
+        assert_eq!(
+            problem_settings(&settings),
+            ["OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY"]
+        );
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn application(args: &[String]) {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
             .with(backstage_telemetry::logs::JsonLogs::new(&config).with_writer(std::io::stderr))
             .with(
                 tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("probe")),

@@ -28,6 +28,11 @@ mod catalog {
     #[span(kind = producer,)]
     pub fn with_trailing_comma() {}
 
+    #[span(name = "run-queued", link = queued_by)]
+    pub fn linked(queued_by: Option<backstage_telemetry::SpanContext>) -> bool {
+        true
+    }
+
     #[span(kind = client)]
     pub unsafe fn unchecked(value: *const u8) -> u8 {
         unsafe { *value }
@@ -40,6 +45,7 @@ fn main() {
     assert_eq!(catalog::batch("API", 2), Some(2));
     assert_eq!(catalog::early_return(9), 3);
     catalog::with_trailing_comma();
+    assert!(catalog::linked(None));
     let byte = 7u8;
     assert_eq!(unsafe { catalog::unchecked(std::ptr::from_ref(&byte)) }, 7);
 }
