@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile-time cost of the macros (SPEC §13).
+"""Compile-time cost of the macros (budget: docs/design.md, "Performance budgets").
 
 Writes, for each N, a crate with N `#[span]` functions and N `metric!` counters, and the same
 code written by hand against the OpenTelemetry API. Both are members of a throwaway workspace

@@ -1,4 +1,4 @@
-//! The app-config (SPEC §5): one or more YAML files, merged, read into typed settings.
+//! The app-config (docs/design.md, "Configuration"): one or more YAML files, merged, read into typed settings.
 //!
 //! Later files win: mappings merge key by key, anything else is replaced. Keys this crate
 //! does not use are ignored, since the rest of the backend's configuration lives in the

@@ -1,4 +1,4 @@
-//! Metrics (SPEC §4, §6): [`RootMetricsService`] and the plugin- or core-scoped
+//! Metrics (docs/design.md, "Scopes and late binding", "Metrics"): [`RootMetricsService`] and the plugin- or core-scoped
 //! [`MetricsService`] that creates instruments with checked, prefixed names.
 //!
 //! Instruments resolve against the global meter provider when they are used, so one

@@ -1,4 +1,4 @@
-//! The naming rules (SPEC §3) and the scope of a plugin or core service.
+//! The naming rules (docs/design.md, "Naming") and the scope of a plugin or core service.
 //!
 //! These are the same functions the macros run at compile time, so a name accepted there is
 //! accepted here and the other way round.

@@ -1,4 +1,4 @@
-//! Who a request is made by (SPEC §8): [`BackstageCredentials`] and their [`Principal`].
+//! Who a request is made by (docs/design.md, "Principal"): [`BackstageCredentials`] and their [`Principal`].
 //!
 //! Auth middleware stores the credentials it verified on the request
 //! (`request.extensions_mut().insert(credentials)`); spans read them from there, never from

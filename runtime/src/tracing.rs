@@ -1,4 +1,4 @@
-//! Tracing (SPEC §4, §7, §8): [`RootTracingService`] and the plugin- or core-scoped
+//! Tracing (docs/design.md, "Tracing", "Principal"): [`RootTracingService`] and the plugin- or core-scoped
 //! [`TracingService`] that runs work in auto-ending spans.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! Late binding (SPEC §4): instruments and tracers created — and used — before the SDK is
+//! Late binding (docs/design.md, "Scopes and late binding"): instruments and tracers created — and used — before the SDK is
 //! installed record once it is. This binary installs the test kit only part-way through its
 //! one test, so it must stay the only test here.
 

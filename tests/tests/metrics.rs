@@ -1,4 +1,4 @@
-//! Conformance of `MetricsService` (SPEC §3, §4, §6), asserted on exported metrics.
+//! Conformance of `MetricsService` (docs/design.md: naming, scopes, metrics), asserted on exported metrics.
 //!
 //! Metric series are process-wide, so every test uses its own plugin ids.
 

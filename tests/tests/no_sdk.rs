@@ -1,5 +1,5 @@
 //! With no SDK installed, a `#[span]` call and a `metric!` measurement allocate nothing
-//! (SPEC §13's no-SDK fast path; their cost is measured by the benchmarks). Counted with a
+//! (the no-SDK budget of docs/design.md; their cost is measured by the benchmarks). Counted with a
 //! global allocator, so this binary installs no provider and has this one test.
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,4 +1,4 @@
-//! Conformance of `TracingService` (SPEC §4, §7, §8), asserted on exported spans.
+//! Conformance of `TracingService` (docs/design.md: scopes, tracing, principal), asserted on exported spans.
 
 use std::convert::Infallible;
 use std::time::Duration;
