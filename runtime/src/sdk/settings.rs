@@ -104,6 +104,17 @@ pub(crate) struct Batch {
     pub scheduled_delay: Duration,
 }
 
+impl Batch {
+    /// The defaults, with `delay`'s default schedule.
+    fn default_for(delay: &Limit) -> Batch {
+        Batch {
+            max_queue_size: QUEUE_SIZE.default as usize,
+            max_export_batch_size: BATCH_SIZE.default as usize,
+            scheduled_delay: Duration::from_millis(delay.default),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
     Traces,
@@ -258,8 +269,8 @@ impl Resolver<'_> {
                 metrics: Vec::new(),
                 logs: Vec::new(),
                 propagators: Vec::new(),
-                batch: self.batch("BSP", &SCHEDULE_DELAY),
-                log_batch: self.batch("BLRP", &LOG_SCHEDULE_DELAY),
+                batch: Batch::default_for(&SCHEDULE_DELAY),
+                log_batch: Batch::default_for(&LOG_SCHEDULE_DELAY),
                 metric_interval: Duration::ZERO,
                 shutdown_timeout,
                 cardinality_limit: None,
@@ -267,17 +278,10 @@ impl Resolver<'_> {
             };
         }
 
-        let otlp_if_endpoint = |this: &Self, signal| {
-            if this.endpoint_set(signal) {
-                "otlp"
-            } else {
-                "none"
-            }
-        };
-        let traces_default = otlp_if_endpoint(&self, Signal::Traces);
+        let traces_default = self.otlp_if_endpoint(Signal::Traces);
         let traces = self.exporters(Signal::Traces, telemetry, traces_default);
         let metrics = self.exporters(Signal::Metrics, telemetry, "prometheus");
-        let logs_default = otlp_if_endpoint(&self, Signal::Logs);
+        let logs_default = self.otlp_if_endpoint(Signal::Logs);
         let logs = self.exporters(Signal::Logs, telemetry, logs_default);
         let propagators = self.propagators();
         let batch = self.batch("BSP", &SCHEDULE_DELAY);
@@ -421,11 +425,16 @@ impl Resolver<'_> {
         }
     }
 
-    fn endpoint_set(&self, signal: Signal) -> bool {
+    /// A signal's default exporter: `otlp` when an endpoint variable for it is set (a value
+    /// that is not UTF-8 counts as set: the problem is reported when it is read).
+    fn otlp_if_endpoint(&self, signal: Signal) -> &'static str {
         let general = self.var("OTEL_EXPORTER_OTLP_ENDPOINT");
         let specific = self.var(&format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.upper()));
-        // a value that is not UTF-8 is set too: the problem is reported when it is read
-        !matches!(general, Ok(None)) || !matches!(specific, Ok(None))
+        if matches!(general, Ok(None)) && matches!(specific, Ok(None)) {
+            "none"
+        } else {
+            "otlp"
+        }
     }
 
     /// The exporters of one signal: from `OTEL_{signal}_EXPORTER` (a comma-separated list),
