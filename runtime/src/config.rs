@@ -1090,11 +1090,11 @@ backend:
         assert_eq!(config.service_name(), "backstage");
     }
 
-    /// Loading is linear in the file's size: a mapping of 120 000 keys (in a section this
-    /// crate does not read, as real config files have) loads like any other file. The time
-    /// is printed, not asserted.
+    /// A mapping of 120 000 keys (in a section this crate does not read, as real config
+    /// files have) loads and merges. The time is printed, not asserted: 0.75 s in release
+    /// (the parser alone 0.53 s), 0.38 s for 60 000 keys; the quadratic tree took 24.6 s.
     #[test]
-    fn a_file_with_many_keys_loads_in_linear_time() {
+    fn a_file_of_120_000_keys_loads_and_merges() {
         let mut yaml = String::from("backend:\n  metrics:\n    serviceName: big\napp:\n");
         for i in 0..120_000 {
             yaml.push_str(&format!("  key{i}: value{i}\n"));
