@@ -35,9 +35,19 @@ use super::settings::{Batch, Exporter, Settings};
 use super::{Telemetry, console};
 use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
 
-/// Targets whose events are never exported as log records: the exporters' own (exporting
-/// them would feed back into the exporters), and the HTTP stacks below them.
-const OWN_TARGETS: [&str; 5] = ["opentelemetry", "hyper", "h2", "tonic", "reqwest"];
+/// Crates whose events are never exported as log records: OpenTelemetry's own (exporting
+/// them would feed back into the exporters), and the HTTP and TLS stacks below them.
+const OWN_TARGETS: [&str; 6] = ["opentelemetry", "hyper", "h2", "tonic", "reqwest", "rustls"];
+
+/// Whether `target` is one of [`OWN_TARGETS`] or a module or sibling crate of one
+/// (`opentelemetry_sdk`, `opentelemetry-otlp`, `hyper_util`, `tonic::transport`).
+fn own_target(target: &str) -> bool {
+    OWN_TARGETS.iter().any(|own| {
+        target.strip_prefix(own).is_some_and(|rest| {
+            rest.is_empty() || rest.starts_with("::") || rest.starts_with(['_', '-'])
+        })
+    })
+}
 
 impl Telemetry {
     pub(super) fn build_logs(&mut self, settings: &Settings, resource: Resource) {
@@ -90,14 +100,7 @@ impl Telemetry {
             OpenTelemetryTracingBridge::new(provider);
         Some(
             bridge.with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
-                let target = metadata.target();
-                !OWN_TARGETS.iter().any(|own| {
-                    target.starts_with(own)
-                        && target[own.len()..]
-                            .chars()
-                            .next()
-                            .is_none_or(|c| c == ':' || c == '_')
-                })
+                !own_target(metadata.target())
             })),
         )
     }
@@ -142,5 +145,30 @@ impl<P: LogProcessor> LogProcessor for ScopeStamp<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_target;
+
+    #[test]
+    fn opentelemetry_and_the_http_stacks_are_left_out() {
+        for target in [
+            "opentelemetry",
+            "opentelemetry_sdk",
+            "opentelemetry-otlp",
+            "opentelemetry::global",
+            "hyper_util::client",
+            "h2::proto",
+            "tonic::transport",
+            "reqwest::connect",
+            "rustls::client",
+        ] {
+            assert!(own_target(target), "{target}");
+        }
+        for target in ["backend::todos", "hyperion", "h2o", "tonics", "probe"] {
+            assert!(!own_target(target), "{target}");
+        }
     }
 }
