@@ -301,35 +301,20 @@ impl Telemetry {
         let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
         let mut parts: Vec<(&'static str, StopPart)> = Vec::new();
         if let Some(provider) = self.tracer_provider.take() {
-            parts.push((
-                "traces",
-                Box::new(move || {
-                    provider
-                        .shutdown_with_timeout(timeout)
-                        .map_err(|e| e.to_string())
-                }),
-            ));
+            parts.push(provider_part("traces", move || {
+                provider.shutdown_with_timeout(timeout)
+            }));
         }
         if let Some(provider) = self.meter_provider.take() {
-            parts.push((
-                "metrics",
-                Box::new(move || {
-                    provider
-                        .shutdown_with_timeout(timeout)
-                        .map_err(|e| e.to_string())
-                }),
-            ));
+            parts.push(provider_part("metrics", move || {
+                provider.shutdown_with_timeout(timeout)
+            }));
         }
         #[cfg(feature = "logs")]
         if let Some(provider) = self.logger_provider.take() {
-            parts.push((
-                "logs",
-                Box::new(move || {
-                    provider
-                        .shutdown_with_timeout(timeout)
-                        .map_err(|e| e.to_string())
-                }),
-            ));
+            parts.push(provider_part("logs", move || {
+                provider.shutdown_with_timeout(timeout)
+            }));
         }
         #[cfg(feature = "prometheus")]
         if let Some(mut server) = self.prometheus.take() {
@@ -474,6 +459,17 @@ impl Telemetry {
 
 /// One part of the shutdown, run on a thread of its own.
 type StopPart = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// A provider's shutdown as a part named `name`.
+fn provider_part(
+    name: &'static str,
+    shutdown: impl FnOnce() -> opentelemetry_sdk::error::OTelSdkResult + Send + 'static,
+) -> (&'static str, StopPart) {
+    (
+        name,
+        Box::new(move || shutdown().map_err(|e| e.to_string())),
+    )
+}
 
 /// An exporter asked for whose cargo feature is off.
 #[allow(dead_code)] // used only when some feature is off
