@@ -2,15 +2,18 @@
 //! `#[span]` and `metric!`. Use them through the `backstage-telemetry` crate, whose
 //! documentation has the examples.
 //!
-//! Each macro is parsed into a small typed model, checked with the naming rules shared with
-//! the runtime (`backstage-telemetry-naming`), then expanded; this file only holds the entry
-//! points.
+//! Each macro goes parse → validate → expand over a small typed model: options are written
+//! in one grammar (`args`), checked with the naming rules shared with the runtime
+//! (`backstage-telemetry-naming`), every problem reported at once; then expanded. On any
+//! error a macro emits the errors *and* the user's item (unchanged, or with placeholders
+//! where a wrong value stood), so the code's other diagnostics still show and editors keep
+//! seeing it. This file only holds the entry points.
 
 use proc_macro::TokenStream;
 
+mod args;
 mod metric;
 mod module;
-mod options;
 mod scope;
 mod span;
 
@@ -59,9 +62,7 @@ use backstage_telemetry_naming::ScopeKind;
 /// ```
 #[proc_macro_attribute]
 pub fn backstage_plugin(args: TokenStream, item: TokenStream) -> TokenStream {
-    module::expand(ScopeKind::Plugin, args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    module::expand(ScopeKind::Plugin, args.into(), item.into()).into()
 }
 
 /// Sets the core service scope of everything inside an inline module, like
@@ -83,9 +84,7 @@ pub fn backstage_plugin(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
-    module::expand(ScopeKind::Core, args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    module::expand(ScopeKind::Core, args.into(), item.into()).into()
 }
 
 /// Runs a function in a span of its plugin's tracer, active for the body (across
@@ -131,9 +130,7 @@ pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
-    span::expand(args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    span::expand(args.into(), item.into()).into()
 }
 
 /// Declares or creates an instrument whose name is checked and prefixed at compile time
@@ -177,7 +174,5 @@ pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn metric(input: TokenStream) -> TokenStream {
-    metric::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    metric::expand(input.into()).into()
 }

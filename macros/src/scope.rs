@@ -2,75 +2,89 @@
 //!
 //! In order of precedence: an explicit `plugin = "id"` option; the nearest enclosing
 //! `#[backstage_plugin]` / `#[backstage_core]` module, which passes itself down as a hidden
-//! `__scope(plugin = "id")` argument; the crate-wide `[package.metadata.backstage]` of the
-//! crate's Cargo.toml (`pluginId = "id"` or `coreServiceId = "id"`), the Rust counterpart of
-//! the `backstage.pluginId` of a Backstage package.json.
+//! `__scope(plugin = "id")` argument (`__scope(unresolved)` when its own arguments were
+//! wrong, so the macros inside stay quiet about it); the crate-wide
+//! `[package.metadata.backstage]` of the crate's Cargo.toml (`pluginId = "id"` or
+//! `coreServiceId = "id"`), the Rust counterpart of the `backstage.pluginId` of a Backstage
+//! package.json.
 
 use std::path::PathBuf;
 
-use backstage_telemetry_naming::{ScopeKind, validate_scope_id};
+use backstage_telemetry_naming::{Scope, ScopeKind};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::parse::ParseStream;
-use syn::{Ident, LitStr, Token};
+use syn::{Ident, LitStr};
 
-/// A checked scope.
-#[derive(Clone, Debug)]
-pub struct ScopeRef {
-    pub kind: ScopeKind,
-    pub id: String,
+use crate::args::{Arg, Errors};
+
+/// `id` checked as a scope of `kind`, errors pointing at `lit`.
+pub fn checked(kind: ScopeKind, lit: &LitStr) -> syn::Result<Scope> {
+    Scope::new(kind, lit.value()).map_err(|e| syn::Error::new(lit.span(), e.short_message()))
 }
 
-impl ScopeRef {
-    /// Checks `id` as a scope of `kind`, pointing errors at `lit`.
-    pub fn checked(kind: ScopeKind, lit: &LitStr) -> syn::Result<Self> {
-        let id = lit.value();
-        validate_scope_id(kind, &id).map_err(|e| syn::Error::new(lit.span(), e.short_message()))?;
-        Ok(ScopeRef { kind, id })
+/// `::backstage_telemetry::__private::Scope::__checked(..)`: a const expression.
+pub fn to_tokens(scope: &Scope) -> TokenStream {
+    let id = scope.id();
+    let kind = match scope.kind() {
+        ScopeKind::Plugin => quote!(Plugin),
+        ScopeKind::Core => quote!(Core),
+    };
+    quote! {
+        ::backstage_telemetry::__private::Scope::__checked(
+            ::backstage_telemetry::__private::ScopeKind::#kind, #id,
+        )
     }
+}
 
-    /// `::backstage_telemetry::__private::Scope::__checked(..)`: a const expression.
-    pub fn to_tokens(&self) -> TokenStream {
-        let id = &self.id;
-        let kind = match self.kind {
-            ScopeKind::Plugin => quote!(Plugin),
-            ScopeKind::Core => quote!(Core),
-        };
-        quote! {
-            ::backstage_telemetry::__private::Scope::__checked(
-                ::backstage_telemetry::__private::ScopeKind::#kind, #id,
-            )
+/// What an enclosing scoped module hands down.
+#[derive(Clone)]
+pub enum Enclosing {
+    Scope(Scope),
+    /// The module's own arguments were wrong; that error is reported once, by the module.
+    Unresolved,
+}
+
+impl Enclosing {
+    /// The hidden argument a scoped module adds to the macros inside it.
+    pub fn hidden_arg(&self) -> TokenStream {
+        match self {
+            Enclosing::Scope(scope) => {
+                let key = Ident::new(scope.kind().segment(), Span::call_site());
+                let id = scope.id();
+                quote!(__scope(#key = #id))
+            }
+            Enclosing::Unresolved => quote!(__scope(unresolved)),
         }
     }
 
-    /// The hidden argument a scoped module adds to the macros inside it.
-    pub fn hidden_arg(&self) -> TokenStream {
-        let key = Ident::new(self.kind.segment(), Span::call_site());
-        let id = &self.id;
-        quote!(__scope(#key = #id))
+    /// Reads a hidden `__scope(..)` argument.
+    pub fn from_arg(arg: &Arg) -> syn::Result<Self> {
+        let content = arg.list("a scope")?;
+        let inner: Arg = syn::parse2(content)?;
+        Ok(match inner.name().as_str() {
+            "unresolved" => Enclosing::Unresolved,
+            "core" => Enclosing::Scope(checked(ScopeKind::Core, &inner.lit_str("an id")?)?),
+            _ => Enclosing::Scope(checked(ScopeKind::Plugin, &inner.lit_str("an id")?)?),
+        })
     }
-}
-
-/// Parses the content of a hidden `__scope(plugin = "id")` argument.
-pub fn parse_hidden(input: ParseStream) -> syn::Result<ScopeRef> {
-    let key: Ident = input.parse()?;
-    input.parse::<Token![=]>()?;
-    let lit: LitStr = input.parse()?;
-    let kind = if key == "core" {
-        ScopeKind::Core
-    } else {
-        ScopeKind::Plugin
-    };
-    ScopeRef::checked(kind, &lit)
 }
 
 /// A resolved scope, and the Cargo.toml it came from (so the crate rebuilds when it changes).
 pub struct Resolved {
-    pub scope: ScopeRef,
+    pub scope: Scope,
     pub manifest: Option<PathBuf>,
 }
 
 impl Resolved {
+    /// The scope of a use whose scope could not be resolved (an error was reported): the
+    /// expansion still type-checks, so the user's other errors show.
+    pub fn placeholder() -> Self {
+        Resolved {
+            scope: Scope::__checked(ScopeKind::Plugin, "unresolved"),
+            manifest: None,
+        }
+    }
+
     /// Makes the crate depend on the Cargo.toml its scope came from.
     pub fn track(&self) -> TokenStream {
         match &self.manifest {
@@ -85,31 +99,46 @@ impl Resolved {
     }
 }
 
-/// The scope of a macro use: explicit, else enclosing module, else crate-wide, else an error
-/// at `at` naming the fixes.
+/// The scope of a macro use: explicit, else enclosing module, else crate-wide. `None` when
+/// there is none (an error naming the fixes is gathered, pointing at `at`) or when the
+/// enclosing module's was wrong (already reported).
 pub fn resolve(
-    explicit: Option<ScopeRef>,
-    enclosing: Option<ScopeRef>,
+    explicit: Option<Scope>,
+    enclosing: Option<&Enclosing>,
     at: Span,
     what: &str,
-) -> syn::Result<Resolved> {
-    if let Some(scope) = explicit.or(enclosing) {
-        return Ok(Resolved {
-            scope,
-            manifest: None,
-        });
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let resolved = |scope| Resolved {
+        scope,
+        manifest: None,
+    };
+    match (explicit, enclosing) {
+        (Some(scope), _) => return Some(resolved(scope)),
+        (None, Some(Enclosing::Scope(scope))) => return Some(resolved(scope.clone())),
+        (None, Some(Enclosing::Unresolved)) => return None,
+        (None, None) => {}
     }
-    match crate_scope(at)? {
-        Some(resolved) => Ok(resolved),
-        None => Err(syn::Error::new(
-            at,
-            format!(
-                "{what} has no plugin scope in reach: put it inside a module marked \
-                 `#[backstage_plugin(id = \"...\")]` (or `#[backstage_core(id = \"...\")]`), \
-                 set a crate-wide scope with `[package.metadata.backstage] pluginId = \"...\"` \
-                 in Cargo.toml, or name it here with `plugin = \"...\"`"
-            ),
-        )),
+    match crate_scope(at) {
+        Ok(Some(resolved)) => Some(resolved),
+        Ok(None) => {
+            errors.push(syn::Error::new(
+                at,
+                format!(
+                    "{what} has no plugin scope in reach: put it inside a module marked \
+                     `#[backstage_plugin(id = \"...\")]` (or `#[backstage_core(id = \"...\")]`), \
+                     set a crate-wide scope with `[package.metadata.backstage] pluginId = \"...\"` \
+                     in Cargo.toml, or name it here with `plugin = \"...\"` (a scoped module \
+                     reaches the `#[span]` and `metric!` written inside it, also under a name \
+                     imported there with `use backstage_telemetry::span as name;`)"
+                ),
+            ));
+            None
+        }
+        Err(error) => {
+            errors.push(error);
+            None
+        }
     }
 }
 
@@ -126,49 +155,59 @@ pub fn crate_scope(at: Span) -> syn::Result<Option<Resolved>> {
     let Some((kind, id)) = parse_metadata(&manifest).map_err(error)? else {
         return Ok(None);
     };
-    validate_scope_id(kind, &id)
-        .map_err(|e| error(format!("[package.metadata.backstage]: {e}")))?;
+    let scope =
+        Scope::new(kind, id).map_err(|e| error(format!("[package.metadata.backstage]: {e}")))?;
     Ok(Some(Resolved {
-        scope: ScopeRef { kind, id },
+        scope,
         manifest: Some(path),
     }))
 }
 
-/// Finds `pluginId = "..."` or `coreServiceId = "..."` in `[package.metadata.backstage]`.
+/// `pluginId` or `coreServiceId` of `[package.metadata.backstage]`, however the TOML writes
+/// it (a section, dotted keys, an inline table).
 fn parse_metadata(manifest: &str) -> Result<Option<(ScopeKind, String)>, String> {
-    let mut in_section = false;
-    for line in manifest.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
-            in_section = header == "[package.metadata.backstage]";
-            continue;
-        }
-        if !in_section {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let kind = match key.trim() {
-            "pluginId" => ScopeKind::Plugin,
-            "coreServiceId" => ScopeKind::Core,
-            _ => continue,
-        };
-        let value = value.trim();
-        let quoted = value
-            .strip_prefix('"')
-            .and_then(|rest| rest.split_once('"'))
-            .filter(|(_, after)| after.trim().is_empty() || after.trim().starts_with('#'));
-        return match quoted {
-            Some((id, _)) => Ok(Some((kind, id.to_owned()))),
-            None => Err(format!(
-                "[package.metadata.backstage] {} must be a string in double quotes, e.g. pluginId = \"catalog\"",
-                key.trim()
-            )),
-        };
+    use toml::de::{DeTable, DeValue};
+    /// `table[key]`
+    fn field<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a DeValue<'i>> {
+        table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v.get_ref())
     }
-    Ok(None)
+    /// `table[key]` when `table` is a table
+    fn section<'a, 'i>(table: Option<&'a DeValue<'i>>, key: &str) -> Option<&'a DeValue<'i>> {
+        match table {
+            Some(DeValue::Table(table)) => field(table, key),
+            _ => None,
+        }
+    }
+    let table = DeTable::parse(manifest)
+        .map_err(|_| "is not valid TOML (run `cargo metadata` to see why)".to_owned())?;
+    let table = table.get_ref();
+    let package = field(table, "package");
+    let Some(metadata) = section(section(package, "metadata"), "backstage") else {
+        return Ok(None);
+    };
+    let DeValue::Table(metadata) = metadata else {
+        return Err("[package.metadata.backstage] must be a table, e.g. \
+                    `[package.metadata.backstage]` then `pluginId = \"catalog\"`"
+            .to_owned());
+    };
+    let string = |key: &str| match field(metadata, key) {
+        None => Ok(None),
+        Some(DeValue::String(id)) => Ok(Some(id.to_string())),
+        Some(_) => Err(format!(
+            "[package.metadata.backstage] {key} must be a string, e.g. {key} = \"catalog\""
+        )),
+    };
+    match (string("pluginId")?, string("coreServiceId")?) {
+        (Some(_), Some(_)) => Err("[package.metadata.backstage] sets both pluginId and \
+                                   coreServiceId: a crate belongs to one scope, keep one"
+            .to_owned()),
+        (Some(id), None) => Ok(Some((ScopeKind::Plugin, id))),
+        (None, Some(id)) => Ok(Some((ScopeKind::Core, id))),
+        (None, None) => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -176,18 +215,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_metadata_section_only() {
-        let manifest = "[package]\nname = \"x\"\npluginId = \"wrong\"\n\n[package.metadata.backstage]\n# the plugin\npluginId = \"catalog\" # comment\n\n[dependencies]\n";
-        assert_eq!(
-            parse_metadata(manifest).unwrap(),
-            Some((ScopeKind::Plugin, "catalog".to_owned()))
-        );
+    fn reads_the_metadata_table_however_written() {
+        let section = "[package]\nname = \"x\"\npluginId = \"wrong\"\n\n[package.metadata.backstage]\n# the plugin\npluginId = \"catalog\" # comment\n\n[dependencies]\n";
+        let dotted = "[package]\nname = \"x\"\nmetadata.backstage.pluginId = \"catalog\"\n";
+        let inline = "[package.metadata]\nbackstage = { pluginId = \"catalog\" }\n";
+        for manifest in [section, dotted, inline] {
+            assert_eq!(
+                parse_metadata(manifest).unwrap(),
+                Some((ScopeKind::Plugin, "catalog".to_owned())),
+                "{manifest}"
+            );
+        }
         assert_eq!(
             parse_metadata("[package.metadata.backstage]\ncoreServiceId = \"scheduler\"\n")
                 .unwrap(),
             Some((ScopeKind::Core, "scheduler".to_owned()))
         );
         assert_eq!(parse_metadata("[package]\nname = \"x\"\n").unwrap(), None);
-        assert!(parse_metadata("[package.metadata.backstage]\npluginId = catalog\n").is_err());
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_string_id_without_echoing_it() {
+        for manifest in [
+            "[package.metadata.backstage]\npluginId = catalog-secret\n",
+            "[package.metadata.backstage]\npluginId = 7\n",
+            "[package.metadata]\nbackstage = \"catalog-secret\"\n",
+            "[package.metadata.backstage]\npluginId = \"a\"\ncoreServiceId = \"b\"\n",
+        ] {
+            let error = parse_metadata(manifest).unwrap_err();
+            assert!(!error.contains("secret"), "{error}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! assert!(err.to_string().contains("metric name `Entities`"));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The root namespace of every exported metric name.
@@ -51,6 +52,99 @@ impl ScopeKind {
             ScopeKind::Plugin => Subject::PluginId,
             ScopeKind::Core => Subject::CoreServiceId,
         }
+    }
+}
+
+/// Attribute naming the plugin a span belongs to.
+pub const PLUGIN_ID_ATTRIBUTE: &str = "backstage.plugin.id";
+/// Attribute naming the core service a span belongs to.
+pub const CORE_ID_ATTRIBUTE: &str = "backstage.core.id";
+
+/// A plugin or core service: what prefixes metric names and names meters and tracers. The
+/// macros resolve one at compile time, the runtime holds one per service; both use this type.
+///
+/// ```
+/// use backstage_telemetry_naming::{Scope, ScopeKind};
+///
+/// let scope = Scope::core("database").unwrap();
+/// assert_eq!(scope.kind(), ScopeKind::Core);
+/// assert_eq!(scope.id(), "database");
+/// assert_eq!(scope.metric_name("connections.active").unwrap(), "backstage.core.database.connections.active");
+/// assert_eq!(scope.instrumentation_scope_name(), "backstage-core-database");
+/// assert!(Scope::plugin("TechInsights").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope {
+    kind: ScopeKind,
+    id: Cow<'static, str>,
+}
+
+impl Scope {
+    /// The scope of plugin `id`, if `id` is a valid plugin id.
+    pub fn plugin(id: impl Into<Cow<'static, str>>) -> Result<Self, NameError> {
+        Self::new(ScopeKind::Plugin, id)
+    }
+
+    /// The scope of core service `id`, if `id` is a valid core service id.
+    pub fn core(id: impl Into<Cow<'static, str>>) -> Result<Self, NameError> {
+        Self::new(ScopeKind::Core, id)
+    }
+
+    /// The scope of kind `kind` and id `id`, if `id` is valid.
+    pub fn new(kind: ScopeKind, id: impl Into<Cow<'static, str>>) -> Result<Self, NameError> {
+        let id = id.into();
+        validate_scope_id(kind, &id)?;
+        Ok(Scope { kind, id })
+    }
+
+    /// A scope whose id was checked at compile time by the macros.
+    #[doc(hidden)]
+    pub const fn __checked(kind: ScopeKind, id: &'static str) -> Self {
+        Scope {
+            kind,
+            id: Cow::Borrowed(id),
+        }
+    }
+
+    /// Plugin or core service.
+    pub fn kind(&self) -> ScopeKind {
+        self.kind
+    }
+
+    /// The plugin or core service id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id, owned or `'static`, as the scope holds it.
+    pub fn id_cow(&self) -> &Cow<'static, str> {
+        &self.id
+    }
+
+    /// The exported name of metric `authored`: `backstage.{plugin|core}.{id}.{authored}`.
+    pub fn metric_name(&self, authored: &str) -> Result<String, NameError> {
+        exported_metric_name(self.kind, &self.id, authored)
+    }
+
+    /// The default name of this scope's meter and tracer: `backstage-plugin-{id}` or
+    /// `backstage-core-{id}`.
+    pub fn instrumentation_scope_name(&self) -> String {
+        instrumentation_scope_name(self.kind, &self.id)
+    }
+
+    /// The key of the attribute every span of this scope carries: `backstage.plugin.id` or
+    /// `backstage.core.id`.
+    pub fn id_attribute_key(&self) -> &'static str {
+        match self.kind {
+            ScopeKind::Plugin => PLUGIN_ID_ATTRIBUTE,
+            ScopeKind::Core => CORE_ID_ATTRIBUTE,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.segment(), self.id)
     }
 }
 

@@ -71,6 +71,7 @@ pub use tracing::{
 /// What the macro expansions call. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__record_outcome as record_outcome;
     pub use crate::metrics::{
         __callback, Callback, Instrument, InstrumentSpec, MeterScope, MetricInfo, MetricKind,
     };

@@ -344,7 +344,7 @@ impl ScopeTracer {
                 tracer,
                 recording,
                 capture_end_user,
-                id_attribute: self.scope.id_attribute(),
+                id_attribute: crate::naming::id_attribute(&self.scope),
             }
         })
     }
@@ -721,6 +721,24 @@ impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
 pub trait ErrorType {
     /// The value of `error.type` for this error.
     fn error_type(&self) -> Cow<'static, str>;
+}
+
+/// The closure a `#[span]` expansion hands to `in_span_*` to record the body's outcome: the
+/// most specific `Record*` trait for its type (autoref specialisation). The expansion names
+/// only this; the traits and the depth of `&` live here, beside their impls.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __record_outcome {
+    () => {
+        |outcome, span| {
+            #[allow(unused_imports)]
+            use $crate::__private::{
+                RecordDebugError as _, RecordDisplayError as _, RecordNothing as _,
+                RecordTypedError as _,
+            };
+            (&&&&$crate::__private::Outcome(outcome)).record_outcome(span)
+        }
+    };
 }
 
 /// What a `#[span]` body returned; the macro records it through the most specific of the

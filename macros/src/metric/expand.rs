@@ -19,23 +19,22 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 
-use super::Declared;
-use super::parse::{Declaration, Kind, MetricItem, ValueType};
-use crate::scope::Resolved;
+use super::parse::Header;
+use super::valid::Metric;
+use crate::scope::to_tokens;
 
-pub fn item(item: &MetricItem, resolved: &Resolved, metric: &Declared) -> TokenStream {
-    // `static` and `;` keep the user's spans, so lints such as `dead_code` still apply.
-    let MetricItem {
+pub fn item(header: &Header, metric: &Metric) -> TokenStream {
+    // `static` and the name keep the user's spans, so lints such as `dead_code` still apply.
+    let Header {
         attrs,
         vis,
         static_token,
         ident,
         semi,
-        ..
-    } = item;
-    let ty = instrument_type(metric.kind, metric.value_type);
-    let meter = meter(resolved);
-    let build = build(&item.declaration, metric);
+    } = header;
+    let ty = instrument_type(metric);
+    let meter = meter(metric);
+    let build = build(metric);
     if metric.kind.is_observable() {
         quote! {
             #(#attrs)*
@@ -50,14 +49,10 @@ pub fn item(item: &MetricItem, resolved: &Resolved, metric: &Declared) -> TokenS
     }
 }
 
-pub fn expression(
-    declaration: &Declaration,
-    resolved: &Resolved,
-    metric: &Declared,
-) -> TokenStream {
-    let ty = instrument_type(metric.kind, metric.value_type);
-    let meter = meter(resolved);
-    let build = build(declaration, metric);
+pub fn expression(metric: &Metric) -> TokenStream {
+    let ty = instrument_type(metric);
+    let meter = meter(metric);
+    let build = build(metric);
     if metric.kind.is_observable() {
         quote! {{
             static __BT_INSTRUMENT: ::backstage_telemetry::__private::LazyLock<#ty> =
@@ -73,18 +68,15 @@ pub fn expression(
 }
 
 /// The manifest entry of a declared metric.
-pub fn info(metric: &Declared) -> TokenStream {
-    let Declared {
-        full_name,
-        unit,
-        description,
-        ..
-    } = metric;
+pub fn info(metric: &Metric) -> TokenStream {
+    let name = &metric.full_name;
+    let unit = metric.unit();
+    let description = metric.description.as_deref().unwrap_or_default();
     let kind = Ident::new(metric.kind.name(), Span::call_site());
-    let value_type = metric.value_type.name();
+    let value_type = metric.value_type;
     quote! {
         ::backstage_telemetry::__private::MetricInfo {
-            name: #full_name,
+            name: #name,
             kind: ::backstage_telemetry::__private::MetricKind::#kind,
             value_type: #value_type,
             unit: #unit,
@@ -93,16 +85,16 @@ pub fn info(metric: &Declared) -> TokenStream {
     }
 }
 
-fn instrument_type(kind: Kind, value_type: ValueType) -> TokenStream {
-    let kind = Ident::new(kind.name(), Span::call_site());
-    let value_type = Ident::new(value_type.name(), Span::call_site());
+fn instrument_type(metric: &Metric) -> TokenStream {
+    let kind = Ident::new(metric.kind.name(), Span::call_site());
+    let value_type = Ident::new(metric.value_type, Span::call_site());
     quote!(::backstage_telemetry::metrics::#kind<#value_type>)
 }
 
 /// The scope's meter, a static of this site.
-fn meter(resolved: &Resolved) -> TokenStream {
-    let scope = resolved.scope.to_tokens();
-    let track = resolved.track();
+fn meter(metric: &Metric) -> TokenStream {
+    let scope = to_tokens(&metric.resolved.scope);
+    let track = metric.resolved.track();
     quote! {
         #track
         static __BT_METER: ::backstage_telemetry::__private::MeterScope =
@@ -111,12 +103,12 @@ fn meter(resolved: &Resolved) -> TokenStream {
 }
 
 /// The instrument, from its compile-time checked spec.
-fn build(declaration: &Declaration, metric: &Declared) -> TokenStream {
-    let ty = instrument_type(metric.kind, metric.value_type);
+fn build(metric: &Metric) -> TokenStream {
+    let ty = instrument_type(metric);
     let name = &metric.full_name;
-    let description = optional(declaration.description.as_deref());
-    let unit = optional(declaration.unit.as_ref().map(|u| u.value()).as_deref());
-    let boundaries = match &declaration.boundaries {
+    let description = optional(metric.description.as_deref());
+    let unit = optional(metric.unit.as_deref());
+    let boundaries = match &metric.boundaries {
         Some(values) => quote!(::core::option::Option::Some(&[#(#values),*])),
         None => quote!(::core::option::Option::None),
     };
@@ -125,17 +117,21 @@ fn build(declaration: &Declaration, metric: &Declared) -> TokenStream {
             &__BT_METER, #name, #description, #unit, #boundaries,
         )
     };
-    match &declaration.callback {
-        Some(callback) => {
-            let value_type = Ident::new(metric.value_type.name(), Span::call_site());
-            quote! {
-                <#ty as ::backstage_telemetry::__private::Instrument>::from_parts(
-                    #spec,
-                    ::backstage_telemetry::__private::__callback::<#value_type, _>(#callback),
-                )
-            }
+    if metric.kind.is_observable() {
+        let value_type = Ident::new(metric.value_type, Span::call_site());
+        // a missing callback was reported; an empty one keeps the expansion well-typed
+        let callback = match &metric.callback {
+            Some(callback) => quote!(#callback),
+            None => quote!(|_| {}),
+        };
+        quote! {
+            <#ty as ::backstage_telemetry::__private::Instrument>::from_parts(
+                #spec,
+                ::backstage_telemetry::__private::__callback::<#value_type, _>(#callback),
+            )
         }
-        None => quote!(<#ty>::__declared(#spec)),
+    } else {
+        quote!(<#ty>::__declared(#spec))
     }
 }
 

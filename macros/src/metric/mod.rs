@@ -1,100 +1,136 @@
-//! `metric!`: parse (`parse`), resolve the scope and check names and duplicates (here),
-//! expand (`expand`).
+//! `metric!`: parse (`parse`), check (`valid`), expand (`expand`). A scoped module runs the
+//! same three steps on the `metric!`s written inside it, so each is parsed once.
 
 mod expand;
-pub mod parse;
+mod parse;
+mod valid;
 
-use backstage_telemetry_naming::exported_metric_name;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Ident, TokenStream, TokenTree};
+use quote::quote;
 
-use crate::scope::{Resolved, ScopeRef, resolve};
+use crate::args::Errors;
+use crate::scope::Enclosing;
 pub use expand::info;
-use parse::{Declaration, Form, Kind, MetricInput, ValueType};
+use parse::{Form, MetricInput, MetricItem};
+pub use valid::Metric;
 
-pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
-    let input: MetricInput = syn::parse2(input)?;
+/// `metric!(..)` / `metric! { .. }` on its own.
+pub fn expand(input: TokenStream) -> TokenStream {
+    if let Some(expanded) = already_expanded(&input) {
+        return expanded;
+    }
+    let mut errors = Errors::default();
+    let expanded = match MetricInput::parse(input, &mut errors) {
+        Ok(input) => {
+            let expanded = expand_input(input, None, &mut errors);
+            check_duplicates(&expanded.declared, &mut errors);
+            expanded.tokens
+        }
+        Err(error) => {
+            errors.push(error);
+            TokenStream::new()
+        }
+    };
+    let errors = errors.into_compile_errors();
+    quote!(#errors #expanded)
+}
+
+/// `__expanded { tokens }`: what a scoped module's walk already expanded.
+fn already_expanded(input: &TokenStream) -> Option<TokenStream> {
+    let mut tokens = input.clone().into_iter();
+    match (tokens.next(), tokens.next(), tokens.next()) {
+        (Some(TokenTree::Ident(marker)), Some(TokenTree::Group(expanded)), None)
+            if marker == "__expanded" && expanded.delimiter() == Delimiter::Brace =>
+        {
+            Some(expanded.stream())
+        }
+        _ => None,
+    }
+}
+
+/// What a `metric!` expands to, and what it declares in its scope.
+pub struct Expanded {
+    pub tokens: TokenStream,
+    /// The metrics of the enclosing (or crate-wide) scope, in order; not those naming
+    /// another scope with `plugin = ".."`.
+    pub declared: Vec<Metric>,
+    /// The observable statics among them.
+    pub observables: Vec<Ident>,
+}
+
+/// Parses `input` for the module walk: `None` if it does not parse (then `metric!` itself,
+/// given the scope, reports it).
+pub fn parse_in_module(input: TokenStream) -> Option<MetricInput> {
+    MetricInput::parse(input, &mut Errors::default()).ok()
+}
+
+/// Checks and expands every declaration of `input`; `enclosing` is the module's scope when
+/// a module walk expands it.
+pub fn expand_input(
+    input: MetricInput,
+    enclosing: Option<&Enclosing>,
+    errors: &mut Errors,
+) -> Expanded {
+    let enclosing = enclosing.or(input.enclosing.as_ref());
+    let mut expanded = Expanded {
+        tokens: TokenStream::new(),
+        declared: Vec::new(),
+        observables: Vec::new(),
+    };
     match input.form {
         Form::Items(items) => {
-            let mut declared = Vec::new();
-            let mut output = TokenStream::new();
-            for item in &items {
-                let resolved = scope_of(&item.declaration, input.enclosing.clone())?;
-                let metric = Declared::new(&item.declaration, &resolved.scope)?;
-                output.extend(expand::item(item, &resolved, &metric));
-                declared.push(metric);
+            for MetricItem {
+                header,
+                declaration,
+            } in items
+            {
+                let doc = parse::doc_text(&header.attrs);
+                let Some(metric) = valid::validate(declaration, doc, enclosing, errors) else {
+                    continue;
+                };
+                expanded.tokens.extend(expand::item(&header, &metric));
+                if !metric.explicit_scope {
+                    if metric.kind.is_observable() {
+                        expanded.observables.push(header.ident);
+                    }
+                    expanded.declared.push(metric);
+                }
             }
-            check_duplicates(&declared)?;
-            Ok(output)
         }
         Form::Expr(declaration) => {
-            let resolved = scope_of(&declaration, input.enclosing)?;
-            let metric = Declared::new(&declaration, &resolved.scope)?;
-            Ok(expand::expression(&declaration, &resolved, &metric))
+            if let Some(metric) = valid::validate(*declaration, None, enclosing, errors) {
+                expanded.tokens = expand::expression(&metric);
+                if !metric.explicit_scope {
+                    expanded.declared.push(metric);
+                }
+            }
         }
     }
-}
-
-fn scope_of(declaration: &Declaration, enclosing: Option<ScopeRef>) -> syn::Result<Resolved> {
-    resolve(
-        declaration.plugin.clone(),
-        enclosing,
-        declaration.name.span(),
-        "metric!",
-    )
-}
-
-/// A metric as its scope declares it: what the manifest lists and duplicates are checked on.
-pub struct Declared {
-    pub full_name: String,
-    pub kind: Kind,
-    pub value_type: ValueType,
-    pub unit: String,
-    pub description: String,
-    pub span: Span,
-}
-
-impl Declared {
-    pub fn new(declaration: &Declaration, scope: &ScopeRef) -> syn::Result<Self> {
-        let full_name = exported_metric_name(scope.kind, &scope.id, &declaration.name.value())
-            .map_err(|e| syn::Error::new(declaration.name.span(), e.short_message()))?;
-        Ok(Declared {
-            full_name,
-            kind: declaration.kind,
-            value_type: declaration.value_type,
-            unit: declaration
-                .unit
-                .as_ref()
-                .map(|u| u.value())
-                .unwrap_or_default(),
-            description: declaration.description.clone().unwrap_or_default(),
-            span: declaration.name.span(),
-        })
-    }
+    expanded
 }
 
 /// One name, one instrument: a second declaration of a name must have the same kind, value
 /// type and unit.
-pub fn check_duplicates(declared: &[Declared]) -> syn::Result<()> {
+pub fn check_duplicates(declared: &[Metric], errors: &mut Errors) {
     for (index, later) in declared.iter().enumerate() {
         let earlier = declared[..index]
             .iter()
-            .find(|d| d.full_name == later.full_name);
+            .find(|d| !d.full_name.is_empty() && d.full_name == later.full_name);
         if let Some(earlier) = earlier
-            && (earlier.kind, earlier.value_type, &earlier.unit)
-                != (later.kind, later.value_type, &later.unit)
+            && (earlier.kind, earlier.value_type, earlier.unit())
+                != (later.kind, later.value_type, later.unit())
         {
-            return Err(syn::Error::new(
+            errors.push(syn::Error::new(
                 later.span,
                 format!(
                     "metric `{}` is already declared in this scope as {}<{}> with unit `{}`: \
                      declare it once and reuse it, or give this one another name",
                     later.full_name,
                     earlier.kind.name(),
-                    earlier.value_type.name(),
-                    earlier.unit
+                    earlier.value_type,
+                    earlier.unit()
                 ),
             ));
         }
     }
-    Ok(())
 }

@@ -1,4 +1,5 @@
-//! The input of `metric!`: a typed model, checked as it is parsed.
+//! The input of `metric!`, as written: its shape only. What the names and options mean is
+//! checked in `valid`.
 //!
 //! ```text
 //! metric! {                                             // item form
@@ -7,24 +8,21 @@
 //! }
 //! metric!(Histogram<f64>, "tasks.duration", unit = "s", boundaries = [0.1, 1.0, 10.0])  // expression form
 //! ```
+//!
+//! In the item form each declaration is parsed on its own (up to its `;`), so one that is
+//! malformed is reported and the others are still declared.
 
-use backstage_telemetry_naming::{
-    ScopeKind, validate_boundaries, validate_metric_name, validate_unit,
-};
-use proc_macro2::Span;
-use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
-use syn::{Attribute, Expr, Ident, Lit, LitStr, Token, Visibility, bracketed, parenthesized};
+use proc_macro2::{Punct, Spacing, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::{Attribute, Expr, Ident, Token, Visibility};
 
-use crate::options::Seen;
-use crate::scope::{ScopeRef, parse_hidden};
+use crate::args::{Arg, Errors};
+use crate::scope::Enclosing;
 
 /// What `metric!` was given.
 pub struct MetricInput {
     /// Passed down by an enclosing `#[backstage_plugin]` / `#[backstage_core]` module.
-    pub enclosing: Option<ScopeRef>,
+    pub enclosing: Option<Enclosing>,
     pub form: Form,
 }
 
@@ -37,61 +35,77 @@ pub enum Form {
 
 /// `#[doc] pub static NAME: Kind<T> = "name", options;`
 pub struct MetricItem {
+    pub header: Header,
+    pub declaration: Declaration,
+}
+
+/// `#[doc] pub static NAME:`
+pub struct Header {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub static_token: Token![static],
     pub ident: Ident,
-    pub declaration: Declaration,
+    /// The user's `;` (lints such as `dead_code` need the item's span to be the user's).
     pub semi: Token![;],
 }
 
-/// One instrument: kind, value type, name and options.
+/// `Kind<T>`, the name and the options.
 pub struct Declaration {
-    pub kind: Kind,
-    pub value_type: ValueType,
-    pub name: LitStr,
-    pub unit: Option<LitStr>,
-    pub description: Option<String>,
-    pub boundaries: Option<Vec<f64>>,
-    pub callback: Option<Expr>,
-    pub plugin: Option<ScopeRef>,
+    pub ty: syn::Path,
+    pub name: Expr,
+    pub options: Vec<Arg>,
 }
 
-pub use backstage_telemetry_naming::MetricKind as Kind;
-
-/// A value type of an instrument: `u64`, `i64` or `f64`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct ValueType(&'static str);
-
-impl ValueType {
-    pub fn name(self) -> &'static str {
-        self.0
-    }
-}
-
-impl Parse for MetricInput {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let enclosing = if input.peek(Ident) && input.fork().parse::<Ident>()? == "__scope" {
-            input.parse::<Ident>()?;
-            let content;
-            parenthesized!(content in input);
-            let scope = parse_hidden(&content)?;
-            input.parse::<Token![;]>()?;
-            Some(scope)
-        } else {
-            None
+impl MetricInput {
+    /// Parses `tokens`; declarations that do not parse are errors in `errors`.
+    pub fn parse(tokens: TokenStream, errors: &mut Errors) -> syn::Result<Self> {
+        let mut tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let enclosing = match tokens.as_slice() {
+            [
+                TokenTree::Ident(hidden),
+                TokenTree::Group(_),
+                TokenTree::Punct(semi),
+                ..,
+            ] if hidden == "__scope" && semi.as_char() == ';' => {
+                let arg: Arg = syn::parse2(tokens[..2].iter().cloned().collect())?;
+                tokens.drain(..3);
+                Some(Enclosing::from_arg(&arg)?)
+            }
+            _ => None,
         };
-        let item_form =
-            input.peek(Token![#]) || input.peek(Token![pub]) || input.peek(Token![static]);
+        let item_form = match tokens.first() {
+            Some(TokenTree::Punct(p)) => p.as_char() == '#',
+            Some(TokenTree::Ident(i)) => i == "pub" || i == "static",
+            _ => false,
+        };
         let form = if item_form {
             let mut items = Vec::new();
-            while !input.is_empty() {
-                items.push(input.parse()?);
+            let mut declaration = Vec::new();
+            for token in tokens
+                .into_iter()
+                .chain([TokenTree::Punct(Punct::new(';', Spacing::Alone))])
+            {
+                let TokenTree::Punct(semi) = &token else {
+                    declaration.push(token);
+                    continue;
+                };
+                if semi.as_char() != ';' {
+                    declaration.push(token);
+                    continue;
+                }
+                if declaration.is_empty() {
+                    continue;
+                }
+                let tokens: TokenStream = declaration.drain(..).collect();
+                if let Some(mut item) = errors.check(syn::parse2::<MetricItem>(tokens)) {
+                    item.header.semi = Token![;](semi.span());
+                    items.push(item);
+                }
             }
             Form::Items(items)
         } else {
-            let declaration = Declaration::parse_rest(input, None)?;
-            Form::Expr(Box::new(declaration))
+            let parser = |input: ParseStream| Declaration::parse_rest(input, false);
+            Form::Expr(Box::new(parser.parse2(tokens.into_iter().collect())?))
         };
         Ok(MetricInput { enclosing, form })
     }
@@ -104,267 +118,55 @@ impl Parse for MetricItem {
         let static_token = input.parse()?;
         let ident: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
-        let mut declaration = Declaration::parse_rest(input, Some(()))?;
-        let semi = input.parse()?;
-        if declaration.description.is_none() {
-            declaration.description = doc_text(&attrs);
-        }
+        let declaration = Declaration::parse_rest(input, true)?;
         Ok(MetricItem {
-            attrs,
-            vis,
-            static_token,
-            ident,
+            header: Header {
+                attrs,
+                vis,
+                static_token,
+                ident,
+                semi: Token![;](proc_macro2::Span::call_site()),
+            },
             declaration,
-            semi,
         })
     }
 }
 
 impl Declaration {
     /// `Kind<T> = "name", options` (item form) or `Kind<T>, "name", options` (expression form).
-    fn parse_rest(input: ParseStream, item: Option<()>) -> syn::Result<Self> {
-        let (kind, value_type, type_span) = parse_type(input)?;
-        if item.is_some() {
+    fn parse_rest(input: ParseStream, item: bool) -> syn::Result<Self> {
+        let ty: syn::Path = input.parse()?;
+        if item {
             input.parse::<Token![=]>()?;
         } else {
             input.parse::<Token![,]>()?;
         }
-        let name: LitStr = input.parse().map_err(|e| {
+        let name: Expr = input.parse().map_err(|e| {
             syn::Error::new(
                 e.span(),
                 "expected the metric name as a string literal, e.g. \"entities.processed\"",
             )
         })?;
-        validate_metric_name(&name.value())
-            .map_err(|e| syn::Error::new(name.span(), e.short_message()))?;
-        let mut declaration = Declaration {
-            kind,
-            value_type,
-            name,
-            unit: None,
-            description: None,
-            boundaries: None,
-            callback: None,
-            plugin: None,
-        };
-        declaration.parse_options(input)?;
-        if kind.is_observable() && declaration.callback.is_none() {
-            return Err(syn::Error::new(
-                type_span,
-                format!(
-                    "{} needs `callback = |observer| observer.observe(value, &[])`",
-                    kind.name()
-                ),
-            ));
-        }
-        Ok(declaration)
-    }
-
-    fn parse_options(&mut self, input: ParseStream) -> syn::Result<()> {
-        let mut seen = Seen::default();
-        while input.peek(Token![,]) {
+        let options = if input.is_empty() {
+            Vec::new()
+        } else {
             input.parse::<Token![,]>()?;
-            if input.is_empty() || input.peek(Token![;]) {
-                break;
-            }
-            let option = Ident::parse_any(input)?;
-            let key = seen.first_time(&option)?;
-            input.parse::<Token![=]>()?;
-            match key.as_str() {
-                "unit" => {
-                    let unit = string(input, &option, "a string literal, e.g. `unit = \"s\"`")?;
-                    validate_unit(&unit.value())
-                        .map_err(|e| syn::Error::new(unit.span(), e.short_message()))?;
-                    self.unit = Some(unit);
-                }
-                "description" => {
-                    let text = string(input, &option, "a string literal")?;
-                    self.description = Some(text.value());
-                }
-                "boundaries" => {
-                    if self.kind != Kind::Histogram {
-                        return Err(syn::Error::new(
-                            option.span(),
-                            format!(
-                                "`boundaries` is for histograms; a {} has no buckets",
-                                self.kind.name()
-                            ),
-                        ));
-                    }
-                    self.boundaries = Some(parse_boundaries(input)?);
-                }
-                "callback" => {
-                    if !self.kind.is_observable() {
-                        return Err(syn::Error::new(
-                            option.span(),
-                            format!(
-                                "`callback` is for observable instruments; record on a {} with `.add`/`.record`",
-                                self.kind.name()
-                            ),
-                        ));
-                    }
-                    self.callback = Some(input.parse()?);
-                }
-                "plugin" => {
-                    let id = string(
-                        input,
-                        &option,
-                        "a string literal, e.g. `plugin = \"catalog\"`",
-                    )?;
-                    self.plugin = Some(ScopeRef::checked(ScopeKind::Plugin, &id)?);
-                }
-                _ => {
-                    return Err(syn::Error::new(
-                        option.span(),
-                        format!(
-                            "unknown option `{key}`: metric! accepts `unit`, `description`, \
-                             `boundaries` (histograms), `callback` (observable instruments) and `plugin`"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `Kind<T>`, also written with a path (`metrics::Counter<u64>`).
-fn parse_type(input: ParseStream) -> syn::Result<(Kind, ValueType, Span)> {
-    let path: syn::Path = input.parse()?;
-    let span = path.span();
-    let Some(segment) = path.segments.last() else {
-        return Err(syn::Error::new(
-            span,
-            "expected an instrument type such as `Counter<u64>`",
-        ));
-    };
-    let kinds = Kind::ALL.map(Kind::name).join(", ");
-    let kind = Kind::ALL
-        .into_iter()
-        .find(|k| segment.ident == k.name())
-        .ok_or_else(|| {
-            syn::Error::new(
-                segment.ident.span(),
-                format!(
-                    "unknown instrument kind `{}`: use one of {kinds}",
-                    segment.ident
-                ),
-            )
-        })?;
-    let allowed = kind.value_types();
-    let hint = format!("{}<{}>", kind.name(), allowed.join("|"));
-    let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
-        return Err(syn::Error::new(
-            span,
-            format!("give the value type: `{hint}`"),
-        ));
-    };
-    let (type_name, type_span) = match arguments.args.first() {
-        Some(syn::GenericArgument::Type(syn::Type::Path(ty))) if arguments.args.len() == 1 => {
-            match ty.path.get_ident() {
-                Some(ident) => (ident.to_string(), ident.span()),
-                None => (String::new(), arguments.span()),
-            }
-        }
-        _ => (String::new(), arguments.span()),
-    };
-    let value_type = allowed
-        .iter()
-        .find(|t| **t == type_name)
-        .map(|t| ValueType(t))
-        .ok_or_else(|| {
-            syn::Error::new(
-                type_span,
-                format!(
-                    "a {} records {}, as OpenTelemetry defines it: write `{hint}`",
-                    kind.name(),
-                    allowed.join(" or ")
-                ),
-            )
-        })?;
-    Ok((kind, value_type, span))
-}
-
-fn string(input: ParseStream, option: &Ident, takes: &str) -> syn::Result<LitStr> {
-    let value: Expr = input.parse()?;
-    match value {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Ok(lit),
-        other => Err(syn::Error::new(
-            other.span(),
-            format!("`{option}` takes {takes}"),
-        )),
-    }
-}
-
-/// `[0.1, 1, 10.0]`: numeric literals, finite and strictly increasing.
-fn parse_boundaries(input: ParseStream) -> syn::Result<Vec<f64>> {
-    let content;
-    let brackets = bracketed!(content in input);
-    let literals = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
-    let mut values = Vec::new();
-    for literal in &literals {
-        let value = match literal {
-            Expr::Lit(syn::ExprLit {
-                lit: Lit::Float(f), ..
-            }) => f.base10_parse::<f64>()?,
-            Expr::Lit(syn::ExprLit {
-                lit: Lit::Int(i), ..
-            }) => i.base10_parse::<f64>()?,
-            Expr::Unary(syn::ExprUnary {
-                op: syn::UnOp::Neg(_),
-                expr,
-                ..
-            }) => match &**expr {
-                Expr::Lit(syn::ExprLit {
-                    lit: Lit::Float(f), ..
-                }) => -f.base10_parse::<f64>()?,
-                Expr::Lit(syn::ExprLit {
-                    lit: Lit::Int(i), ..
-                }) => -i.base10_parse::<f64>()?,
-                other => return Err(number_expected(other.span())),
-            },
-            other => return Err(number_expected(other.span())),
+            Arg::parse_all(input)?
         };
-        values.push(value);
+        Ok(Declaration { ty, name, options })
     }
-    validate_boundaries(&values).map_err(|e| {
-        let span = match e.problem() {
-            backstage_telemetry_naming::Problem::NonFinite { index }
-            | backstage_telemetry_naming::Problem::NotIncreasing { index } => literals
-                .iter()
-                .nth(*index)
-                .map_or(brackets.span.join(), |l| l.span()),
-            _ => brackets.span.join(),
-        };
-        syn::Error::new(span, e.short_message())
-    })?;
-    Ok(values)
-}
-
-fn number_expected(span: Span) -> syn::Error {
-    syn::Error::new(
-        span,
-        "bucket boundaries are number literals, e.g. `boundaries = [0.1, 1.0, 10.0]`",
-    )
 }
 
 /// The text of `///` comments, lines joined with spaces.
-fn doc_text(attrs: &[Attribute]) -> Option<String> {
+pub fn doc_text(attrs: &[Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
-            syn::Meta::NameValue(syn::MetaNameValue {
-                value:
-                    Expr::Lit(syn::ExprLit {
-                        lit: Lit::Str(s), ..
-                    }),
-                ..
-            }) => Some(s.value().trim().to_owned()),
+            syn::Meta::NameValue(doc) => crate::args::lit_str(&doc.value),
             _ => None,
         })
+        .map(|line| line.value().trim().to_owned())
         .filter(|line| !line.is_empty())
         .collect();
     (!lines.is_empty()).then(|| lines.join(" "))

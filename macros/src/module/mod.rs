@@ -1,42 +1,50 @@
 //! `#[backstage_plugin(id = "...")]` / `#[backstage_core(id = "...")]` on an inline module.
 //!
 //! Attribute macros inside the module expand after this one, so the module hands its scope
-//! down by rewriting their tokens: `#[span(..)]` becomes `#[span(.., __scope(plugin = "id"))]`
-//! and `metric!{..}` becomes `metric!{__scope(plugin = "id"); ..}`, in nested modules and
-//! function bodies too, but not inside a nested scoped module (the nearest scope wins).
-//! While walking, it collects the metrics declared, checks that one name means one
+//! down by rewriting their tokens (`walk`): `#[span(..)]` becomes
+//! `#[span(.., __scope(plugin = "id"))]`, and each `metric!` is parsed, checked and expanded
+//! in place with the scope, in nested modules and function bodies too, but not inside a
+//! nested scoped module (the nearest scope wins). It checks that one name means one
 //! instrument, and adds to the module:
 //!
 //! ```text
 //! pub const METRICS: &[MetricInfo] = &[/* name, kind, value type, unit, description */];
 //! pub fn register_observables() { /* force the observable statics declared at the top */ }
 //! ```
+//!
+//! Errors never cost the module: it is emitted after them with the scope applied wherever
+//! it could be (and when its own arguments are wrong, with the macros inside told to stay
+//! quiet about the scope), so the rest of its diagnostics still show.
 
 mod walk;
 
 use backstage_telemetry_naming::ScopeKind;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::quote;
-use syn::ext::IdentExt;
-use syn::parse::{ParseStream, Parser};
-use syn::{Ident, LitStr, Token};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::{Ident, Token};
 
-use crate::metric::check_duplicates;
-use crate::options::Seen;
-use crate::scope::{Resolved, ScopeRef, crate_scope};
+use crate::args::{Arg, Errors, known};
+use crate::metric::{check_duplicates, info};
+use crate::scope::{Enclosing, Resolved, checked, crate_scope};
 
-pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStream {
     let attribute = match kind {
         ScopeKind::Plugin => "#[backstage_plugin]",
         ScopeKind::Core => "#[backstage_core]",
     };
-    let resolved = (|input: ParseStream| parse_args(kind, attribute, input)).parse2(args)?;
-    let module: Module = syn::parse2(item).map_err(|e| {
+    let mut errors = Errors::default();
+    let resolved = scope(kind, attribute, args, &mut errors);
+    let module = errors.check(syn::parse2::<Module>(item.clone()).map_err(|e| {
         syn::Error::new(
             e.span(),
             format!("{attribute} goes on an inline module: `mod name {{ .. }}`"),
         )
-    })?;
+    }));
+    let Some(module) = module else {
+        let errors = errors.into_compile_errors();
+        return quote!(#errors #item);
+    };
     let Module {
         attrs,
         vis,
@@ -46,7 +54,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
         body,
     } = module;
     let Some(body) = body else {
-        return Err(syn::Error::new(
+        errors.push(syn::Error::new(
             ident.span(),
             format!(
                 "{attribute} needs the module's items in place (`mod {ident} {{ .. }}`); for a \
@@ -54,16 +62,23 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
                  `[package.metadata.backstage] pluginId = \"...\"`"
             ),
         ));
+        let errors = errors.into_compile_errors();
+        return quote!(#errors #item);
     };
-    let mut walk = walk::Walk::new(resolved.scope.clone());
-    let content = walk.rewrite(body.stream(), true);
-    check_duplicates(&walk.declared)?;
-    let infos = walk.declared.iter().map(crate::metric::info);
+    let enclosing = match &resolved {
+        Some(resolved) => Enclosing::Scope(resolved.scope.clone()),
+        None => Enclosing::Unresolved,
+    };
+    let mut walk = walk::Walk::new(enclosing, body.stream());
+    let content = walk.rewrite(body.stream(), true, &mut errors);
+    check_duplicates(&walk.declared, &mut errors);
+    let infos = walk.declared.iter().map(info);
     let observables = &walk.observables;
-    let track = resolved.track();
-    Ok(quote! {
-        #(#attrs)*
-        #vis #unsafety #mod_token #ident {
+    let track = resolved.as_ref().map(Resolved::track);
+    let errors = errors.into_compile_errors();
+    let mut body = Group::new(
+        Delimiter::Brace,
+        quote! {
             #content
 
             #track
@@ -78,8 +93,63 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> syn::Res
             pub fn register_observables() {
                 #(::backstage_telemetry::__private::LazyLock::force(&#observables);)*
             }
+        },
+    );
+    body.set_span(body_span(&item).unwrap_or_else(Span::call_site));
+    quote! {
+        #errors
+        #(#attrs)*
+        #vis #unsafety #mod_token #ident #body
+    }
+}
+
+/// The scope the arguments give: `id = "..."`, or nothing for the crate-wide scope of
+/// Cargo.toml. `None` (with the errors gathered) if there is none.
+fn scope(
+    kind: ScopeKind,
+    attribute: &str,
+    args: TokenStream,
+    errors: &mut Errors,
+) -> Option<Resolved> {
+    let args = errors.check(Arg::parse_all.parse2(args))?;
+    let accepts = format!("{attribute} takes `id = \"...\"`");
+    if !args.is_empty() {
+        // an error was gathered for every option that is not a valid `id`
+        let id = known(args, &["id"], &accepts, errors).into_iter().next()?;
+        let id = arg_id(&id, kind, errors)?;
+        return Some(Resolved {
+            scope: id,
+            manifest: None,
+        });
+    }
+    match errors.check(crate_scope(Span::call_site()))? {
+        Some(resolved) if resolved.scope.kind() == kind => Some(resolved),
+        _ => {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "{attribute} needs `id = \"...\"`, or a crate-wide scope in Cargo.toml: \
+                     `[package.metadata.backstage] {} = \"...\"`",
+                    match kind {
+                        ScopeKind::Plugin => "pluginId",
+                        ScopeKind::Core => "coreServiceId",
+                    }
+                ),
+            ));
+            None
         }
-    })
+    }
+}
+
+fn arg_id(
+    arg: &Arg,
+    kind: ScopeKind,
+    errors: &mut Errors,
+) -> Option<backstage_telemetry_naming::Scope> {
+    errors.check(
+        arg.lit_str("a string literal, e.g. `id = \"catalog\"`")
+            .and_then(|id| checked(kind, &id)),
+    )
 }
 
 /// A module: its header parsed, its items kept as tokens for the walk.
@@ -90,10 +160,10 @@ struct Module {
     mod_token: Token![mod],
     ident: Ident,
     /// `None` for `mod name;`.
-    body: Option<proc_macro2::Group>,
+    body: Option<Group>,
 }
 
-impl syn::parse::Parse for Module {
+impl Parse for Module {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let attrs = input.call(syn::Attribute::parse_outer)?;
         let vis = input.parse()?;
@@ -104,8 +174,8 @@ impl syn::parse::Parse for Module {
             input.parse::<Token![;]>()?;
             None
         } else {
-            let body: proc_macro2::Group = input.parse()?;
-            if body.delimiter() != proc_macro2::Delimiter::Brace {
+            let body: Group = input.parse()?;
+            if body.delimiter() != Delimiter::Brace {
                 return Err(syn::Error::new(
                     body.span(),
                     "expected the module's items in braces",
@@ -127,58 +197,13 @@ impl syn::parse::Parse for Module {
     }
 }
 
-/// `id = "..."`, or nothing for the crate-wide scope of Cargo.toml.
-fn parse_args(kind: ScopeKind, attribute: &str, input: ParseStream) -> syn::Result<Resolved> {
-    let mut id: Option<LitStr> = None;
-    let mut seen = Seen::default();
-    while !input.is_empty() {
-        let option = Ident::parse_any(input)?;
-        if option != "id" {
-            return Err(syn::Error::new(
-                option.span(),
-                format!("unknown option `{option}`: {attribute} takes `id = \"...\"`"),
-            ));
-        }
-        seen.first_time(&option)?;
-        input.parse::<Token![=]>()?;
-        let value: syn::Expr = input.parse()?;
-        match value {
-            syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(lit),
-                ..
-            }) => id = Some(lit),
-            other => {
-                return Err(syn::Error::new_spanned(
-                    other,
-                    "`id` takes a string literal, e.g. `id = \"catalog\"`",
-                ));
-            }
-        }
-        if !input.is_empty() {
-            input.parse::<Token![,]>()?;
-        }
-    }
-    if let Some(id) = id {
-        return Ok(Resolved {
-            scope: ScopeRef::checked(kind, &id)?,
-            manifest: None,
-        });
-    }
-    let missing = || {
-        syn::Error::new(
-            Span::call_site(),
-            format!(
-                "{attribute} needs `id = \"...\"`, or a crate-wide scope in Cargo.toml: \
-                 `[package.metadata.backstage] {} = \"...\"`",
-                match kind {
-                    ScopeKind::Plugin => "pluginId",
-                    ScopeKind::Core => "coreServiceId",
-                }
-            ),
-        )
-    };
-    match crate_scope(Span::call_site())? {
-        Some(resolved) if resolved.scope.kind == kind => Ok(resolved),
-        _ => Err(missing()),
-    }
+/// The span of the module's braces, so the rewritten body still points at the user's code.
+fn body_span(item: &TokenStream) -> Option<Span> {
+    item.clone()
+        .into_iter()
+        .last()
+        .and_then(|token| match token {
+            proc_macro2::TokenTree::Group(group) => Some(group.span()),
+            _ => None,
+        })
 }

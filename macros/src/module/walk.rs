@@ -1,19 +1,77 @@
-//! The token walk of a scoped module: hands the scope down to `#[span]` and `metric!`, and
-//! collects the metrics declared.
+//! The token walk of a scoped module: hands the scope down to `#[span]`, expands each
+//! `metric!` with it, and collects the metrics declared.
+//!
+//! Macros are recognised by name, before name resolution exists: an attribute whose path
+//! ends in `span` and an invocation whose path ends in `metric`, or in a name they are
+//! imported under anywhere in the module (`use backstage_telemetry::span as traced;`); the
+//! same for `backstage_plugin` / `backstage_core` on nested modules. A `#[span]` the walk
+//! cannot see (imported under another name outside the module) gets no scope from it, and
+//! says so when it finds none.
 
 use proc_macro2::{Delimiter, Group, Ident, Punct, Spacing, TokenStream, TokenTree};
 use quote::quote;
 
-use crate::metric::Declared;
-use crate::metric::parse::{Form, MetricInput};
-use crate::scope::ScopeRef;
+use crate::args::Errors;
+use crate::metric::{self, Metric};
+use crate::scope::Enclosing;
 
 pub struct Walk {
-    scope: ScopeRef,
+    enclosing: Enclosing,
+    names: Names,
     /// Every metric declared in the scope, in order.
-    pub declared: Vec<Declared>,
+    pub declared: Vec<Metric>,
     /// Observable statics declared at the top of the module.
     pub observables: Vec<Ident>,
+}
+
+/// The names the macros go by in this module.
+struct Names {
+    span: Vec<String>,
+    metric: Vec<String>,
+    scope: Vec<String>,
+}
+
+impl Names {
+    fn of(body: TokenStream) -> Self {
+        let mut names = Names {
+            span: vec!["span".to_owned()],
+            metric: vec!["metric".to_owned()],
+            scope: vec!["backstage_plugin".to_owned(), "backstage_core".to_owned()],
+        };
+        names.find_renames(body, false);
+        names
+    }
+
+    /// Adds `alias` for every `name as alias` in a `use` declaration.
+    fn find_renames(&mut self, tokens: TokenStream, in_use: bool) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut in_use = in_use;
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
+                TokenTree::Ident(ident) if ident == "use" => in_use = true,
+                TokenTree::Punct(p) if p.as_char() == ';' => in_use = false,
+                TokenTree::Group(group) => self.find_renames(group.stream(), in_use),
+                TokenTree::Ident(name) if in_use => {
+                    let (Some(TokenTree::Ident(as_)), Some(TokenTree::Ident(alias))) =
+                        (tokens.get(i + 1), tokens.get(i + 2))
+                    else {
+                        continue;
+                    };
+                    if as_ != "as" {
+                        continue;
+                    }
+                    let list = match name.to_string().as_str() {
+                        "span" => &mut self.span,
+                        "metric" => &mut self.metric,
+                        "backstage_plugin" | "backstage_core" => &mut self.scope,
+                        _ => continue,
+                    };
+                    list.push(alias.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// What an attribute is, as far as the walk cares.
@@ -24,18 +82,19 @@ enum Attribute {
 }
 
 impl Walk {
-    pub fn new(scope: ScopeRef) -> Self {
+    pub fn new(enclosing: Enclosing, body: TokenStream) -> Self {
         Walk {
-            scope,
+            enclosing,
+            names: Names::of(body),
             declared: Vec::new(),
             observables: Vec::new(),
         }
     }
 
     /// Rewrites `stream`; `top` is true for the module's own items.
-    pub fn rewrite(&mut self, stream: TokenStream, top: bool) -> TokenStream {
+    pub fn rewrite(&mut self, stream: TokenStream, top: bool, errors: &mut Errors) -> TokenStream {
         let tokens: Vec<TokenTree> = stream.into_iter().collect();
-        let mut output = Vec::with_capacity(tokens.len());
+        let mut output: Vec<TokenTree> = Vec::with_capacity(tokens.len());
         let mut skip_next_body = false;
         let mut i = 0;
         while i < tokens.len() {
@@ -45,7 +104,7 @@ impl Walk {
                     if hash.as_char() == '#' && group.delimiter() == Delimiter::Bracket =>
                 {
                     output.push(tokens[i].clone());
-                    match classify(group.stream()) {
+                    match self.classify(group.stream()) {
                         Attribute::Span => output.push(self.scoped_span(group)),
                         Attribute::Scope => {
                             skip_next_body = true;
@@ -60,17 +119,41 @@ impl Walk {
                     TokenTree::Ident(ident),
                     Some(TokenTree::Punct(bang)),
                     Some(TokenTree::Group(group)),
-                ) if ident == "metric" && bang.as_char() == '!' => {
-                    self.collect(group.stream(), top);
-                    let hidden = self.scope.hidden_arg();
-                    let original = group.stream();
-                    let mut rewritten = Group::new(group.delimiter(), quote!(#hidden; #original));
-                    rewritten.set_span(group.span());
-                    output.extend([
-                        tokens[i].clone(),
-                        tokens[i + 1].clone(),
-                        TokenTree::Group(rewritten),
-                    ]);
+                ) if bang.as_char() == '!' && self.names.metric.iter().any(|n| ident == n) => {
+                    match metric::parse_in_module(group.stream()) {
+                        Some(input) => {
+                            let expanded =
+                                metric::expand_input(input, Some(&self.enclosing), errors);
+                            if top {
+                                self.observables.extend(expanded.observables);
+                            }
+                            self.declared.extend(expanded.declared);
+                            // handed back through `metric!` itself, so its import is used
+                            // and its path resolves; it passes them through unparsed
+                            let hidden = expanded.tokens;
+                            let mut rewritten =
+                                Group::new(group.delimiter(), quote!(__expanded { #hidden }));
+                            rewritten.set_span(group.span());
+                            output.extend([
+                                tokens[i].clone(),
+                                tokens[i + 1].clone(),
+                                TokenTree::Group(rewritten),
+                            ]);
+                        }
+                        None => {
+                            // left for `metric!` itself to report, with the scope
+                            let hidden = self.enclosing.hidden_arg();
+                            let original = group.stream();
+                            let mut rewritten =
+                                Group::new(group.delimiter(), quote!(#hidden; #original));
+                            rewritten.set_span(group.span());
+                            output.extend([
+                                tokens[i].clone(),
+                                tokens[i + 1].clone(),
+                                TokenTree::Group(rewritten),
+                            ]);
+                        }
+                    }
                     i += 3;
                 }
                 (TokenTree::Group(group), _, _) => {
@@ -79,8 +162,10 @@ impl Walk {
                         skip_next_body = false;
                         output.push(tokens[i].clone());
                     } else {
-                        let mut rewritten =
-                            Group::new(group.delimiter(), self.rewrite(group.stream(), false));
+                        let mut rewritten = Group::new(
+                            group.delimiter(),
+                            self.rewrite(group.stream(), false, errors),
+                        );
                         rewritten.set_span(group.span());
                         output.push(TokenTree::Group(rewritten));
                     }
@@ -97,7 +182,7 @@ impl Walk {
 
     /// `[span]` → `[span(__scope(..))]`, `[span(args)]` → `[span(args, __scope(..))]`.
     fn scoped_span(&self, attribute: &Group) -> TokenTree {
-        let hidden = self.scope.hidden_arg();
+        let hidden = self.enclosing.hidden_arg();
         let mut tokens: Vec<TokenTree> = attribute.stream().into_iter().collect();
         match tokens.last_mut() {
             Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
@@ -119,50 +204,20 @@ impl Walk {
         TokenTree::Group(group)
     }
 
-    /// Records what a `metric!` declares in this scope (one naming another plugin is not).
-    /// Input that does not parse is left for `metric!` itself to report.
-    fn collect(&mut self, stream: TokenStream, top: bool) {
-        let Ok(input) = syn::parse2::<MetricInput>(stream) else {
-            return;
-        };
-        match input.form {
-            Form::Items(items) => {
-                for item in items {
-                    if item.declaration.plugin.is_some() {
-                        continue;
-                    }
-                    if let Ok(declared) = Declared::new(&item.declaration, &self.scope) {
-                        if top && declared.kind.is_observable() {
-                            self.observables.push(item.ident.clone());
-                        }
-                        self.declared.push(declared);
-                    }
-                }
-            }
-            Form::Expr(declaration) => {
-                if declaration.plugin.is_none()
-                    && let Ok(declared) = Declared::new(&declaration, &self.scope)
-                {
-                    self.declared.push(declared);
-                }
+    /// Whether an attribute's path ends in a name of `span`, of a scope attribute, or other.
+    fn classify(&self, content: TokenStream) -> Attribute {
+        let mut last_ident = None;
+        for token in content {
+            match token {
+                TokenTree::Ident(ident) => last_ident = Some(ident.to_string()),
+                TokenTree::Punct(p) if p.as_char() == ':' => {}
+                _ => break,
             }
         }
-    }
-}
-
-/// Whether an attribute's content names `span`, a scope attribute, or something else.
-fn classify(content: TokenStream) -> Attribute {
-    let mut last_ident = None;
-    for token in content {
-        match token {
-            TokenTree::Ident(ident) => last_ident = Some(ident.to_string()),
-            TokenTree::Punct(p) if p.as_char() == ':' => {}
-            _ => break,
+        match last_ident {
+            Some(name) if self.names.span.contains(&name) => Attribute::Span,
+            Some(name) if self.names.scope.contains(&name) => Attribute::Scope,
+            _ => Attribute::Other,
         }
-    }
-    match last_ident.as_deref() {
-        Some("span") => Attribute::Span,
-        Some("backstage_plugin" | "backstage_core") => Attribute::Scope,
-        _ => Attribute::Other,
     }
 }

@@ -1,14 +1,15 @@
-//! The arguments of `#[span(...)]`: a typed model, checked as it is parsed.
+//! The arguments of `#[span(...)]`: a typed model, built from the options once they parsed,
+//! every problem reported at once.
 
-use backstage_telemetry_naming::{ScopeKind, validate_attribute_key, validate_span_name};
-use proc_macro2::Span;
+use backstage_telemetry_naming::{Scope, ScopeKind, validate_attribute_key, validate_span_name};
+use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
-use syn::{Expr, Ident, LitStr, Token, parenthesized};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, LitStr, Token};
 
-use crate::options::Seen;
-use crate::scope::{ScopeRef, parse_hidden};
+use crate::args::{Arg, Errors, known};
+use crate::scope::{Enclosing, checked};
 
 /// `#[span(name = "...", kind = server, attributes(key = expr, ...), credentials = expr,
 /// request = expr, link = expr, plugin = "id")]`, every option optional.
@@ -21,12 +22,14 @@ pub struct SpanArgs {
     pub request: Option<Expr>,
     /// A `SpanContext` or `Option<SpanContext>` the span links to.
     pub link: Option<Expr>,
-    pub plugin: Option<ScopeRef>,
+    pub plugin: Option<Scope>,
+    /// `plugin = ..` was given, right or wrong (a wrong one is reported, not looked past).
+    pub plugin_given: bool,
     /// Passed down by an enclosing `#[backstage_plugin]` / `#[backstage_core]` module.
-    pub enclosing: Option<ScopeRef>,
+    pub enclosing: Option<Enclosing>,
 }
 
-/// The five span kinds.
+/// The five span kinds, as written in `kind = ..`.
 #[derive(Clone, Copy)]
 pub enum SpanKind {
     Internal,
@@ -37,6 +40,15 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    const ALL: [(&'static str, SpanKind); 5] = [
+        ("internal", SpanKind::Internal),
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+    ];
+
+    /// The variant of `opentelemetry::trace::SpanKind`.
     pub fn variant(self) -> Ident {
         let name = match self {
             SpanKind::Internal => "Internal",
@@ -55,147 +67,133 @@ pub struct Attribute {
     pub value: Expr,
 }
 
-const OPTIONS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link` and `plugin`";
+const ACCEPTED: &[&str] = &[
+    "name",
+    "kind",
+    "attributes",
+    "credentials",
+    "request",
+    "link",
+    "plugin",
+    "__scope",
+];
+const ACCEPTS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link` and `plugin`";
+const KINDS: &str = "one of `internal`, `server`, `client`, `producer`, `consumer`";
 
-impl Parse for SpanArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut args = SpanArgs::default();
-        let mut seen = Seen::default();
-        while !input.is_empty() {
-            let option = Ident::parse_any(input)?;
-            let key = seen.first_time(&option)?;
-            match key.as_str() {
+impl SpanArgs {
+    /// The model of the options that are right; each wrong one is an error in `errors`.
+    pub fn new(args: Vec<Arg>, errors: &mut Errors) -> Self {
+        let mut model = SpanArgs::default();
+        for arg in known(args, ACCEPTED, ACCEPTS, errors) {
+            match arg.name().as_str() {
                 "name" => {
-                    let name: LitStr = value(
-                        input,
-                        &option,
-                        "a string literal, e.g. `name = \"process-entity\"`",
-                    )?;
-                    validate_span_name(&name.value())
-                        .map_err(|e| syn::Error::new(name.span(), e.short_message()))?;
-                    args.name = Some(name);
+                    model.name = errors.check(
+                        arg.lit_str("a string literal, e.g. `name = \"process-entity\"`")
+                            .and_then(|name| {
+                                validate_span_name(&name.value())
+                                    .map_err(|e| syn::Error::new(name.span(), e.short_message()))?;
+                                Ok(name)
+                            }),
+                    );
                 }
-                "kind" => {
-                    let kind: Ident = value(
-                        input,
-                        &option,
-                        "one of `internal`, `server`, `client`, `producer`, `consumer`",
-                    )?;
-                    args.kind = Some(match kind.to_string().as_str() {
-                        "internal" => SpanKind::Internal,
-                        "server" => SpanKind::Server,
-                        "client" => SpanKind::Client,
-                        "producer" => SpanKind::Producer,
-                        "consumer" => SpanKind::Consumer,
-                        _ => {
-                            return Err(syn::Error::new(
-                                kind.span(),
-                                "unknown span kind: use `internal` (the default), `server`, `client`, `producer` or `consumer`",
-                            ));
-                        }
-                    });
-                }
+                "kind" => model.kind = errors.check(kind(&arg)),
                 "attributes" => {
-                    if !input.peek(syn::token::Paren) {
-                        return Err(syn::Error::new(
-                            option.span(),
-                            "`attributes` takes a list, e.g. `attributes(catalog.entity.kind = entity.kind())`",
-                        ));
+                    let list =
+                        arg.list("a list, e.g. `attributes(catalog.entity.kind = entity.kind())`");
+                    if let Some(list) = errors.check(list) {
+                        model.attributes = attributes(list, errors);
                     }
-                    let content;
-                    parenthesized!(content in input);
-                    args.attributes = parse_attributes(&content)?;
                 }
-                "credentials" => args.credentials = Some(expression(input, &option)?),
-                "request" => args.request = Some(expression(input, &option)?),
-                "link" => args.link = Some(expression(input, &option)?),
+                "credentials" => model.credentials = errors.check(arg.into_expr("an expression")),
+                "request" => model.request = errors.check(arg.into_expr("an expression")),
+                "link" => model.link = errors.check(arg.into_expr("an expression")),
                 "plugin" => {
-                    let id: LitStr = value(
-                        input,
-                        &option,
-                        "a string literal, e.g. `plugin = \"catalog\"`",
-                    )?;
-                    args.plugin = Some(ScopeRef::checked(ScopeKind::Plugin, &id)?);
+                    model.plugin_given = true;
+                    model.plugin = errors.check(
+                        arg.lit_str("a string literal, e.g. `plugin = \"catalog\"`")
+                            .and_then(|id| checked(ScopeKind::Plugin, &id)),
+                    );
                 }
-                "__scope" => {
-                    let content;
-                    parenthesized!(content in input);
-                    args.enclosing = Some(parse_hidden(&content)?);
-                }
-                _ => {
-                    return Err(syn::Error::new(
-                        option.span(),
-                        format!("unknown option `{key}`: {OPTIONS}"),
-                    ));
-                }
-            }
-            if !input.is_empty() {
-                input.parse::<Token![,]>()?;
+                _ => model.enclosing = errors.check(Enclosing::from_arg(&arg)),
             }
         }
-        Ok(args)
+        model
     }
 }
 
-/// `= value` where value must parse as `T`, else an error naming what the option takes.
-fn value<T: Parse>(input: ParseStream, option: &Ident, takes: &str) -> syn::Result<T> {
-    if !input.peek(Token![=]) {
-        return Err(syn::Error::new(
-            option.span(),
-            format!("`{option}` needs a value: {takes}"),
-        ));
-    }
-    input.parse::<Token![=]>()?;
-    let fork = input.fork();
-    match fork.parse::<T>() {
-        Ok(_) => input.parse(),
-        Err(_) => {
-            let found: Expr = input.parse()?;
-            Err(syn::Error::new(
-                found.span(),
-                format!("`{option}` takes {takes}"),
-            ))
-        }
-    }
+fn kind(arg: &Arg) -> syn::Result<SpanKind> {
+    let word = arg.word(KINDS)?;
+    SpanKind::ALL
+        .iter()
+        .find(|(name, _)| word == name)
+        .map(|(_, kind)| *kind)
+        .ok_or_else(|| {
+            syn::Error::new(
+                word.span(),
+                "unknown span kind: use `internal` (the default), `server`, `client`, `producer` or `consumer`",
+            )
+        })
 }
 
-fn expression(input: ParseStream, option: &Ident) -> syn::Result<Expr> {
-    value(input, option, "an expression")
+/// `catalog.entity.kind` or `"catalog.entity.kind"`, and where it is written.
+struct Key {
+    text: String,
+    span: Span,
 }
 
-/// `key = expr, ...` where a key is dotted (`catalog.entity.kind`) or a string literal.
-fn parse_attributes(input: ParseStream) -> syn::Result<Vec<Attribute>> {
-    let mut attributes: Vec<Attribute> = Vec::new();
-    while !input.is_empty() {
-        let (key, span) = if input.peek(LitStr) {
+impl Parse for Key {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
-            (lit.value(), lit.span())
-        } else {
-            let first = Ident::parse_any(input)?;
-            let mut key = first.to_string();
-            let mut span = first.span();
-            while input.peek(Token![.]) {
-                input.parse::<Token![.]>()?;
-                let segment = Ident::parse_any(input)?;
-                key.push('.');
-                key.push_str(&segment.to_string());
-                span = span.join(segment.span()).unwrap_or(span);
-            }
-            (key, span)
-        };
-        validate_attribute_key(&key).map_err(|e| syn::Error::new(span, e.short_message()))?;
-        if attributes.iter().any(|a| a.key == key) {
-            return Err(syn::Error::new(
-                span,
-                format!("attribute `{key}` is given twice: give each key once"),
-            ));
+            return Ok(Key {
+                text: lit.value(),
+                span: lit.span(),
+            });
         }
+        let first = Ident::parse_any(input)?;
+        let mut text = first.to_string();
+        let mut span = first.span();
+        while input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            let segment = Ident::parse_any(input)?;
+            text.push('.');
+            text.push_str(&segment.to_string());
+            span = span.join(segment.span()).unwrap_or(span);
+        }
+        Ok(Key { text, span })
+    }
+}
+
+/// `key = expr, ...`: each key valid and given once.
+fn attributes(list: TokenStream, errors: &mut Errors) -> Vec<Attribute> {
+    let pair = |input: ParseStream| -> syn::Result<(Key, Expr)> {
+        let key: Key = input.parse()?;
         input.parse::<Token![=]>()?;
-        let value: Expr = input.parse()?;
-        attributes.push(Attribute { key, value });
-        if !input.is_empty() {
-            input.parse::<Token![,]>()?;
+        Ok((key, input.parse()?))
+    };
+    let parser =
+        |input: ParseStream| Punctuated::<_, Token![,]>::parse_terminated_with(input, pair);
+    let Some(pairs) = errors.check(parser.parse2(list)) else {
+        return Vec::new();
+    };
+    let mut attributes: Vec<Attribute> = Vec::new();
+    for (key, value) in pairs {
+        if let Err(e) = validate_attribute_key(&key.text) {
+            errors.push(syn::Error::new(key.span, e.short_message()));
+        } else if attributes.iter().any(|a| a.key == key.text) {
+            errors.push(syn::Error::new(
+                key.span,
+                format!(
+                    "attribute `{}` is given twice: give each key once",
+                    key.text
+                ),
+            ));
+        } else {
+            attributes.push(Attribute {
+                key: key.text,
+                value,
+            });
         }
     }
-    Ok(attributes)
+    attributes
 }

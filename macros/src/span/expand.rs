@@ -7,7 +7,7 @@
 //!     in_span_sync(
 //!         __BT_SPAN.start(|| SpanOptions::new() /* kind, attributes, principal */),
 //!         move || { body },
-//!         |outcome, span| (&&&&Outcome(outcome)).record_outcome(span), // Err found by type
+//!         record_outcome!(), // the runtime's: an `Err` found by type is recorded
 //!     )
 //! }
 //! ```
@@ -17,70 +17,23 @@
 //! `#[async_trait]` writes it) gets that block wrapped the same way. Either way the span
 //! starts when the future is first polled.
 
-use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, TokenStream};
 use quote::{ToTokens, quote};
-use syn::spanned::Spanned;
-use syn::{Block, Expr, ReturnType, Stmt};
+use syn::{Block, Expr, GenericArgument, PathArguments, ReturnType, Stmt, Type, TypeParamBound};
 
+use super::Function;
 use super::attr::SpanArgs;
-use crate::scope::resolve;
+use crate::scope::{Resolved, to_tokens};
 
-/// A function: its signature parsed, its body kept as tokens (parsing every statement of
-/// every function would dominate compile time; only the `async`-tail forms need it).
-struct Function {
-    attrs: Vec<syn::Attribute>,
-    vis: syn::Visibility,
-    sig: syn::Signature,
-    body: Group,
-}
-
-impl syn::parse::Parse for Function {
-    fn parse(input: syn::parse::ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(syn::Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let sig = input.parse()?;
-        let body: Group = input.parse()?;
-        if body.delimiter() != Delimiter::Brace || !input.is_empty() {
-            return Err(input.error("expected a function body"));
-        }
-        Ok(Function {
-            attrs,
-            vis,
-            sig,
-            body,
-        })
-    }
-}
-
-pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
-    let function: Function = syn::parse2(item.clone()).map_err(|_| {
-        syn::Error::new(
-            first_token_span(&item),
-            "#[span] goes on a function with a body: a free function, a method, or a trait \
-             method with a default body",
-        )
-    })?;
-    if let Some(constness) = &function.sig.constness {
-        return Err(syn::Error::new(
-            constness.span(),
-            "#[span] cannot go on a `const fn`: spans are started at run time; remove `const` \
-             or the attribute",
-        ));
-    }
-    let resolved = resolve(
-        args.plugin.clone(),
-        args.enclosing.clone(),
-        function.sig.ident.span(),
-        "#[span]",
-    )?;
+pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> TokenStream {
     let track = resolved.track();
-    let scope = resolved.scope.to_tokens();
+    let scope = to_tokens(&resolved.scope);
     let name = match &args.name {
         Some(name) => name.value(),
         None => function.sig.ident.to_string(),
     };
-    let start = start(&args);
-    let record = record();
+    let start = start(args);
+    let record = quote!(::backstage_telemetry::__private::record_outcome!());
     let site = quote! {
         #track
         static __BT_SPAN: ::backstage_telemetry::__private::SpanSite =
@@ -89,8 +42,8 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
 
     let block = &function.body;
     let mut tail_block = (function.sig.asyncness.is_none() && mentions_async(block.stream()))
-        .then(|| syn::parse2::<Block>(block.to_token_stream()))
-        .transpose()?;
+        .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
+        .flatten();
     let body = if function.sig.asyncness.is_some() {
         let future = annotated_async(&function.sig.output, block);
         quote! {
@@ -134,11 +87,11 @@ pub fn expand(args: SpanArgs, item: TokenStream) -> syn::Result<TokenStream> {
     body.set_span(function.body.span());
     let Function {
         attrs, vis, sig, ..
-    } = &function;
-    Ok(quote! {
+    } = function;
+    quote! {
         #(#attrs)*
         #vis #sig #body
-    })
+    }
 }
 
 /// `__BT_SPAN.start(|| options)`, with the principal's expressions borrowed in a block of
@@ -178,20 +131,6 @@ fn start(args: &SpanArgs) -> TokenStream {
     }}
 }
 
-/// Records the body's outcome through the most specific `Record*` trait for its type.
-fn record() -> TokenStream {
-    quote! {
-        |__bt_outcome, __bt_span| {
-            #[allow(unused_imports)]
-            use ::backstage_telemetry::__private::{
-                RecordDebugError as _, RecordDisplayError as _, RecordNothing as _,
-                RecordTypedError as _,
-            };
-            (&&&&::backstage_telemetry::__private::Outcome(__bt_outcome)).record_outcome(__bt_span)
-        }
-    }
-}
-
 /// `async move { body }`, its output typed as the function's return type where that can be
 /// written, so `?` in the body knows what to convert into.
 fn annotated_async(output: &ReturnType, block: &Group) -> TokenStream {
@@ -202,62 +141,97 @@ fn annotated_async(output: &ReturnType, block: &Group) -> TokenStream {
 }
 
 /// The declared return type, if it can be written in an expression (no `impl Trait`).
-fn written_return_type(output: &ReturnType) -> Option<&syn::Type> {
+fn written_return_type(output: &ReturnType) -> Option<&Type> {
     match output {
-        ReturnType::Type(_, ty) if !mentions_impl(ty.to_token_stream()) => Some(ty),
+        ReturnType::Type(_, ty) if !mentions_impl(ty) => Some(ty),
         _ => None,
     }
 }
 
 /// `X` in a return type such as `impl Future<Output = X> + Send` or
-/// `Pin<Box<dyn Future<Output = X> + Send>>`.
-fn future_output(output: &ReturnType) -> Option<TokenStream> {
+/// `Pin<Box<dyn Future<Output = X> + Send>>`, if it can be written.
+fn future_output(output: &ReturnType) -> Option<&Type> {
     let ReturnType::Type(_, ty) = output else {
         return None;
     };
-    let tokens: Vec<TokenTree> = ty.to_token_stream().into_iter().collect();
-    let start = tokens.windows(2).position(|pair| {
-        matches!(&pair[0], TokenTree::Ident(i) if i == "Output")
-            && matches!(&pair[1], TokenTree::Punct(p) if p.as_char() == '=')
-    })? + 2;
-    let mut depth = 0usize;
-    let mut end = start;
-    while let Some(token) = tokens.get(end) {
-        if let TokenTree::Punct(p) = token {
-            let arrow =
-                end > 0 && matches!(&tokens[end - 1], TokenTree::Punct(q) if q.as_char() == '-');
-            match p.as_char() {
-                '<' => depth += 1,
-                '>' if !arrow => match depth.checked_sub(1) {
-                    Some(d) => depth = d,
-                    None => break,
-                },
-                ',' if depth == 0 => break,
-                _ => {}
-            }
-        }
-        end += 1;
+    output_of(ty).filter(|output| !mentions_impl(output))
+}
+
+fn output_of(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(t) => bounds_output(&t.bounds),
+        Type::TraitObject(t) => bounds_output(&t.bounds),
+        Type::Paren(t) => output_of(&t.elem),
+        Type::Group(t) => output_of(&t.elem),
+        // `Pin<Box<..>>`
+        Type::Path(path) => generic_types(&path.path).find_map(output_of),
+        _ => None,
     }
-    let output: TokenStream = tokens[start..end].iter().cloned().collect();
-    (!output.is_empty() && !mentions_impl(output.clone())).then_some(output)
+}
+
+fn bounds_output<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<&'a Type> {
+    bounds.into_iter().find_map(|bound| match bound {
+        TypeParamBound::Trait(bound) => {
+            let last = bound.path.segments.last()?;
+            let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+                return None;
+            };
+            arguments.args.iter().find_map(|argument| match argument {
+                GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+                _ => None,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The types among the generic arguments of a path's segments.
+fn generic_types(path: &syn::Path) -> impl Iterator<Item = &Type> {
+    path.segments
+        .iter()
+        .filter_map(|segment| match &segment.arguments {
+            PathArguments::AngleBracketed(arguments) => Some(arguments.args.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|argument| match argument {
+            GenericArgument::Type(ty) => Some(ty),
+            GenericArgument::AssocType(assoc) => Some(&assoc.ty),
+            _ => None,
+        })
+}
+
+/// Whether a type has an `impl Trait` anywhere in it (it cannot be written in a body).
+fn mentions_impl(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Array(t) => mentions_impl(&t.elem),
+        Type::Group(t) => mentions_impl(&t.elem),
+        Type::Paren(t) => mentions_impl(&t.elem),
+        Type::Ptr(t) => mentions_impl(&t.elem),
+        Type::Reference(t) => mentions_impl(&t.elem),
+        Type::Slice(t) => mentions_impl(&t.elem),
+        Type::Tuple(t) => t.elems.iter().any(mentions_impl),
+        Type::Path(t) => {
+            t.qself.as_ref().is_some_and(|q| mentions_impl(&q.ty))
+                || generic_types(&t.path).any(mentions_impl)
+        }
+        Type::TraitObject(t) => t.bounds.iter().any(|bound| match bound {
+            TypeParamBound::Trait(bound) => generic_types(&bound.path).any(mentions_impl),
+            _ => false,
+        }),
+        _ => false,
+    }
 }
 
 /// Whether the body's own tokens (not nested blocks') use `async`.
 fn mentions_async(tokens: TokenStream) -> bool {
     tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => ident == "async",
+        proc_macro2::TokenTree::Ident(ident) => ident == "async",
         // `Box::pin(async move { .. })`: the call's parentheses
-        TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis => {
+        proc_macro2::TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis => {
             mentions_async(group.stream())
         }
-        _ => false,
-    })
-}
-
-fn mentions_impl(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-        proc_macro2::TokenTree::Group(group) => mentions_impl(group.stream()),
         _ => false,
     })
 }
@@ -291,11 +265,4 @@ fn is_box_pin(func: &Expr) -> bool {
         .map(|s| s.ident.to_string())
         .collect();
     segments.ends_with(&["Box".to_owned(), "pin".to_owned()])
-}
-
-fn first_token_span(item: &TokenStream) -> proc_macro2::Span {
-    item.clone()
-        .into_iter()
-        .find(|t| matches!(t, proc_macro2::TokenTree::Ident(_)))
-        .map_or_else(proc_macro2::Span::call_site, |t| t.span())
 }

@@ -128,7 +128,7 @@ impl<P: LogProcessor> LogProcessor for ScopeStamp<P> {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
         if let Some(attribute) = Context::map_current(|cx| {
             cx.get::<ActiveScope>()
-                .map(|ActiveScope(scope)| scope.id_attribute())
+                .map(|ActiveScope(scope)| crate::naming::id_attribute(scope))
         }) {
             record.add_attribute(attribute.key, attribute.value.as_str().into_owned());
         }

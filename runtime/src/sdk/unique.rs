@@ -61,7 +61,7 @@ impl<P: SpanProcessor> SpanProcessor for UniqueAttributes<P> {
                 ScopeKind::Plugin => INHERITED_PLUGIN,
                 ScopeKind::Core => INHERITED_CORE,
             };
-            span.set_attribute(KeyValue::new(key, scope.id_attribute().value));
+            span.set_attribute(KeyValue::new(key, crate::naming::id_attribute(scope).value));
         }
         self.inner.on_start(span, cx);
     }
