@@ -18,6 +18,7 @@
 //! assert_eq!(health.liveness().status, 200);
 //! ```
 
+use crate::sync::lock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -117,12 +118,6 @@ impl RootHealthService {
         }
         HealthResponse::ok()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -40,27 +40,30 @@
 
 #![warn(missing_docs)]
 
+mod binding;
 pub mod config;
+mod global;
 pub mod health;
+mod instrumentation;
 #[cfg(feature = "logs")]
 pub mod logs;
 pub mod metrics;
 pub mod naming;
 pub mod principal;
-mod provider;
 #[cfg(feature = "sdk")]
 pub mod sdk;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tracing;
 
 pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
 pub use config::{Config, ConfigError, TelemetrySettings, set_config};
+pub use global::{set_meter_provider, set_tracer_provider};
 pub use metrics::{MetricsService, RootMetricsService};
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
 pub use opentelemetry::{InstrumentationScope, KeyValue};
 pub use principal::{BackstageCredentials, Principal};
-pub use provider::{set_meter_provider, set_tracer_provider};
 #[cfg(feature = "sdk")]
 pub use sdk::{InitError, SetupProblem, ShutdownError, Telemetry, init, init_strict};
 pub use tracing::{

@@ -38,8 +38,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
+use crate::global::SCOPE_IN_CONTEXT;
 use crate::naming::ScopeKind;
-use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+use crate::tracing::ActiveScope;
 
 /// The JSON log layer; see the [module docs](self).
 #[derive(Debug)]
@@ -73,7 +74,7 @@ impl Repeats {
     /// `None`: hold this one back. `Some(n)`: write it, noting `n` held back before it.
     fn admit(&self, name: &str) -> Option<u64> {
         let now = std::time::Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = crate::sync::lock(&self.seen);
         match seen.get_mut(name) {
             Some((last, held)) if now.duration_since(*last) < self.interval => {
                 *held += 1;

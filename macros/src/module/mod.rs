@@ -76,7 +76,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
     let errors = errors.into_compile_errors();
-    let mut body = Group::new(
+    let body = Group::new(
         Delimiter::Brace,
         quote! {
             #content
@@ -95,7 +95,6 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
             }
         },
     );
-    body.set_span(body_span(&item).unwrap_or_else(Span::call_site));
     quote! {
         #errors
         #(#attrs)*
@@ -195,15 +194,4 @@ impl Parse for Module {
             body,
         })
     }
-}
-
-/// The span of the module's braces, so the rewritten body still points at the user's code.
-fn body_span(item: &TokenStream) -> Option<Span> {
-    item.clone()
-        .into_iter()
-        .last()
-        .and_then(|token| match token {
-            proc_macro2::TokenTree::Group(group) => Some(group.span()),
-            _ => None,
-        })
 }

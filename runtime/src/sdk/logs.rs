@@ -33,7 +33,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::settings::{Batch, Exporter, Settings};
 use super::{Telemetry, console};
-use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+use crate::global::SCOPE_IN_CONTEXT;
+use crate::tracing::ActiveScope;
 
 /// Crates whose events are never exported as log records: OpenTelemetry's own (exporting
 /// them would feed back into the exporters), and the HTTP and TLS stacks below them.

@@ -229,11 +229,11 @@ struct LastCause(std::sync::Arc<std::sync::Mutex<Option<&'static str>>>);
 
 impl LastCause {
     fn set(&self, cause: &'static str) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(cause);
+        *crate::sync::lock(&self.0) = Some(cause);
     }
 
     fn take(&self) -> Option<&'static str> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        crate::sync::lock(&self.0).take()
     }
 }
 

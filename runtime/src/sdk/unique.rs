@@ -10,8 +10,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
+use crate::global::SCOPE_IN_CONTEXT;
 use crate::naming::ScopeKind;
-use crate::tracing::{ActiveScope, SCOPE_IN_CONTEXT};
+use crate::tracing::ActiveScope;
 
 /// Wraps a span processor so that every span it receives has each attribute key once,
 /// with the value set last, and carries the plugin (or core service) it ran in.

@@ -1,0 +1,249 @@
+//! The app-config (docs/design.md, "Configuration"): one or more YAML files, merged, read into typed settings.
+//!
+//! Later files win: mappings merge key by key, anything else is replaced. Keys this crate
+//! does not use are ignored, since the rest of the backend's configuration lives in the
+//! same files. Every setting is checked when the files are loaded, so a wrong type is
+//! reported at start-up with the file, line and key path, and never with the value (values
+//! may be secrets).
+//!
+//! ```
+//! use backstage_telemetry::Config;
+//!
+//! let config = Config::from_yaml_sources([
+//!     ("app-config.yaml", "backend:\n  metrics:\n    serviceName: portal\n"),
+//!     ("app-config.production.yaml", "backend:\n  metrics:\n    serviceVersion: 1.2.3\n"),
+//! ])
+//! .unwrap();
+//! assert_eq!(config.service_name(), "portal");
+//! assert_eq!(config.service_version(), Some("1.2.3"));
+//!
+//! let err = Config::from_yaml_str("app-config.yaml", "backend:\n  tracing:\n    capture:\n      endUser: maybe\n").unwrap_err();
+//! assert_eq!(err.to_string(), "app-config.yaml:4:16: `backend.tracing.capture.endUser` must be a boolean (true or false)");
+//! ```
+
+mod error;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use error::ConfigError;
+use yaml::{Field, Node, parse};
+pub use yaml::{MAX_ALIASES, MAX_DEPTH, MAX_NODES};
+
+pub use crate::global::set_config;
+
+/// The default `backend.metrics.serviceName`.
+pub const DEFAULT_SERVICE_NAME: &str = "backstage";
+
+/// The settings of this crate, read from app-config files.
+///
+/// `Config::default()` is the configuration of an empty file: every default applies.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    meters: BTreeMap<String, ScopeOverride>,
+    tracers: BTreeMap<String, ScopeOverride>,
+    capture_end_user: bool,
+    cardinality_limit: Option<u64>,
+    telemetry: TelemetrySettings,
+}
+
+/// `backend.telemetry`: how `init` sets up the SDK. Every key is optional; `OTEL_*`
+/// environment variables win over these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetrySettings {
+    /// `enabled` (default true).
+    pub enabled: Option<bool>,
+    /// `metrics.exporter`: `prometheus` (default), `otlp`, `stdout` or `none`.
+    pub metrics_exporter: Option<String>,
+    /// `metrics.prometheus.host` (default `127.0.0.1`).
+    pub prometheus_host: Option<String>,
+    /// `metrics.prometheus.port` (default 9464).
+    pub prometheus_port: Option<u16>,
+    /// `traces.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
+    /// variable is set, else `none`).
+    pub traces_exporter: Option<String>,
+    /// `logs.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
+    /// variable is set, else `none`); used when the application installs the log layer.
+    pub logs_exporter: Option<String>,
+    /// `shutdownTimeout`: milliseconds that flushing at shutdown may take in all (default
+    /// 5000; range-checked by `init`).
+    pub shutdown_timeout_ms: Option<u64>,
+}
+
+/// An operator's override of a plugin's instrumentation scope
+/// (`backend.metrics.plugin.{id}.meter` or `backend.tracing.plugin.{id}.tracer`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScopeOverride {
+    /// Replaces the default name `backstage-plugin-{id}`.
+    pub name: Option<String>,
+    /// The scope's version.
+    pub version: Option<String>,
+    /// The scope's schema URL.
+    pub schema_url: Option<String>,
+}
+
+impl Config {
+    /// Loads and merges app-config files in order; later files win.
+    ///
+    /// ```no_run
+    /// let config = backstage_telemetry::Config::load(["app-config.yaml", "app-config.local.yaml"])?;
+    /// # Ok::<(), backstage_telemetry::ConfigError>(())
+    /// ```
+    pub fn load<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Self, ConfigError> {
+        let mut merged = Node::empty_map();
+        for path in paths {
+            let path = path.as_ref();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            merged.merge(parse(&path.display().to_string(), &text)?);
+        }
+        Self::from_tree(&merged)
+    }
+
+    /// Reads one YAML document; `source` names it in errors.
+    pub fn from_yaml_str(source: &str, yaml: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_sources([(source, yaml)])
+    }
+
+    /// Reads and merges YAML documents in order, each named for errors; later ones win.
+    pub fn from_yaml_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged = Node::empty_map();
+        for (source, yaml) in sources {
+            merged.merge(parse(source, yaml)?);
+        }
+        Self::from_tree(&merged)
+    }
+
+    /// `backend.metrics.serviceName`, default `backstage`: names the root meter and the
+    /// `service.name` resource. It never changes metric names.
+    pub fn service_name(&self) -> &str {
+        self.service_name.as_deref().unwrap_or(DEFAULT_SERVICE_NAME)
+    }
+
+    /// The `service.name` telemetry reports: `OTEL_SERVICE_NAME`, else `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`, else [`service_name`](Self::service_name). The exported
+    /// resource and the JSON logs both use this.
+    ///
+    /// ```
+    /// let config = backstage_telemetry::Config::default();
+    /// let env = |name: &str| match name {
+    ///     "OTEL_SERVICE_NAME" => Some("portal".to_owned()),
+    ///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.name=other,team=a".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert_eq!(config.reported_service_name(&env), "portal");
+    /// ```
+    pub fn reported_service_name(&self, env: &dyn Fn(&str) -> Option<String>) -> String {
+        let set =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        set(env("OTEL_SERVICE_NAME"))
+            .or_else(|| {
+                env("OTEL_RESOURCE_ATTRIBUTES").and_then(|list| {
+                    list.split_terminator(',').find_map(|pair| {
+                        let (key, value) = pair.split_once('=')?;
+                        (key.trim() == "service.name").then(|| set(Some(value.to_owned())))?
+                    })
+                })
+            })
+            .unwrap_or_else(|| self.service_name().to_owned())
+    }
+
+    /// `backend.metrics.serviceVersion`, if set.
+    pub fn service_version(&self) -> Option<&str> {
+        self.service_version.as_deref()
+    }
+
+    /// `backend.tracing.capture.endUser`, default `false`: whether spans carry `enduser.id`.
+    pub fn capture_end_user(&self) -> bool {
+        self.capture_end_user
+    }
+
+    /// `backend.metrics.cardinalityLimit`: the most attribute sets one instrument keeps per
+    /// collection (default: the SDK's 2000); `init` range-checks it. Measurements with
+    /// further attribute sets are added to one overflow series with the attribute
+    /// `otel.metric.overflow = true`.
+    pub fn cardinality_limit(&self) -> Option<u64> {
+        self.cardinality_limit
+    }
+
+    /// `backend.telemetry`: the SDK set-up settings.
+    pub fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+
+    /// `backend.metrics.plugin.{plugin_id}.meter`, if set.
+    pub fn meter_override(&self, plugin_id: &str) -> Option<&ScopeOverride> {
+        self.meters.get(plugin_id)
+    }
+
+    /// `backend.tracing.plugin.{plugin_id}.tracer`, if set.
+    pub fn tracer_override(&self, plugin_id: &str) -> Option<&ScopeOverride> {
+        self.tracers.get(plugin_id)
+    }
+
+    fn from_tree(root: &Node) -> Result<Self, ConfigError> {
+        let root = Field {
+            node: Some(root),
+            path: String::new(),
+        };
+        let metrics = root.get("backend")?.get("metrics")?;
+        let tracing = root.get("backend")?.get("tracing")?;
+        let telemetry = root.get("backend")?.get("telemetry")?;
+        let prometheus = telemetry.get("metrics")?.get("prometheus")?;
+        Ok(Config {
+            service_name: metrics.get("serviceName")?.string()?,
+            service_version: metrics.get("serviceVersion")?.string()?,
+            meters: scope_overrides(&metrics.get("plugin")?, "meter")?,
+            tracers: scope_overrides(&tracing.get("plugin")?, "tracer")?,
+            capture_end_user: tracing
+                .get("capture")?
+                .get("endUser")?
+                .boolean()?
+                .unwrap_or(false),
+            cardinality_limit: metrics.get("cardinalityLimit")?.whole_number()?,
+            telemetry: TelemetrySettings {
+                enabled: telemetry.get("enabled")?.boolean()?,
+                metrics_exporter: telemetry.get("metrics")?.get("exporter")?.string()?,
+                prometheus_host: prometheus.get("host")?.string()?,
+                prometheus_port: prometheus.get("port")?.port()?,
+                traces_exporter: telemetry.get("traces")?.get("exporter")?.string()?,
+                logs_exporter: telemetry.get("logs")?.get("exporter")?.string()?,
+                shutdown_timeout_ms: telemetry.get("shutdownTimeout")?.whole_number()?,
+            },
+        })
+    }
+}
+
+fn scope_overrides(
+    plugins: &Field<'_>,
+    section: &str,
+) -> Result<BTreeMap<String, ScopeOverride>, ConfigError> {
+    let mut overrides = BTreeMap::new();
+    for (plugin_id, plugin) in plugins.entries()? {
+        let scope = plugin.get(section)?;
+        if scope.node.is_none() {
+            continue;
+        }
+        overrides.insert(
+            plugin_id.to_owned(),
+            ScopeOverride {
+                name: scope.get("name")?.string()?,
+                version: scope.get("version")?.string()?,
+                schema_url: scope.get("schemaUrl")?.string()?,
+            },
+        );
+    }
+    Ok(overrides)
+}
+
+#[cfg(test)]
+mod tests;

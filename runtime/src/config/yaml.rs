@@ -1,0 +1,383 @@
+//! The YAML side of the app-config: each file parsed into a tree that keeps where every
+//! node was written, trees merged, keys read with their path for errors.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::ConfigError;
+
+/// A key in the merged tree, present or not, with its path for errors.
+pub(super) struct Field<'a> {
+    pub(super) node: Option<&'a Node>,
+    pub(super) path: String,
+}
+
+impl<'a> Field<'a> {
+    pub(super) fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// The mapping's entries; a missing or null key has none.
+    pub(super) fn entries(&self) -> Result<Vec<(&'a str, Field<'a>)>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(Vec::new()),
+            Some((_, Value::Map(entries))) => Ok(entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        Field {
+                            node: Some(v),
+                            path: self.child_path(k),
+                        },
+                    )
+                })
+                .collect()),
+            Some((node, _)) => Err(self.wrong_type(node, "a mapping of keys to values")),
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Result<Field<'a>, ConfigError> {
+        let node = match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => None,
+            Some((_, Value::Map(entries))) => entries.get(key),
+            Some((node, _)) => return Err(self.wrong_type(node, "a mapping of keys to values")),
+        };
+        Ok(Field {
+            node,
+            path: self.child_path(key),
+        })
+    }
+
+    pub(super) fn string(&self) -> Result<Option<String>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s.clone())),
+            Some((node, _)) => Err(self.wrong_type(
+                node,
+                "a string (quote it if it looks like a number or boolean)",
+            )),
+        }
+    }
+
+    pub(super) fn port(&self) -> Result<Option<u16>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((node, Value::Integer(i))) => u16::try_from(*i)
+                .map(Some)
+                .map_err(|_| self.wrong_type(node, "a port number from 0 to 65535")),
+            Some((node, _)) => Err(self.wrong_type(node, "a port number from 0 to 65535")),
+        }
+    }
+
+    /// A non-negative integer; whether it is in range is for its user to say.
+    pub(super) fn whole_number(&self) -> Result<Option<u64>, ConfigError> {
+        const EXPECTED: &str = "a whole number (0 or more)";
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((node, Value::Integer(i))) => u64::try_from(*i)
+                .map(Some)
+                .map_err(|_| self.wrong_type(node, EXPECTED)),
+            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+        }
+    }
+
+    pub(super) fn boolean(&self) -> Result<Option<bool>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::Bool(b))) => Ok(Some(*b)),
+            Some((node, _)) => Err(self.wrong_type(node, "a boolean (true or false)")),
+        }
+    }
+
+    pub(super) fn wrong_type(&self, node: &Node, expected: &'static str) -> ConfigError {
+        ConfigError::WrongType {
+            source: node.origin.source.to_string(),
+            line: node.origin.line,
+            column: node.origin.column,
+            key: self.path.clone(),
+            expected,
+        }
+    }
+}
+
+pub(super) fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
+    let origin_source: Arc<str> = Arc::from(source);
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+        },
+        // `.nan` and `.inf` are values like any other; no key of ours takes a float.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    };
+    let document: Option<Node> =
+        serde_saphyr::from_str_with_options(yaml, options).map_err(|error| {
+            let (line, column) = error
+                .location()
+                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+            ConfigError::Syntax {
+                source: source.to_owned(),
+                line,
+                column,
+                reason: syntax_reason(&error),
+            }
+        })?;
+    let mut document = document.unwrap_or_else(Node::empty_map);
+    document.set_source(&origin_source);
+    match document.value {
+        Value::Map(_) => Ok(document),
+        Value::Null => Ok(Node::empty_map()),
+        _ => Err(ConfigError::WrongType {
+            source: source.to_owned(),
+            line: document.origin.line,
+            column: document.origin.column,
+            key: String::new(),
+            expected: "a mapping of keys to values",
+        }),
+    }
+}
+
+/// Deepest nesting of mappings and sequences in one file.
+pub const MAX_DEPTH: usize = 64;
+/// Most YAML nodes (keys, values, items) in one file.
+pub const MAX_NODES: usize = 1_000_000;
+/// Most aliases (`*name`) in one file; each expansion counts towards [`MAX_NODES`] too.
+pub const MAX_ALIASES: usize = 1_000;
+
+/// What a parser error means, in words that never quote the file.
+fn syntax_reason(error: &serde_saphyr::Error) -> &'static str {
+    use serde_saphyr::budget::BudgetBreach;
+    let mut error = error;
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    match error {
+        serde_saphyr::Error::DuplicateMappingKey { .. } => {
+            "repeats a key of the same mapping (each key may appear once; remove one of them)"
+        }
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "holds more than one YAML document (`---`); use one document per file and list several files"
+        }
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Depth { .. } => "nests mappings and sequences more than 64 levels deep",
+            BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. } => {
+                "uses more than 1000 aliases (`*name`); write the values out"
+            }
+            _ => "is larger than a config file may be (more than 1,000,000 YAML nodes)",
+        },
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. }
+        | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. }
+        | serde_saphyr::Error::AliasReplayCounterOverflow { .. } => {
+            "expands aliases (`*name`) into more nodes than allowed; write the values out"
+        }
+        serde_saphyr::Error::UnknownAnchor { .. } => {
+            "uses an alias (`*name`) with no anchor (`&name`) before it"
+        }
+        _ => "not valid YAML (check indentation, quoting and `key: value` pairs near this line)",
+    }
+}
+
+/// A YAML node and where it was written.
+#[derive(Clone, Debug)]
+pub(super) struct Node {
+    value: Value,
+    origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct Origin {
+    source: Arc<str>,
+    line: u32,
+    column: u32,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Value {
+    Null,
+    Bool(bool),
+    Integer(i128),
+    Float,
+    String(String),
+    Seq,
+    Map(BTreeMap<String, Node>),
+}
+
+impl Node {
+    pub(super) fn empty_map() -> Self {
+        Node {
+            value: Value::Map(BTreeMap::new()),
+            origin: Origin {
+                source: Arc::from(""),
+                line: 0,
+                column: 0,
+            },
+        }
+    }
+
+    /// Merges `later` into `self`: mappings key by key, anything else replaced.
+    pub(super) fn merge(&mut self, later: Node) {
+        match (&mut self.value, later.value) {
+            (Value::Map(entries), Value::Map(later_entries)) => {
+                for (key, value) in later_entries {
+                    match entries.entry(key) {
+                        Entry::Occupied(mut existing) => existing.get_mut().merge(value),
+                        Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
+                    }
+                }
+            }
+            (_, value) => {
+                self.value = value;
+                self.origin = later.origin;
+            }
+        }
+    }
+
+    pub(super) fn set_source(&mut self, source: &Arc<str>) {
+        self.origin.source = source.clone();
+        if let Value::Map(entries) = &mut self.value {
+            for node in entries.values_mut() {
+                node.set_source(source);
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<Value>::deserialize(deserializer)?;
+        Ok(Node {
+            value: spanned.value,
+            origin: Origin {
+                source: Arc::from(""),
+                line: spanned.referenced.line() as u32,
+                column: spanned.referenced.column() as u32,
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+pub(super) struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Integer(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Integer(v.into()))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Integer(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        i128::try_from(v).map(Value::Integer).or(Ok(Value::Float))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Float)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            // The parser rejects a key repeated in one mapping before it gets here; two keys
+            // that read the same as text (`1` and `"1"`) keep the later value.
+            entries.insert(key.0, map.next_value()?);
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// A mapping key: any scalar, as text.
+pub(super) struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a scalar key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(v.to_owned()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Key, E> {
+                Ok(Key(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key(String::new()))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}

@@ -1,0 +1,168 @@
+//! All process-wide state of this crate, in one place: the installed providers and their
+//! generations, the installed configuration, the observable instruments to register with
+//! each new meter provider, the metric names claimed at run time, and whether spans carry
+//! their scope in the context (for the logs).
+//!
+//! Every instrument and tracer resolves against the global providers when it is used and
+//! caches what it resolved with the *generation* [`set_meter_provider`],
+//! [`set_tracer_provider`] and [`set_config`] advance ([`crate::binding`]); only after a
+//! new one is installed does the next use bind again.
+//!
+//! Install providers through these functions (or [`crate::init`]-style set-up that calls
+//! them). A provider installed with `opentelemetry::global::set_*_provider` directly is seen
+//! by everything first used after it, but not by what was already bound.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry::trace::{Span, TracerProvider};
+
+use crate::config::Config;
+use crate::sync::{lock, read, write};
+
+static METER_GENERATION: AtomicU64 = AtomicU64::new(0);
+static TRACER_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Observable instruments alive in the process: their callbacks are registered again with
+/// every new meter provider. Held while a meter provider is installed so that a provider
+/// and its generation are always seen together.
+static OBSERVABLES: Mutex<Vec<Weak<dyn Register>>> = Mutex::new(Vec::new());
+
+/// Something that registers itself with the current global meter provider.
+pub(crate) trait Register: Send + Sync {
+    fn register(&self);
+}
+
+/// Installs `provider` as the global meter provider. Every instrument of this crate, created
+/// before or after, records through it from its next use on; observable instruments'
+/// callbacks are registered with it.
+///
+/// ```
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// backstage_telemetry::set_meter_provider(SdkMeterProvider::builder().build());
+/// ```
+pub fn set_meter_provider<P>(provider: P)
+where
+    P: MeterProvider + Send + Sync + 'static,
+{
+    let mut observables = lock(&OBSERVABLES);
+    opentelemetry::global::set_meter_provider(provider);
+    METER_GENERATION.fetch_add(1, Ordering::AcqRel);
+    observables.retain(|weak| match weak.upgrade() {
+        Some(observable) => {
+            observable.register();
+            true
+        }
+        None => false,
+    });
+}
+
+/// Installs `provider` as the global tracer provider. Every tracer of this crate, created
+/// before or after, starts its spans from it from its next use on.
+///
+/// ```
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+///
+/// backstage_telemetry::set_tracer_provider(SdkTracerProvider::builder().build());
+/// ```
+pub fn set_tracer_provider<P, T, S>(provider: P)
+where
+    S: Span + Send + Sync + 'static,
+    T: opentelemetry::trace::Tracer<Span = S> + Send + Sync + 'static,
+    P: TracerProvider<Tracer = T> + Send + Sync + 'static,
+{
+    #[cfg(feature = "sdk")]
+    {
+        // The SDK's provider is kept typed as well: its tracers start spans without the
+        // boxing of `global::BoxedTracer` (one allocation less per span).
+        let sdk = (&provider as &dyn std::any::Any)
+            .downcast_ref::<opentelemetry_sdk::trace::SdkTracerProvider>()
+            .cloned();
+        *write(&SDK_TRACER_PROVIDER) = sdk;
+    }
+    opentelemetry::global::set_tracer_provider(provider);
+    TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The global tracer provider when it is the SDK's, installed through [`set_tracer_provider`].
+#[cfg(feature = "sdk")]
+static SDK_TRACER_PROVIDER: RwLock<Option<opentelemetry_sdk::trace::SdkTracerProvider>> =
+    RwLock::new(None);
+
+/// The SDK tracer provider installed now, if the global one is the SDK's.
+#[cfg(feature = "sdk")]
+pub(crate) fn sdk_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    read(&SDK_TRACER_PROVIDER).clone()
+}
+
+#[inline]
+pub(crate) fn meter_generation() -> u64 {
+    METER_GENERATION.load(Ordering::Acquire)
+}
+
+#[inline]
+pub(crate) fn tracer_generation() -> u64 {
+    TRACER_GENERATION.load(Ordering::Acquire)
+}
+
+/// Registers an observable with the current provider now and with every later one.
+pub(crate) fn register_observable(observable: Arc<dyn Register>) {
+    let mut observables = lock(&OBSERVABLES);
+    observable.register();
+    observables.push(Arc::downgrade(&observable));
+}
+
+static INSTALLED: RwLock<Option<Arc<Config>>> = RwLock::new(None);
+
+/// Makes `config` the configuration of the spans and metrics declared with the macros
+/// (tracer and meter overrides, `capture.endUser`). Those already in use pick it up at
+/// their next use. Services made with `from_config` keep the configuration they were given.
+///
+/// ```
+/// let config = backstage_telemetry::Config::from_yaml_str(
+///     "app-config.yaml",
+///     "backend:\n  tracing:\n    capture:\n      endUser: true\n",
+/// ).unwrap();
+/// backstage_telemetry::set_config(config);
+/// ```
+pub fn set_config(config: Config) {
+    *write(&INSTALLED) = Some(Arc::new(config));
+    // everything binds again: scope names may differ
+    METER_GENERATION.fetch_add(1, Ordering::AcqRel);
+    TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The configuration installed with [`set_config`], or the defaults.
+pub(crate) fn installed_config() -> Arc<Config> {
+    read(&INSTALLED).clone().unwrap_or_default()
+}
+
+/// Set once something reads the scope of the active span from the context (the JSON logs);
+/// until then spans do not carry it, which saves an allocation per span.
+pub(crate) static SCOPE_IN_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+/// Exported names built at run time, with the instrument type and unit that hold each:
+/// one name is one instrument, as the macros check at compile time.
+static CLAIMED: Mutex<BTreeMap<String, (&'static str, String)>> = Mutex::new(BTreeMap::new());
+
+/// Registers exported metric `name` for an instrument of type `kind` with `unit`; if
+/// another type or unit holds it already, returns that one's.
+pub(crate) fn claim_metric_name(
+    name: &str,
+    kind: &'static str,
+    unit: &str,
+) -> Result<(), (&'static str, String)> {
+    let mut claimed = lock(&CLAIMED);
+    match claimed.get(name) {
+        Some((held_kind, held_unit)) if *held_kind == kind && held_unit == unit => Ok(()),
+        Some((held_kind, held_unit)) => Err((held_kind, held_unit.clone())),
+        None => {
+            claimed.insert(name.to_owned(), (kind, unit.to_owned()));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Instruments: what one is made from ([`InstrumentSpec`]), the builder of the services,
+//! and the synchronous kinds, each bound to the current global provider.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{AsyncInstrument, Meter};
+
+use super::MetricsService;
+use super::meter::{MeterRef, MeterScope};
+use crate::binding::Bound;
+use crate::global::{claim_metric_name, meter_generation};
+use crate::naming::{NameError, already_registered, validate_boundaries, validate_unit};
+
+/// What an instrument is made from: its exported name, description, unit and boundaries,
+/// and the meter it resolves against.
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub struct InstrumentSpec {
+    pub(super) meter: MeterRef,
+    pub(super) name: Cow<'static, str>,
+    pub(super) description: Option<Cow<'static, str>>,
+    pub(super) unit: Option<Cow<'static, str>>,
+    boundaries: Option<Cow<'static, [f64]>>,
+}
+
+impl InstrumentSpec {
+    /// The spec of an instrument declared with `metric!`: every part checked at compile time.
+    pub const fn __checked(
+        meter: &'static MeterScope,
+        name: &'static str,
+        description: Option<&'static str>,
+        unit: Option<&'static str>,
+        boundaries: Option<&'static [f64]>,
+    ) -> Self {
+        InstrumentSpec {
+            meter: MeterRef::Static(meter),
+            name: Cow::Borrowed(name),
+            description: match description {
+                Some(description) => Some(Cow::Borrowed(description)),
+                None => None,
+            },
+            unit: match unit {
+                Some(unit) => Some(Cow::Borrowed(unit)),
+                None => None,
+            },
+            boundaries: match boundaries {
+                Some(boundaries) => Some(Cow::Borrowed(boundaries)),
+                None => None,
+            },
+        }
+    }
+}
+
+/// A measurement callback of an observable instrument.
+pub type Callback<T> = Arc<dyn Fn(&dyn AsyncInstrument<T>) + Send + Sync>;
+
+/// Gives a `metric!` callback closure its parameter type.
+#[doc(hidden)]
+pub fn __callback<T, F>(callback: F) -> Vec<Callback<T>>
+where
+    F: Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static,
+{
+    vec![Arc::new(callback)]
+}
+
+/// Builds an instrument; [`build`](Self::build) checks the name, unit and boundaries.
+pub struct InstrumentBuilder<'a, I: Instrument> {
+    service: &'a MetricsService,
+    name: String,
+    description: Option<Cow<'static, str>>,
+    unit: Option<Cow<'static, str>>,
+    boundaries: Option<Vec<f64>>,
+    callbacks: Vec<Callback<I::Value>>,
+}
+
+impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
+    pub(super) fn new(service: &'a MetricsService, name: &str) -> Self {
+        InstrumentBuilder {
+            service,
+            name: name.to_owned(),
+            description: None,
+            unit: None,
+            boundaries: None,
+            callbacks: Vec::new(),
+        }
+    }
+
+    /// What the instrument measures.
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The unit of the values, UCUM style: `s`, `By`, `{entity}`.
+    pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
+        self.unit = Some(unit.into());
+        self
+    }
+
+    /// The instrument, or why its name, unit or boundaries are invalid. An observable
+    /// instrument's callbacks run while it (or a clone) is alive.
+    pub fn build(self) -> Result<I, NameError> {
+        let name = self.service.scope.metric_name(&self.name)?;
+        if let Some(unit) = &self.unit {
+            validate_unit(unit)?;
+        }
+        if let Some(boundaries) = &self.boundaries {
+            validate_boundaries(boundaries)?;
+        }
+        claim::<I>(&name, &self.name, self.unit.as_deref().unwrap_or(""))?;
+        let spec = InstrumentSpec {
+            meter: MeterRef::Shared(self.service.meter.clone()),
+            name: Cow::Owned(name),
+            description: self.description,
+            unit: self.unit,
+            boundaries: self.boundaries.map(Cow::Owned),
+        };
+        Ok(I::from_parts(spec, self.callbacks))
+    }
+}
+
+/// Registers `name` for an `I` with `unit`, or says what holds it already.
+/// Registers `name` for an `I` with `unit`, or says what holds it already.
+fn claim<I: Instrument>(name: &str, authored: &str, unit: &str) -> Result<(), NameError> {
+    let kind = short_type_name(std::any::type_name::<I>());
+    claim_metric_name(name, kind, unit).map_err(|(held_kind, held_unit)| {
+        already_registered(authored, format!("{held_kind} with unit `{held_unit}`"))
+    })
+}
+
+/// `backstage_telemetry::metrics::Counter<u64>` as `Counter<u64>`.
+fn short_type_name(full: &'static str) -> &'static str {
+    let generic = full.find('<').unwrap_or(full.len());
+    match full[..generic].rfind("::") {
+        Some(at) => &full[at + 2..],
+        None => full,
+    }
+}
+
+impl<T: HistogramValue> InstrumentBuilder<'_, Histogram<T>> {
+    /// Explicit bucket boundaries (finite, strictly increasing).
+    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
+        self.boundaries = Some(boundaries);
+        self
+    }
+}
+
+impl<I: Instrument + Observed> InstrumentBuilder<'_, I> {
+    /// A callback run at every collection, reporting values with `observer.observe(value, attributes)`.
+    pub fn with_callback<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&dyn AsyncInstrument<I::Value>) + Send + Sync + 'static,
+    {
+        self.callbacks.push(Arc::new(callback));
+        self
+    }
+}
+
+/// An instrument kind: [`Counter`], [`UpDownCounter`], [`Histogram`], [`Gauge`],
+/// [`ObservableCounter`], [`ObservableUpDownCounter`] or [`ObservableGauge`].
+pub trait Instrument: Sized + sealed::Sealed {
+    /// The value type it records.
+    type Value;
+
+    #[doc(hidden)]
+    fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<Self::Value>>) -> Self;
+}
+
+/// The observable kinds, which take callbacks.
+pub trait Observed: sealed::Sealed {}
+
+pub(super) mod sealed {
+    pub trait Sealed {}
+}
+
+/// Applies a spec's description, unit (and boundaries) to an OpenTelemetry builder.
+macro_rules! configure {
+    ($builder:expr, $spec:expr) => {{
+        let mut builder = $builder;
+        if let Some(description) = &$spec.description {
+            builder = builder.with_description(description.clone());
+        }
+        if let Some(unit) = &$spec.unit {
+            builder = builder.with_unit(unit.clone());
+        }
+        builder
+    }};
+}
+pub(super) use configure;
+
+/// Applies a spec's bucket boundaries where the instrument has buckets.
+trait WithBoundaries: Sized {
+    fn boundaries(self, _spec: &InstrumentSpec) -> Self {
+        self
+    }
+}
+
+impl<T> WithBoundaries for opentelemetry::metrics::InstrumentBuilder<'_, T> {}
+
+impl<T> WithBoundaries for opentelemetry::metrics::HistogramBuilder<'_, T> {
+    fn boundaries(self, spec: &InstrumentSpec) -> Self {
+        match &spec.boundaries {
+            Some(boundaries) => self.with_boundaries(boundaries.to_vec()),
+            None => self,
+        }
+    }
+}
+
+/// A synchronous instrument: `$method` forwards to the OpenTelemetry instrument bound to
+/// the current provider.
+macro_rules! sync_instrument {
+    ($(#[$doc:meta])* $name:ident, $value:ident, $method:ident, $(#[$method_doc:meta])*
+     { $($ty:ty => $make:ident),* }) => {
+        $(#[$doc])*
+        pub struct $name<T> {
+            spec: InstrumentSpec,
+            bound: Bound<opentelemetry::metrics::$name<T>>,
+        }
+
+        /// A value type of this instrument kind.
+        pub trait $value: Copy + Send + Sync + 'static {
+            #[doc(hidden)]
+            fn build(meter: &Meter, spec: &InstrumentSpec) -> opentelemetry::metrics::$name<Self>;
+        }
+
+        $(impl $value for $ty {
+            fn build(meter: &Meter, spec: &InstrumentSpec) -> opentelemetry::metrics::$name<Self> {
+                configure!(meter.$make(spec.name.clone()), spec)
+                    .boundaries(spec)
+                    .build()
+            }
+        })*
+
+        impl<T: $value> $name<T> {
+            $(#[$method_doc])*
+            #[inline]
+            pub fn $method(&self, value: T, attributes: &[KeyValue]) {
+                self.bound
+                    .get(meter_generation(), || T::build(self.spec.meter.meter(), &self.spec))
+                    .$method(value, attributes)
+            }
+
+            /// The exported name, such as `backstage.plugin.catalog.entities.processed`.
+            pub fn name(&self) -> &str {
+                &self.spec.name
+            }
+        }
+
+        impl<T> $name<T> {
+            /// An instrument declared with `metric!`.
+            #[doc(hidden)]
+            pub const fn __declared(spec: InstrumentSpec) -> Self {
+                $name { spec, bound: Bound::new() }
+            }
+        }
+
+        impl<T> sealed::Sealed for $name<T> {}
+
+        impl<T: $value> Instrument for $name<T> {
+            type Value = T;
+
+            fn from_parts(spec: InstrumentSpec, _callbacks: Vec<Callback<T>>) -> Self {
+                $name { spec, bound: Bound::new() }
+            }
+        }
+
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                $name { spec: self.spec.clone(), bound: Bound::new() }
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("name", &self.spec.name).finish()
+            }
+        }
+    };
+}
+
+sync_instrument!(
+    /// A sum that only goes up, such as entities processed. Made by [`MetricsService::counter`].
+    Counter, CounterValue, add,
+    /// Adds `value` (never negative) to the series of `attributes`.
+    { u64 => u64_counter, f64 => f64_counter }
+);
+
+sync_instrument!(
+    /// A sum that goes up and down, such as tasks in flight. Made by
+    /// [`MetricsService::up_down_counter`].
+    UpDownCounter, UpDownCounterValue, add,
+    /// Adds `value` (positive or negative) to the series of `attributes`.
+    { i64 => i64_up_down_counter, f64 => f64_up_down_counter }
+);
+
+sync_instrument!(
+    /// A distribution of values, such as durations. Made by [`MetricsService::histogram`].
+    Histogram, HistogramValue, record,
+    /// Records `value` in the distribution of the series of `attributes`.
+    { u64 => u64_histogram, f64 => f64_histogram }
+);
+
+sync_instrument!(
+    /// A gauge: the last value recorded, such as a queue length. Made by [`MetricsService::gauge`].
+    Gauge, GaugeValue, record,
+    /// Records `value` as the current value of the series of `attributes`.
+    { u64 => u64_gauge, i64 => i64_gauge, f64 => f64_gauge }
+);
