@@ -1,7 +1,8 @@
-//! Runs one span variant many times, for `valgrind --tool=callgrind`:
-//! `profile_span ours|otel|ours_async|otel_async [iterations] [sampled|none|init]`.
+//! Runs one span variant (or a counter add) many times, for `valgrind --tool=callgrind`:
+//! `profile_span ours|otel|ours_async|otel_async|counter [iterations] [sampled|reinstalled|none|init]`.
 //!
-//! The set-up: `sampled` (default) an SDK that samples every span, `none` no SDK at all,
+//! The set-up: `sampled` (default) an SDK that samples every span, `reinstalled` the same
+//! after the sites were used and new providers were installed (late binding), `none` no SDK at all,
 //! `init` what `backstage_telemetry::init` installs with zero configuration (metrics off):
 //! an SDK tracer provider without exporters, so log lines carry span ids.
 
@@ -16,6 +17,14 @@ fn main() {
     let _telemetry = match setup.as_str() {
         "sampled" => {
             common::install_sdk(true);
+            None
+        }
+        "reinstalled" => {
+            common::install_sdk(true);
+            common::warm_up();
+            let _ = common::plugin::COUNTER.name();
+            common::plugin::COUNTER.add(1, &[]);
+            common::install_providers(true);
             None
         }
         "none" => {
@@ -40,6 +49,10 @@ fn main() {
             "otel" => common::hand_traced(i),
             "ours_async" => common::run(common::plugin::traced_async(i)),
             "otel_async" => common::run(common::hand_traced_async(i)),
+            "counter" => {
+                common::plugin::COUNTER.add(1, &[]);
+                i
+            }
             other => panic!("unknown variant {other}"),
         };
     }

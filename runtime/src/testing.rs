@@ -11,6 +11,9 @@
 //! - **metrics** are process-wide: [`TestTelemetry::metrics`] collects everything, so give
 //!   each test its own plugin id or metric names and look them up by name.
 //!
+//! [`attribute`], [`attribute_str`], [`attribute_count`] and [`event_attributes`] read a
+//! captured span; [`MetricsSnapshot::metric`] and [`ExportedMetric::point`] a metric.
+//!
 //! ```
 //! use backstage_telemetry::{Config, RootTracingService, SpanOptions, testing};
 //!
@@ -96,6 +99,64 @@ impl TestTelemetry {
         }
         lock(&self.metrics).clone()
     }
+}
+
+/// The value of attribute `key` on `span` (the last one if the key appears twice, as
+/// exporters would report it), if any.
+///
+/// ```
+/// use backstage_telemetry::{Config, KeyValue, RootTracingService, SpanOptions, testing};
+///
+/// let kit = testing::install();
+/// let capture = kit.capture();
+/// let tracing = RootTracingService::from_config(&Config::default()).for_plugin("doc-attrs")?;
+/// capture.run(|| {
+///     let options = SpanOptions::new().with_attribute(KeyValue::new("todo.category", "personal"));
+///     tracing.start_active_span("create", options, |span| {
+///         span.add_event("created", vec![KeyValue::new("todo.id", 7)]);
+///     })
+/// });
+/// let span = capture.span("create");
+/// assert_eq!(testing::attribute_str(&span, "backstage.plugin.id").as_deref(), Some("doc-attrs"));
+/// assert_eq!(testing::attribute_str(&span, "todo.category").as_deref(), Some("personal"));
+/// assert_eq!(testing::attribute_count(&span, "todo.category"), 1);
+/// assert_eq!(
+///     testing::event_attributes(&span, "created"),
+///     Some(vec![("todo.id".to_owned(), "7".to_owned())])
+/// );
+/// # Ok::<(), backstage_telemetry::naming::NameError>(())
+/// ```
+pub fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a opentelemetry::Value> {
+    span.attributes
+        .iter()
+        .rev()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+/// The value of attribute `key` on `span` as text, if present (see [`attribute`]).
+pub fn attribute_str(span: &SpanData, key: &str) -> Option<String> {
+    attribute(span, key).map(|v| v.as_str().into_owned())
+}
+
+/// How many times `key` appears among the span's attributes (once, for a well-formed span;
+/// see [`attribute`]).
+pub fn attribute_count(span: &SpanData, key: &str) -> usize {
+    span.attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == key)
+        .count()
+}
+
+/// The attributes of the span's first event named `name`, as `(key, value as text)` pairs
+/// in order, if there is one (see [`attribute`]).
+pub fn event_attributes(span: &SpanData, name: &str) -> Option<Vec<(String, String)>> {
+    span.events.iter().find(|e| e.name == name).map(|e| {
+        e.attributes
+            .iter()
+            .map(|kv| (kv.key.as_str().to_owned(), kv.value.as_str().into_owned()))
+            .collect()
+    })
 }
 
 /// Marks the context of a capture; every span started under it belongs to it.

@@ -106,6 +106,13 @@ impl PushMetricExporter for DiscardMetrics {
 
 /// Installs SDK providers (spans sampled or not, no I/O) and the tracing subscriber.
 pub fn install_sdk(sampled: bool) {
+    let tracing_tracer = install_providers(sampled);
+    install_tracing(tracing_opentelemetry::layer().with_tracer(tracing_tracer));
+}
+
+/// Installs new SDK providers (no I/O) through the crate, as a reinstall would; returns a
+/// tracer of the new tracer provider for the tracing layer.
+pub fn install_providers(sampled: bool) -> opentelemetry_sdk::trace::SdkTracer {
     let sampler = if sampled {
         Sampler::AlwaysOn
     } else {
@@ -122,7 +129,7 @@ pub fn install_sdk(sampled: bool) {
     let tracing_tracer = tracer_provider.tracer("tracing");
     backstage_telemetry::set_tracer_provider(tracer_provider);
     backstage_telemetry::set_meter_provider(meter_provider);
-    install_tracing(tracing_opentelemetry::layer().with_tracer(tracing_tracer));
+    tracing_tracer
 }
 
 /// No SDK: the tracing subscriber with tracing-opentelemetry's no-op tracer.

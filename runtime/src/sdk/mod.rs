@@ -245,12 +245,12 @@ impl Telemetry {
 
     /// Makes what was built global.
     fn install(&self, config: &Config) {
-        crate::set_config(config.clone());
+        crate::global::set_config(config.clone());
         if let Some(provider) = &self.meter_provider {
-            crate::set_meter_provider(provider.clone());
+            crate::global::set_meter_provider(provider.clone());
         }
         if let Some(provider) = &self.tracer_provider {
-            crate::set_tracer_provider(provider.clone());
+            crate::global::set_tracer_provider(provider.clone());
         }
         if !self.propagators.is_empty() {
             let propagators = self
