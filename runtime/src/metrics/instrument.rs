@@ -160,7 +160,9 @@ impl<I: Instrument + Observed> InstrumentBuilder<'_, I> {
 }
 
 /// An instrument kind: [`Counter`], [`UpDownCounter`], [`Histogram`], [`Gauge`],
-/// [`ObservableCounter`], [`ObservableUpDownCounter`] or [`ObservableGauge`].
+/// [`ObservableCounter`](super::ObservableCounter),
+/// [`ObservableUpDownCounter`](super::ObservableUpDownCounter) or
+/// [`ObservableGauge`](super::ObservableGauge).
 pub trait Instrument: Sized + sealed::Sealed {
     /// The value type it records.
     type Value;

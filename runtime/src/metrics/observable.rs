@@ -111,14 +111,14 @@ macro_rules! observable_instrument {
 
 observable_instrument!(
     /// A monotonic sum read by a callback at each collection, such as CPU time. Made by
-    /// [`MetricsService::observable_counter`]; its callbacks run while it or a clone is alive.
+    /// [`MetricsService::observable_counter`](super::MetricsService::observable_counter); its callbacks run while it or a clone is alive.
     ObservableCounter, ObservableCounterValue,
     { u64 => u64_observable_counter, f64 => f64_observable_counter }
 );
 
 observable_instrument!(
     /// A sum read by a callback at each collection, such as entities stored. Made by
-    /// [`MetricsService::observable_up_down_counter`]; its callbacks run while it or a clone
+    /// [`MetricsService::observable_up_down_counter`](super::MetricsService::observable_up_down_counter); its callbacks run while it or a clone
     /// is alive.
     ObservableUpDownCounter, ObservableUpDownCounterValue,
     { i64 => i64_observable_up_down_counter, f64 => f64_observable_up_down_counter }
@@ -126,7 +126,7 @@ observable_instrument!(
 
 observable_instrument!(
     /// A value read by a callback at each collection, such as the last refresh age. Made by
-    /// [`MetricsService::observable_gauge`]; its callbacks run while it or a clone is alive.
+    /// [`MetricsService::observable_gauge`](super::MetricsService::observable_gauge); its callbacks run while it or a clone is alive.
     ObservableGauge, ObservableGaugeValue,
     { u64 => u64_observable_gauge, i64 => i64_observable_gauge, f64 => f64_observable_gauge }
 );
