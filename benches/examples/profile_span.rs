@@ -1,7 +1,15 @@
-//! Runs one span variant (or a counter add) many times, for `valgrind --tool=callgrind`:
-//! `profile_span ours|otel|ours_async|otel_async|counter [iterations] [sampled|reinstalled|none|init]`.
+//! Runs one variant many times, for `valgrind --tool=callgrind` (and
+//! `benches/callgrind/run.py`, which compares them):
+//! `profile_span VARIANT [iterations] [sampled|unsampled|reinstalled|none|init]`.
 //!
-//! The set-up: `sampled` (default) an SDK that samples every span, `reinstalled` the same
+//! Variants: `ours`, `ours_attribute`, `ours_async` (`#[span]` functions); `same`,
+//! `same_attribute`, `same_async` (the same behaviour by hand on the SDK tracer); `otel`,
+//! `otel_async` (`tracer.in_span` and `with_context`); `tracing` (`#[instrument]` through
+//! tracing-opentelemetry); `counter`, `counter_hand` (`metric!` and a hand-cached counter);
+//! `bare` (the body alone, for what the loop itself costs).
+//!
+//! The set-up: `sampled` (default) an SDK that samples every span, `unsampled` one that
+//! samples none, `reinstalled` the sampled one
 //! after the sites were used and new providers were installed (late binding), `none` no SDK at all,
 //! `init` what `backstage_telemetry::init` installs with zero configuration (metrics off):
 //! an SDK tracer provider without exporters, so log lines carry span ids.
@@ -17,6 +25,10 @@ fn main() {
     let _telemetry = match setup.as_str() {
         "sampled" => {
             common::install_sdk(true);
+            None
+        }
+        "unsampled" => {
+            common::install_sdk(false);
             None
         }
         "reinstalled" => {
@@ -42,19 +54,31 @@ fn main() {
         other => panic!("unknown set-up {other}"),
     };
     common::warm_up();
-    let mut sum = 0;
+    // chosen once: the loop is one indirect call per iteration, the same for every variant
+    let call: fn(u64) -> u64 = match variant.as_str() {
+        "bare" => |i| std::hint::black_box(i) + 1,
+        "ours" => common::plugin::traced,
+        "otel" => common::hand_traced,
+        "ours_async" => |i| common::run(common::plugin::traced_async(i)),
+        "otel_async" => |i| common::run(common::hand_traced_async(i)),
+        "ours_attribute" => common::plugin::traced_attribute,
+        "same" => common::same_traced,
+        "same_attribute" => common::same_traced_attribute,
+        "same_async" => |i| common::run(common::same_traced_async(i)),
+        "tracing" => common::instrumented,
+        "counter" => |i| {
+            common::plugin::COUNTER.add(1, &[]);
+            i
+        },
+        "counter_hand" => |i| {
+            common::hand().counter.add(1, &[]);
+            i
+        },
+        other => panic!("unknown variant {other}"),
+    };
+    let mut sum = 0u64;
     for i in 0..iterations {
-        sum += match variant.as_str() {
-            "ours" => common::plugin::traced(i),
-            "otel" => common::hand_traced(i),
-            "ours_async" => common::run(common::plugin::traced_async(i)),
-            "otel_async" => common::run(common::hand_traced_async(i)),
-            "counter" => {
-                common::plugin::COUNTER.add(1, &[]);
-                i
-            }
-            other => panic!("unknown variant {other}"),
-        };
+        sum = sum.wrapping_add(call(std::hint::black_box(i)));
     }
     println!("{variant}: {sum}");
 }

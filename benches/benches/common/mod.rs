@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::{Counter, Histogram};
-use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::trace::{FutureExt, SpanBuilder, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -44,6 +44,68 @@ pub mod plugin {
     pub async fn traced_async(x: u64) -> u64 {
         black_box(x) + 1
     }
+
+    #[span(attributes(work.index = x as i64))]
+    pub fn traced_attribute(x: u64) -> u64 {
+        black_box(x) + 1
+    }
+}
+
+/// The SDK's tracer, typed, for the same-behaviour references (set by `install_providers`).
+static SDK_TRACER: OnceLock<opentelemetry_sdk::trace::SdkTracer> = OnceLock::new();
+
+/// What `#[span]` does, written by hand on the SDK tracer: the span built with its
+/// attributes given at start, its context attached while the body runs, ended explicitly
+/// after it. With no SDK installed, the body alone (as `#[span]` does).
+fn same<R>(name: &'static str, attributes: Vec<KeyValue>, body: impl FnOnce() -> R) -> R {
+    let Some(tracer) = SDK_TRACER.get() else {
+        return body();
+    };
+    let parent = Context::current();
+    let builder = SpanBuilder::from_name(name).with_attributes(attributes);
+    let cx = parent.with_span(tracer.build_with_context(builder, &parent));
+    let output = {
+        let _active = cx.clone().attach();
+        body()
+    };
+    cx.span().end();
+    output
+}
+
+/// `#[span] fn traced`, by hand.
+pub fn same_traced(x: u64) -> u64 {
+    same(
+        "traced",
+        vec![KeyValue::new("backstage.plugin.id", "bench")],
+        || black_box(x) + 1,
+    )
+}
+
+/// `#[span(attributes(work.index = x))] fn traced_attribute`, by hand.
+pub fn same_traced_attribute(x: u64) -> u64 {
+    same(
+        "traced_attribute",
+        vec![
+            KeyValue::new("backstage.plugin.id", "bench"),
+            KeyValue::new("work.index", x as i64),
+        ],
+        || black_box(x) + 1,
+    )
+}
+
+/// `#[span] async fn traced_async`, by hand: the span started at the first poll, active
+/// on every poll, ended when the body completes.
+pub async fn same_traced_async(x: u64) -> u64 {
+    let Some(tracer) = SDK_TRACER.get() else {
+        return black_box(x) + 1;
+    };
+    let parent = Context::current();
+    let builder = SpanBuilder::from_name("traced_async")
+        .with_attributes(vec![KeyValue::new("backstage.plugin.id", "bench")]);
+    let cx = parent.with_span(tracer.build_with_context(builder, &parent));
+    let output = async { black_box(x) + 1 }.with_context(cx.clone()).await;
+    cx.span().end();
+    output
 }
 
 /// The hand-written side: instruments and tracer made once, after the providers.
@@ -127,6 +189,7 @@ pub fn install_providers(sampled: bool) -> opentelemetry_sdk::trace::SdkTracer {
         .build();
     let meter_provider = SdkMeterProvider::builder().with_reader(reader).build();
     let tracing_tracer = tracer_provider.tracer("tracing");
+    let _ = SDK_TRACER.set(tracer_provider.tracer("bench-same"));
     backstage_telemetry::set_tracer_provider(tracer_provider);
     backstage_telemetry::set_meter_provider(meter_provider);
     tracing_tracer
@@ -195,6 +258,10 @@ pub fn warm_up() {
     black_box(instrumented(1));
     black_box(run(plugin::traced_async(1)));
     black_box(run(hand_traced_async(1)));
+    black_box(plugin::traced_attribute(1));
+    black_box(same_traced(1));
+    black_box(same_traced_attribute(1));
+    black_box(run(same_traced_async(1)));
 }
 
 /// Runs the benchmarks registered in this binary: 100 samples of 1000 calls each.

@@ -17,7 +17,7 @@
 //! `#[async_trait]` writes it) gets that block wrapped the same way. Either way the span
 //! starts when the future is first polled.
 
-use proc_macro2::{Delimiter, Group, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, TokenStream};
 use quote::{ToTokens, quote};
 use syn::{Block, Expr, GenericArgument, PathArguments, ReturnType, Stmt, Type, TypeParamBound};
 
@@ -97,6 +97,31 @@ pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> Toke
 /// `__BT_SPAN.start(|| options)`, with the principal's expressions borrowed in a block of
 /// their own so nothing borrowed lives across an `.await`.
 fn start(args: &SpanArgs) -> TokenStream {
+    let plain = args.kind.is_none()
+        && args.attributes.is_empty()
+        && args.credentials.is_none()
+        && args.request.is_none()
+        && args.link.is_none();
+    if plain {
+        return quote!(__BT_SPAN.start_plain());
+    }
+    let kind = args.kind.map_or_else(
+        || Ident::new("Internal", proc_macro2::Span::call_site()),
+        |kind| kind.variant(),
+    );
+    if args.credentials.is_none() && args.request.is_none() && args.link.is_none() {
+        // the whole attribute vector, exactly sized, made only when a span is started
+        let attributes = args.attributes.iter().map(|attribute| {
+            let key = &attribute.key;
+            let value = &attribute.value;
+            quote!(::backstage_telemetry::KeyValue::new(#key, #value))
+        });
+        return quote! {
+            __BT_SPAN.start_with(::backstage_telemetry::SpanKind::#kind, |__bt_scope| {
+                ::std::vec![__bt_scope, #(#attributes),*]
+            })
+        };
+    }
     let kind = args.kind.map(|kind| {
         let variant = kind.variant();
         quote!(.with_kind(::backstage_telemetry::SpanKind::#variant))

@@ -138,11 +138,13 @@ impl TracingService {
         F: FnOnce(ActiveSpan) -> R,
         R: SpanOutcome,
     {
-        let Some(cx) = self.tracer.start(name.into(), false, || options) else {
+        let Some(started) = self.tracer.start(name.into(), false, || options) else {
             return f(ActiveSpan::current());
         };
-        let body = || f(ActiveSpan { cx: cx.clone() });
-        in_span_sync(Some(cx.clone()), body, R::record)
+        let active = ActiveSpan {
+            cx: started.cx.clone(),
+        };
+        in_span_sync(Some(started), || f(active), R::record)
     }
 
     /// Runs the future `f` returns in a new span, active across every `.await` of it, and
@@ -174,12 +176,14 @@ impl TracingService {
         Fut::Output: SpanOutcome,
     {
         match self.tracer.start(name.into(), false, || options) {
-            Some(cx) => {
+            Some(started) => {
                 let future = {
-                    let _active = cx.clone().attach();
-                    f(ActiveSpan { cx: cx.clone() })
+                    let _active = started.cx.clone().attach();
+                    f(ActiveSpan {
+                        cx: started.cx.clone(),
+                    })
                 };
-                in_span_async(Some(cx), future, <Fut::Output>::record)
+                in_span_async(Some(started), future, <Fut::Output>::record)
             }
             None => in_span_async(None, f(ActiveSpan::current()), <Fut::Output>::record),
         }

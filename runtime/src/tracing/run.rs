@@ -8,26 +8,37 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use opentelemetry::trace::{SpanRef, TraceContextExt};
+use opentelemetry::trace::{SpanKind, SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use super::outcome::record_panic;
-use super::tracer::ScopeTracer;
+use super::tracer::{ScopeTracer, Started};
 use super::{CANCELLED_ATTRIBUTE, SpanOptions};
 use crate::naming::Scope;
 
-/// Runs `body` in the span of `cx` (if any): active while it runs, outcome recorded with
-/// `record`, a panic recorded and resumed, ended exactly once.
+/// Runs `body` in the span `started` (if any): active while it runs, outcome recorded with
+/// `record`, a panic recorded and resumed, ended exactly once. A span that does not record
+/// is only made active (its context still carries the trace to children and logs).
 #[doc(hidden)]
 #[inline]
 pub fn in_span_sync<R>(
-    cx: Option<Context>,
+    started: Option<Started>,
     body: impl FnOnce() -> R,
     record: fn(&R, &SpanRef<'_>),
 ) -> R {
-    let Some(cx) = cx else {
+    match started {
+        None => body(),
+        Some(started) => run_sync(started, body, record),
+    }
+}
+
+#[inline(never)]
+fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: fn(&R, &SpanRef<'_>)) -> R {
+    let Started { cx, recording } = started;
+    if !recording {
+        let _active = cx.attach();
         return body();
-    };
+    }
     let result = {
         let _active = cx.clone().attach();
         catch_unwind(AssertUnwindSafe(body))
@@ -35,15 +46,19 @@ pub fn in_span_sync<R>(
     finish(&cx, result, record)
 }
 
-/// `future` in the span of `cx` (if any); see [`in_span_sync`].
+/// `future` in the span `started` (if any); see [`in_span_sync`].
 #[doc(hidden)]
 #[inline]
 pub fn in_span_async<F: Future>(
-    cx: Option<Context>,
+    started: Option<Started>,
     future: F,
     record: fn(&F::Output, &SpanRef<'_>),
 ) -> InSpan<F> {
-    InSpan { future, cx, record }
+    InSpan {
+        future,
+        started,
+        record,
+    }
 }
 
 /// `future`, its output type stated: lets a `#[span]` expansion name the output of an
@@ -89,8 +104,25 @@ impl SpanSite {
 
     /// Starts this site's span, or `None` (without evaluating `options`) with no SDK.
     #[inline]
-    pub fn start<'a>(&self, options: impl FnOnce() -> SpanOptions<'a>) -> Option<Context> {
+    pub fn start<'a>(&self, options: impl FnOnce() -> SpanOptions<'a>) -> Option<Started> {
         self.tracer.start(Cow::Borrowed(self.name), true, options)
+    }
+
+    /// Starts this site's span when the site has no options.
+    #[inline]
+    pub fn start_plain(&self) -> Option<Started> {
+        self.tracer.start_plain(self.name)
+    }
+
+    /// Starts this site's span when the site gives only a kind and attributes:
+    /// `attributes` gets the scope attribute and returns the whole, exactly sized vector.
+    #[inline]
+    pub fn start_with(
+        &self,
+        kind: SpanKind,
+        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
+    ) -> Option<Started> {
+        self.tracer.start_with(self.name, kind, attributes)
     }
 }
 
@@ -109,13 +141,13 @@ pin_project_lite::pin_project! {
     pub struct InSpan<F: Future> {
         #[pin]
         future: F,
-        cx: Option<Context>,
+        started: Option<Started>,
         record: fn(&F::Output, &SpanRef<'_>),
     }
 
     impl<F: Future> PinnedDrop for InSpan<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(cx) = this.project().cx.take() {
+            if let Some(Started { cx, recording: true }) = this.project().started.take() {
                 let span = cx.span();
                 span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
                 span.end();
@@ -129,21 +161,26 @@ impl<F: Future> Future for InSpan<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Some(cx) = this.cx.take() else {
+        let Some(started) = this.started.take() else {
             return this.future.poll(task);
         };
         let result = {
-            let _active = cx.clone().attach();
+            let _active = started.cx.clone().attach();
             let future = this.future;
-            catch_unwind(AssertUnwindSafe(|| future.poll(task)))
+            if started.recording {
+                catch_unwind(AssertUnwindSafe(|| future.poll(task)))
+            } else {
+                Ok(future.poll(task))
+            }
         };
         match result {
             Ok(Poll::Pending) => {
-                *this.cx = Some(cx);
+                *this.started = Some(started);
                 Poll::Pending
             }
-            Ok(Poll::Ready(output)) => Poll::Ready(finish(&cx, Ok(output), *this.record)),
-            Err(panic) => Poll::Ready(finish(&cx, Err(panic), *this.record)),
+            Ok(Poll::Ready(output)) if !started.recording => Poll::Ready(output),
+            Ok(Poll::Ready(output)) => Poll::Ready(finish(&started.cx, Ok(output), *this.record)),
+            Err(panic) => Poll::Ready(finish(&started.cx, Err(panic), *this.record)),
         }
     }
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
-    SpanBuilder, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
-    TracerProvider,
+    Link, SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
+    TraceState, Tracer, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
@@ -50,15 +50,21 @@ enum ScopeTracerKind {
 }
 
 impl ScopeTracerKind {
+    /// The span in a child context of `parent`, and whether it records (read from the typed
+    /// span, before it is shared, so no lock is taken).
     #[inline]
-    fn start(&self, builder: SpanBuilder, parent: &Context) -> Context {
+    fn start(&self, builder: SpanBuilder, parent: &Context) -> (Context, bool) {
         match self {
             #[cfg(feature = "sdk")]
             ScopeTracerKind::Sdk(tracer) => {
-                parent.with_span(tracer.build_with_context(builder, parent))
+                let span = tracer.build_with_context(builder, parent);
+                let recording = opentelemetry::trace::Span::is_recording(&span);
+                (parent.with_span(span), recording)
             }
             ScopeTracerKind::Boxed(tracer) => {
-                parent.with_span(tracer.build_with_context(builder, parent))
+                let span = tracer.build_with_context(builder, parent);
+                let recording = opentelemetry::trace::Span::is_recording(&span);
+                (parent.with_span(span), recording)
             }
         }
     }
@@ -115,70 +121,127 @@ impl ScopeTracer {
     }
 
     /// Starts a span as a child of the current context, or `None` when no SDK is installed
-    /// (then `options` is not even evaluated).
-    /// `name_checked`: the name was checked at compile time (a `#[span]` site).
+    /// (then `options` is not even evaluated). `name_checked`: the name and attribute keys
+    /// were checked at compile time (a `#[span]` site).
     #[inline]
     pub(crate) fn start<'a>(
         &self,
         name: Cow<'static, str>,
         name_checked: bool,
         options: impl FnOnce() -> SpanOptions<'a>,
-    ) -> Option<Context> {
+    ) -> Option<Started> {
+        self.start_bound(|bound| self.start_with_options(bound, name, name_checked, options))
+    }
+
+    /// [`start`](Self::start) for a `#[span]` site without options: the scope attribute only.
+    #[inline]
+    pub(crate) fn start_plain(&self, name: &'static str) -> Option<Started> {
+        self.start_bound(|bound| self.start_plain_recording(bound, name))
+    }
+
+    /// [`start`](Self::start) for a `#[span]` site with a kind and attributes only:
+    /// `attributes` makes the exact vector from the scope attribute (not run without an SDK).
+    #[inline]
+    pub(crate) fn start_with(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
+    ) -> Option<Started> {
+        self.start_bound(|bound| self.start_with_recording(bound, name, kind, attributes))
+    }
+
+    /// The one check every start makes: a recording tracer starts a span with `recording`;
+    /// without one, only the scope is noted for the logs, if they read it; else nothing.
+    #[inline]
+    fn start_bound(&self, recording: impl FnOnce(&BoundTracer) -> Started) -> Option<Started> {
         let bound = self.bound();
         if bound.recording {
-            Some(self.start_recording(bound, name, name_checked, options()))
+            Some(recording(bound))
         } else if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
-            // No span, but logs still learn the plugin: the context keeps the parent's span
-            // context without its span, so nothing here can end or change the parent.
-            let parent = Context::current();
-            let span_context = parent.span().span_context().clone();
-            Some(
-                parent
-                    .with_remote_span_context(span_context)
-                    .with_value(ActiveScope(self.scope().clone())),
-            )
+            Some(self.scope_only())
         } else {
             None
         }
     }
 
-    fn start_recording(
+    /// No span, but logs still learn the plugin: the context keeps the parent's span
+    /// context without its span, so nothing here can end or change the parent.
+    #[cold]
+    #[inline(never)]
+    fn scope_only(&self) -> Started {
+        let parent = Context::current();
+        let span_context = parent.span().span_context().clone();
+        Started {
+            cx: parent
+                .with_remote_span_context(span_context)
+                .with_value(ActiveScope(self.scope().clone())),
+            recording: false,
+        }
+    }
+
+    #[inline(never)]
+    fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
+        let attributes = vec![bound.id_attribute.clone()];
+        self.start_span(
+            bound,
+            Cow::Borrowed(name),
+            SpanKind::Internal,
+            attributes,
+            None,
+        )
+    }
+
+    #[inline(never)]
+    fn start_with_recording(
+        &self,
+        bound: &BoundTracer,
+        name: &'static str,
+        kind: SpanKind,
+        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
+    ) -> Started {
+        let attributes = attributes(bound.id_attribute.clone());
+        self.start_span(bound, Cow::Borrowed(name), kind, attributes, None)
+    }
+
+    #[inline(never)]
+    fn start_with_options<'a>(
         &self,
         bound: &BoundTracer,
         name: Cow<'static, str>,
         name_checked: bool,
-        options: SpanOptions<'_>,
-    ) -> Context {
+        options: impl FnOnce() -> SpanOptions<'a>,
+    ) -> Started {
         let SpanOptions {
-            attributes: mut given,
+            mut attributes,
             links,
             kind,
             credentials,
             request,
-        } = options;
+        } = options();
         // Keys of a `#[span]` site were checked at compile time; run-time ones here.
         let dropped = if name_checked {
             0
         } else {
-            let before = given.len();
-            given.retain(|kv| validate_attribute_key(kv.key.as_str()).is_ok());
-            before - given.len()
+            let before = attributes.len();
+            attributes.retain(|kv| validate_attribute_key(kv.key.as_str()).is_ok());
+            before - attributes.len()
         };
-        // one allocation, sized for the scope, the given attributes and a principal
-        let mut attributes = Vec::with_capacity(given.len() + 4);
-        attributes.push(bound.id_attribute.clone());
-        attributes.append(&mut given);
+        let credentials = match (credentials, request) {
+            (Some(credentials), _) => Some(Cow::Borrowed(credentials)),
+            (None, Some(request)) => Some(BackstageCredentials::from_request(request)),
+            (None, None) => None,
+        };
+        // One vector: the options' own, if it has room (a `#[span]` site sizes it exactly).
+        let room = 1 + usize::from(dropped > 0) + if credentials.is_some() { 2 } else { 0 };
+        attributes.reserve(room);
+        attributes.insert(0, bound.id_attribute.clone());
         if dropped > 0 {
             attributes.push(KeyValue::new(
                 INVALID_ATTRIBUTE_KEYS_ATTRIBUTE,
                 dropped as i64,
             ));
         }
-        let credentials = match (credentials, request) {
-            (Some(credentials), _) => Some(Cow::Borrowed(credentials)),
-            (None, Some(request)) => Some(BackstageCredentials::from_request(request)),
-            (None, None) => None,
-        };
         if let Some(credentials) = credentials {
             credentials.span_attributes(bound.capture_end_user, &mut attributes);
         }
@@ -188,20 +251,45 @@ impl ScopeTracer {
             attributes.push(KeyValue::new(INVALID_NAME_ATTRIBUTE, true));
             Cow::Borrowed(UNNAMED_SPAN)
         };
+        let links = (!links.is_empty()).then_some(links);
+        self.start_span(bound, name, kind, attributes, links)
+    }
+
+    #[inline]
+    fn start_span(
+        &self,
+        bound: &BoundTracer,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        links: Option<Vec<Link>>,
+    ) -> Started {
+        let builder = SpanBuilder {
+            span_kind: Some(kind),
+            name,
+            start_time: None,
+            attributes: Some(attributes),
+            events: None,
+            links,
+        };
         let parent = Context::current();
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_attributes(attributes);
-        if !links.is_empty() {
-            builder = builder.with_links(links);
-        }
-        let cx = bound.tracer.start(builder, &parent);
-        if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
+        let (cx, recording) = bound.tracer.start(builder, &parent);
+        let cx = if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
             cx.with_value(ActiveScope(self.scope().clone()))
         } else {
             cx
-        }
+        };
+        Started { cx, recording }
     }
+}
+
+/// A span just started: its context, and whether the span records (an unsampled one does
+/// not: nothing is recorded on it and it is not ended explicitly).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Started {
+    pub(crate) cx: Context,
+    pub(crate) recording: bool,
 }
 
 impl fmt::Debug for ScopeTracer {
