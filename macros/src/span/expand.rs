@@ -33,7 +33,12 @@ pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> Toke
         None => function.sig.ident.to_string(),
     };
     let start = start(args);
-    let record = quote!(::backstage_telemetry::__private::record_outcome!());
+    // a function without a return type has no outcome: nothing to dispatch on
+    let record = if matches!(function.sig.output, ReturnType::Default) {
+        quote!(|_, _| {})
+    } else {
+        quote!(::backstage_telemetry::__private::record_outcome!())
+    };
     let site = quote! {
         #track
         static __BT_SPAN: ::backstage_telemetry::__private::SpanSite =
