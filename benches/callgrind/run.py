@@ -44,7 +44,8 @@ def build() -> str:
         ["cargo", "build", "--quiet", "--release", "-p", "backstage-telemetry-benches",
          "--example", "profile_span"],
         cwd=ROOT, check=True)
-    return os.path.join(ROOT, "target", "release", "examples", "profile_span")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    return os.path.join(os.path.abspath(target), "release", "examples", "profile_span")
 
 
 def instructions(binary: str, variant: str, n: int, setup: str) -> int:
