@@ -58,10 +58,13 @@ pub struct Expanded {
     pub observables: Vec<Ident>,
 }
 
-/// Parses `input` for the module walk: `None` if it does not parse (then `metric!` itself,
-/// given the scope, reports it).
+/// Parses `input` for the module walk: `None` if any of it does not parse (then `metric!`
+/// itself, given the scope, reports that and declares the rest; so does a `metric!` in a
+/// `macro_rules!` body, whose `$` variables only parse once substituted).
 pub fn parse_in_module(input: TokenStream) -> Option<MetricInput> {
-    MetricInput::parse(input, &mut Errors::default()).ok()
+    let mut errors = Errors::default();
+    let input = MetricInput::parse(input, &mut errors).ok()?;
+    errors.is_empty().then_some(input)
 }
 
 /// Checks and expands every declaration of `input`; `enclosing` is the module's scope when

@@ -182,14 +182,7 @@ impl ScopeTracer {
 
     #[inline(never)]
     fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
-        let attributes = vec![bound.id_attribute.clone()];
-        self.start_span(
-            bound,
-            Cow::Borrowed(name),
-            SpanKind::Internal,
-            attributes,
-            None,
-        )
+        self.start_with_recording(bound, name, SpanKind::Internal, |scope| vec![scope])
     }
 
     #[inline(never)]
