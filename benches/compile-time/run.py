@@ -2,13 +2,20 @@
 """Compile-time cost of the macros (budget: docs/design.md, "Performance budgets").
 
 Writes, for each N, a crate with N `#[span]` functions and N `metric!` counters, and the same
-code written by hand against the OpenTelemetry API. Both are members of a throwaway workspace
-under target/compile-time, whose dependencies are built once first. Then each crate is
-re-checked after touching its source, three times; the median wall time of `cargo check` is
-reported, with the ratio macros / hand-written. Also reports the build time of the macros
-crate itself.
+code written by hand against the OpenTelemetry API (the same behaviour: scope attribute,
+error recording, cached instruments). Both are members of a throwaway workspace under
+target/compile-time, whose dependencies are built once first. For each crate it reports
 
-    python3 benches/compile-time/run.py [--optimized-macros] [N ...]      (default: 100 500 1000)
+- the full check (`cargo clean -p`, then `cargo check` with `CARGO_INCREMENTAL=0`): median
+  wall time of three, and the instructions rustc executed, counted under valgrind
+  (cachegrind without cache simulation; deterministic, unlike wall time on a shared
+  machine). The count includes running the proc macros, which run inside rustc;
+- touch and recheck (incremental `cargo check` after touching the source): median of three;
+
+with the ratios macros / hand-written. Also reports the build time of the macros crate.
+
+    python3 benches/compile-time/run.py [--optimized-macros] [--no-instructions] [N ...]
+                                                                     (default: 100 500 1000)
 
 With --optimized-macros the throwaway workspace sets what we recommend to users with many
 annotated items, `[profile.dev.build-override] opt-level = 3`: proc macros (and build
@@ -16,6 +23,7 @@ scripts) are compiled optimised, so expanding runs faster.
 """
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -104,16 +112,50 @@ def write(path: str, text: str) -> None:
         f.write(text)
 
 
-def cargo(*args: str) -> float:
+def cargo(*args: str, env: dict | None = None) -> float:
     start = time.monotonic()
-    subprocess.run(["cargo", *args], cwd=WORK, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["cargo", *args], cwd=WORK, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     return time.monotonic() - start
+
+
+# Run as cargo's RUSTC_WORKSPACE_WRAPPER (workspace members only): rustc under valgrind,
+# its instruction count written to $COUNT_FILE.
+WRAPPER = """#!/bin/sh
+exec valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \\
+    --log-file="$COUNT_FILE" "$@"
+"""
+
+
+def full_check(name: str) -> float:
+    cargo("clean", "-q", "-p", name)
+    return cargo("check", "-q", "-p", name, env={"CARGO_INCREMENTAL": "0"})
+
+
+def instructions(name: str) -> int:
+    """Instructions rustc executes for a full check of `name` (proc macros included)."""
+    wrapper = os.path.join(WORK, "count-rustc.sh")
+    write(wrapper, WRAPPER)
+    os.chmod(wrapper, 0o755)
+    log = os.path.join(WORK, f"{name}.count")
+    cargo("clean", "-q", "-p", name)
+    cargo("check", "-q", "-p", name,
+          env={"CARGO_INCREMENTAL": "0", "RUSTC_WORKSPACE_WRAPPER": wrapper, "COUNT_FILE": log})
+    with open(log) as f:
+        counts = re.findall(r"I\s+refs:\s+([\d,]+)", f.read())
+    if len(counts) != 1:
+        sys.exit(f"no instruction count for {name} in {log}")
+    # the wrapper changes the fingerprint: the next timed check starts clean anyway
+    return int(counts[0].replace(",", ""))
 
 
 def main() -> None:
     args = sys.argv[1:]
     optimized = "--optimized-macros" in args
-    sizes = [int(a) for a in args if a != "--optimized-macros"] or [100, 500, 1000]
+    count = "--no-instructions" not in args
+    sizes = [int(a) for a in args if not a.startswith("--")] or [100, 500, 1000]
+    if count and shutil.which("valgrind") is None:
+        sys.exit("valgrind is needed for instruction counts (or pass --no-instructions)")
     members = []
     for n in sizes:
         for kind, source, dependency in [
@@ -141,18 +183,40 @@ def main() -> None:
 
     print(f"macros crate build (syn 3, features full/parsing/printing/proc-macro"
           f"{', optimised' if optimized else ''}): {macros_build:.2f} s\n")
-    print("| N functions + N metrics | with the macros | by hand | ratio |")
-    print("|---:|---:|---:|---:|")
+    rows = []
     for n in sizes:
-        times = {}
+        row = {}
         for kind in ["macros", "hand"]:
             name = f"{kind}-{n}"
-            samples = []
+            row[kind, "full"] = statistics.median(full_check(name) for _ in range(3))
+            touched = []
             for _ in range(3):
                 os.utime(os.path.join(WORK, name, "src", "lib.rs"))
-                samples.append(cargo("check", "-q", "-p", name))
-            times[kind] = statistics.median(samples)
-        print(f"| {n} | {times['macros']:.2f} s | {times['hand']:.2f} s | {times['macros'] / times['hand']:.2f}× |")
+                touched.append(cargo("check", "-q", "-p", name))
+            row[kind, "touch"] = statistics.median(touched)
+            if count:
+                row[kind, "instructions"] = instructions(name)
+        rows.append((n, row))
+
+    print("Full check (`CARGO_INCREMENTAL=0`, after `cargo clean -p`):\n")
+    if count:
+        print("| N functions + N metrics | rustc instructions, macros | by hand | ratio | wall, macros | by hand | ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+    else:
+        print("| N functions + N metrics | wall, macros | by hand | ratio |")
+        print("|---:|---:|---:|---:|")
+    for n, row in rows:
+        wall = f"{row['macros', 'full']:.2f} s | {row['hand', 'full']:.2f} s | {row['macros', 'full'] / row['hand', 'full']:.2f}×"
+        if count:
+            m, h = row["macros", "instructions"], row["hand", "instructions"]
+            print(f"| {n} | {m / 1e6:,.0f} M | {h / 1e6:,.0f} M | {m / h:.2f}× | {wall} |")
+        else:
+            print(f"| {n} | {wall} |")
+    print("\nTouch and recheck (incremental `cargo check`):\n")
+    print("| N functions + N metrics | with the macros | by hand | ratio |")
+    print("|---:|---:|---:|---:|")
+    for n, row in rows:
+        print(f"| {n} | {row['macros', 'touch']:.2f} s | {row['hand', 'touch']:.2f} s | {row['macros', 'touch'] / row['hand', 'touch']:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,12 @@ pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
-    span::expand(args.into(), item.into()).into()
+    let args = args.into();
+    if span::is_expanded(&args) {
+        return item;
+    }
+    let (errors, item) = span::expand(args, item.into(), None);
+    quote::quote!(#errors #item).into()
 }
 
 /// Declares or creates an instrument whose name is checked and prefixed at compile time

@@ -22,17 +22,46 @@ pub fn checked(kind: ScopeKind, lit: &LitStr) -> syn::Result<Scope> {
     Scope::new(kind, lit.value()).map_err(|e| syn::Error::new(lit.span(), e.short_message()))
 }
 
-/// `::backstage_telemetry::__private::Scope::__checked(..)`: a const expression.
-pub fn to_tokens(scope: &Scope) -> TokenStream {
+/// The path of the runtime's expansion support, in full.
+fn runtime_path() -> TokenStream {
+    quote!(::backstage_telemetry::__private)
+}
+
+/// `static __BT_SCOPE: ScopeSite = ..`: the tracer and meter of `scope`, named `runtime`.
+fn declare_site(runtime: &TokenStream, scope: &Scope) -> TokenStream {
     let id = scope.id();
     let kind = match scope.kind() {
         ScopeKind::Plugin => quote!(Plugin),
         ScopeKind::Core => quote!(Core),
     };
     quote! {
-        ::backstage_telemetry::__private::Scope::__checked(
-            ::backstage_telemetry::__private::ScopeKind::#kind, #id,
-        )
+        static __BT_SCOPE: #runtime::ScopeSite = #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id);
+    }
+}
+
+/// What a scoped module adds once, for every expansion inside it: the alias `__bt` of the
+/// runtime, the trait `record_outcome!(in_scope ..)` dispatches with, and the shared
+/// `__BT_SCOPE`.
+pub fn module_statics(scope: &Scope) -> TokenStream {
+    let runtime = runtime_path();
+    let site = declare_site(&quote!(__bt), scope);
+    quote! {
+        #[allow(unused_imports)]
+        use #runtime as __bt;
+        #[allow(unused_imports)]
+        use __bt::RecordOutcome as _;
+        #[allow(dead_code)]
+        #site
+    }
+}
+
+/// The same names, imported by a module nested in a scoped one.
+pub fn nested_module_imports() -> TokenStream {
+    quote! {
+        #[allow(unused_imports)]
+        use super::{__bt, __BT_SCOPE};
+        #[allow(unused_imports)]
+        use __bt::RecordOutcome as _;
     }
 }
 
@@ -69,10 +98,13 @@ impl Enclosing {
     }
 }
 
-/// A resolved scope, and the Cargo.toml it came from (so the crate rebuilds when it changes).
+/// A resolved scope, and where it came from.
 pub struct Resolved {
     pub scope: Scope,
+    /// The Cargo.toml it came from (the crate rebuilds when it changes).
     pub manifest: Option<PathBuf>,
+    /// From the enclosing scoped module, whose `__bt` and `__BT_SCOPE` the expansion uses.
+    pub shared: bool,
 }
 
 impl Resolved {
@@ -82,7 +114,28 @@ impl Resolved {
         Resolved {
             scope: Scope::__checked(ScopeKind::Plugin, "unresolved"),
             manifest: None,
+            shared: false,
         }
+    }
+
+    /// How the expansion names the runtime: the module's alias `__bt`, or the full path.
+    pub fn runtime(&self) -> TokenStream {
+        if self.shared {
+            quote!(__bt)
+        } else {
+            runtime_path()
+        }
+    }
+
+    /// The items an expansion puts before its code so that `__BT_SCOPE` names its scope's
+    /// site: none in a scoped module (it declares one for all); elsewhere its own.
+    pub fn site(&self) -> TokenStream {
+        if self.shared {
+            return TokenStream::new();
+        }
+        let track = self.track();
+        let site = declare_site(&self.runtime(), &self.scope);
+        quote!(#track #site)
     }
 
     /// Makes the crate depend on the Cargo.toml its scope came from.
@@ -109,13 +162,14 @@ pub fn resolve(
     what: &str,
     errors: &mut Errors,
 ) -> Option<Resolved> {
-    let resolved = |scope| Resolved {
+    let resolved = |scope, shared| Resolved {
         scope,
         manifest: None,
+        shared,
     };
     match (explicit, enclosing) {
-        (Some(scope), _) => return Some(resolved(scope)),
-        (None, Some(Enclosing::Scope(scope))) => return Some(resolved(scope.clone())),
+        (Some(scope), _) => return Some(resolved(scope, false)),
+        (None, Some(Enclosing::Scope(scope))) => return Some(resolved(scope.clone(), true)),
         (None, Some(Enclosing::Unresolved)) => return None,
         (None, None) => {}
     }
@@ -160,6 +214,7 @@ pub fn crate_scope(at: Span) -> syn::Result<Option<Resolved>> {
     Ok(Some(Resolved {
         scope,
         manifest: Some(path),
+        shared: false,
     }))
 }
 

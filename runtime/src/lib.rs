@@ -52,6 +52,7 @@ pub mod naming;
 pub mod principal;
 #[cfg(feature = "sdk")]
 pub mod sdk;
+mod site;
 mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -76,13 +77,13 @@ pub use tracing::{
 pub mod __private {
     pub use crate::__record_outcome as record_outcome;
     pub use crate::metrics::{
-        __callback, Callback, Instrument, InstrumentSpec, MeterScope, MetricInfo, MetricKind,
+        __callback, Callback, Instrument, InstrumentSpec, MetricInfo, MetricKind,
     };
     pub use crate::naming::{Scope, ScopeKind};
-    pub use crate::tracing::{
-        Outcome, RecordDebugError, RecordDisplayError, RecordNothing, RecordTypedError, SpanSite,
-        in_span_async, in_span_sync, with_output,
-    };
+    pub use crate::site::ScopeSite;
+    pub use crate::tracing::{Outcome, RecordOutcome, in_span_async, in_span_sync, with_output};
+    pub use crate::{KeyValue, SpanKind, SpanOptions, metrics};
+    pub use core::option::Option::{None, Some};
     pub use opentelemetry::trace::SpanRef;
     pub use std::sync::LazyLock;
 

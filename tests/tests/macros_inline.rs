@@ -165,6 +165,20 @@ mod catalog {
         pub fn elsewhere() -> u8 {
             2
         }
+
+        // after a built-in attribute: the module expands it in its own walk
+        #[allow(clippy::unnecessary_wraps)]
+        #[span]
+        pub fn after_built_in() -> Option<u8> {
+            Some(3)
+        }
+
+        // after an attribute rustc expands first: left to rustc, with the scope handed down
+        #[cfg_attr(all(), must_use)]
+        #[span]
+        pub fn after_cfg_attr() -> u8 {
+            4
+        }
     }
 
     #[backstage_telemetry::backstage_core(id = "inline-scheduler")]
@@ -381,6 +395,8 @@ fn nearest_scope_wins() {
     capture.run(|| {
         catalog::nested::deep();
         catalog::nested::elsewhere();
+        assert_eq!(catalog::nested::after_built_in(), Some(3));
+        assert_eq!(catalog::nested::after_cfg_attr(), 4);
         catalog::scheduler::run_task();
     });
     let deep = capture.span("deep");
@@ -388,6 +404,18 @@ fn nearest_scope_wins() {
         attribute_str(&deep, "backstage.plugin.id").as_deref(),
         Some("inline-catalog")
     );
+    for name in ["after_built_in", "after_cfg_attr"] {
+        let span = capture.span(name);
+        assert_eq!(
+            attribute_str(&span, "backstage.plugin.id").as_deref(),
+            Some("inline-catalog"),
+            "{name}"
+        );
+        assert_eq!(
+            span.instrumentation_scope.name(),
+            "backstage-plugin-inline-catalog"
+        );
+    }
     let elsewhere = capture.span("elsewhere");
     assert_eq!(
         attribute_str(&elsewhere, "backstage.plugin.id").as_deref(),

@@ -2,13 +2,14 @@
 //! `pub static PROCESSED: Counter<u64> = "entities.processed", unit = "{entity}";` becomes
 //!
 //! ```text
-//! pub static PROCESSED: Counter<u64> = {
-//!     static __BT_METER: MeterScope = MeterScope::installed(Scope::__checked(Plugin, "catalog"));
-//!     Counter::<u64>::__declared(InstrumentSpec::__checked(
-//!         &__BT_METER, "backstage.plugin.catalog.entities.processed", None, Some("{entity}"), None,
-//!     ))
-//! };
+//! pub static PROCESSED: __bt::metrics::Counter<u64> = __bt::metrics::Counter::__declared(
+//!     &__BT_SCOPE, "backstage.plugin.catalog.entities.processed", "", "{entity}", __bt::None,
+//! ); // (an empty description or unit is none)
 //! ```
+//!
+//! `__bt` (the runtime's `__private`) and `__BT_SCOPE` (the plugin's meter) are declared once
+//! by the enclosing `#[backstage_plugin]` module; outside one, the initialiser is a block that
+//! starts with its own `static __BT_SCOPE`, and the runtime is named in full.
 //!
 //! The instrument binds to the global meter provider on first use and again whenever a new
 //! provider is installed; after that a measurement is the OpenTelemetry call alone.
@@ -21,7 +22,6 @@ use quote::quote;
 
 use super::parse::Header;
 use super::valid::Metric;
-use crate::scope::to_tokens;
 
 pub fn item(header: &Header, metric: &Metric) -> TokenStream {
     // `static` and the name keep the user's spans, so lints such as `dead_code` still apply.
@@ -32,42 +32,50 @@ pub fn item(header: &Header, metric: &Metric) -> TokenStream {
         ident,
         semi,
     } = header;
-    let ty = instrument_type(metric);
-    let meter = meter(metric);
-    let build = build(metric);
+    let rt = &metric.resolved.runtime();
+    let ty = instrument_type(rt, metric);
+    let site = metric.resolved.site();
+    let build = build(rt, metric);
     if metric.kind.is_observable() {
         quote! {
             #(#attrs)*
-            #vis #static_token #ident: ::backstage_telemetry::__private::LazyLock<#ty> =
-                ::backstage_telemetry::__private::LazyLock::new(|| { #meter #build }) #semi
+            #vis #static_token #ident: #rt::LazyLock<#ty> =
+                #rt::LazyLock::new(|| { #site #build }) #semi
+        }
+    } else if site.is_empty() {
+        quote! {
+            #(#attrs)*
+            #vis #static_token #ident: #ty = #build #semi
         }
     } else {
         quote! {
             #(#attrs)*
-            #vis #static_token #ident: #ty = { #meter #build } #semi
+            #vis #static_token #ident: #ty = { #site #build } #semi
         }
     }
 }
 
 pub fn expression(metric: &Metric) -> TokenStream {
-    let ty = instrument_type(metric);
-    let meter = meter(metric);
-    let build = build(metric);
+    let rt = &metric.resolved.runtime();
+    let ty = instrument_type(rt, metric);
+    let site = metric.resolved.site();
+    let build = build(rt, metric);
     if metric.kind.is_observable() {
         quote! {{
-            static __BT_INSTRUMENT: ::backstage_telemetry::__private::LazyLock<#ty> =
-                ::backstage_telemetry::__private::LazyLock::new(|| { #meter #build });
+            #site
+            static __BT_INSTRUMENT: #rt::LazyLock<#ty> = #rt::LazyLock::new(|| #build);
             &*__BT_INSTRUMENT
         }}
     } else {
         quote! {{
-            static __BT_INSTRUMENT: #ty = { #meter #build };
+            #site
+            static __BT_INSTRUMENT: #ty = #build;
             &__BT_INSTRUMENT
         }}
     }
 }
 
-/// The manifest entry of a declared metric.
+/// The manifest entry of a declared metric (in a scoped module: `__bt` is in scope).
 pub fn info(metric: &Metric) -> TokenStream {
     let name = &metric.full_name;
     let unit = metric.unit();
@@ -75,9 +83,9 @@ pub fn info(metric: &Metric) -> TokenStream {
     let kind = Ident::new(metric.kind.name(), Span::call_site());
     let value_type = metric.value_type;
     quote! {
-        ::backstage_telemetry::__private::MetricInfo {
+        __bt::MetricInfo {
             name: #name,
-            kind: ::backstage_telemetry::__private::MetricKind::#kind,
+            kind: __bt::MetricKind::#kind,
             value_type: #value_type,
             unit: #unit,
             description: #description,
@@ -85,37 +93,21 @@ pub fn info(metric: &Metric) -> TokenStream {
     }
 }
 
-fn instrument_type(metric: &Metric) -> TokenStream {
+fn instrument_type(rt: &TokenStream, metric: &Metric) -> TokenStream {
     let kind = Ident::new(metric.kind.name(), Span::call_site());
     let value_type = Ident::new(metric.value_type, Span::call_site());
-    quote!(::backstage_telemetry::metrics::#kind<#value_type>)
+    quote!(#rt::metrics::#kind<#value_type>)
 }
 
-/// The scope's meter, a static of this site.
-fn meter(metric: &Metric) -> TokenStream {
-    let scope = to_tokens(&metric.resolved.scope);
-    let track = metric.resolved.track();
-    quote! {
-        #track
-        static __BT_METER: ::backstage_telemetry::__private::MeterScope =
-            ::backstage_telemetry::__private::MeterScope::installed(#scope);
-    }
-}
-
-/// The instrument, from its compile-time checked spec.
-fn build(metric: &Metric) -> TokenStream {
-    let ty = instrument_type(metric);
+/// The instrument, from its compile-time checked parts and the site's meter.
+fn build(rt: &TokenStream, metric: &Metric) -> TokenStream {
+    let ty = instrument_type(rt, metric);
     let name = &metric.full_name;
-    let description = optional(metric.description.as_deref());
-    let unit = optional(metric.unit.as_deref());
+    let description = metric.description.as_deref().unwrap_or_default();
+    let unit = metric.unit.as_deref().unwrap_or_default();
     let boundaries = match &metric.boundaries {
-        Some(values) => quote!(::core::option::Option::Some(&[#(#values),*])),
-        None => quote!(::core::option::Option::None),
-    };
-    let spec = quote! {
-        ::backstage_telemetry::__private::InstrumentSpec::__checked(
-            &__BT_METER, #name, #description, #unit, #boundaries,
-        )
+        Some(values) => quote!(#rt::Some(&[#(#values),*])),
+        None => quote!(#rt::None),
     };
     if metric.kind.is_observable() {
         let value_type = Ident::new(metric.value_type, Span::call_site());
@@ -125,19 +117,13 @@ fn build(metric: &Metric) -> TokenStream {
             None => quote!(|_| {}),
         };
         quote! {
-            <#ty as ::backstage_telemetry::__private::Instrument>::from_parts(
-                #spec,
-                ::backstage_telemetry::__private::__callback::<#value_type, _>(#callback),
+            <#ty as #rt::Instrument>::from_parts(
+                #rt::InstrumentSpec::__checked(&__BT_SCOPE, #name, #description, #unit, #boundaries),
+                #rt::__callback::<#value_type, _>(#callback),
             )
         }
     } else {
-        quote!(<#ty>::__declared(#spec))
-    }
-}
-
-fn optional(text: Option<&str>) -> TokenStream {
-    match text {
-        Some(text) => quote!(::core::option::Option::Some(#text)),
-        None => quote!(::core::option::Option::None),
+        let kind = Ident::new(metric.kind.name(), Span::call_site());
+        quote!(#rt::metrics::#kind::__declared(&__BT_SCOPE, #name, #description, #unit, #boundaries))
     }
 }

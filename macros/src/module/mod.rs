@@ -8,6 +8,8 @@
 //! instrument, and adds to the module:
 //!
 //! ```text
+//! use ::backstage_telemetry::__private as __bt;     // the runtime, for every expansion inside
+//! static __BT_SCOPE: __bt::ScopeSite = ..;         // the plugin's tracer and meter, shared
 //! pub const METRICS: &[MetricInfo] = &[/* name, kind, value type, unit, description */];
 //! pub fn register_observables() { /* force the observable statics declared at the top */ }
 //! ```
@@ -19,14 +21,14 @@
 mod walk;
 
 use backstage_telemetry_naming::ScopeKind;
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::quote;
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::{ParseStream, Parser};
 use syn::{Ident, Token};
 
 use crate::args::{Arg, Errors, known};
 use crate::metric::{check_duplicates, info};
-use crate::scope::{Enclosing, Resolved, checked, crate_scope};
+use crate::scope::{Enclosing, Resolved, checked, crate_scope, module_statics};
 
 pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStream {
     let attribute = match kind {
@@ -35,24 +37,16 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     };
     let mut errors = Errors::default();
     let resolved = scope(kind, attribute, args, &mut errors);
-    let module = errors.check(syn::parse2::<Module>(item.clone()).map_err(|e| {
+    let module = errors.check(Module::parse(item.clone()).map_err(|e| {
         syn::Error::new(
             e.span(),
             format!("{attribute} goes on an inline module: `mod name {{ .. }}`"),
         )
     }));
-    let Some(module) = module else {
+    let Some(Module { head, ident, body }) = module else {
         let errors = errors.into_compile_errors();
         return quote!(#errors #item);
     };
-    let Module {
-        attrs,
-        vis,
-        unsafety,
-        mod_token,
-        ident,
-        body,
-    } = module;
     let Some(body) = body else {
         errors.push(syn::Error::new(
             ident.span(),
@@ -70,36 +64,39 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
         None => Enclosing::Unresolved,
     };
     let mut walk = walk::Walk::new(enclosing, body.stream());
-    let content = walk.rewrite(body.stream(), true, &mut errors);
+    let content = walk
+        .rewrite(body.stream(), true, &mut errors)
+        .unwrap_or_else(|| body.stream());
     check_duplicates(&walk.declared, &mut errors);
     let infos = walk.declared.iter().map(info);
     let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
+    // declared even when the module's id is wrong, so the code inside still type-checks
+    let statics =
+        module_statics(&resolved.map_or_else(|| Resolved::placeholder().scope, |r| r.scope));
     let errors = errors.into_compile_errors();
     let body = Group::new(
         Delimiter::Brace,
         quote! {
+            #statics
+
             #content
 
             #track
 
             /// The metrics declared in this scope: name, kind, value type, unit, description.
             #[allow(dead_code)]
-            pub const METRICS: &[::backstage_telemetry::__private::MetricInfo] = &[#(#infos),*];
+            pub const METRICS: &[__bt::MetricInfo] = &[#(#infos),*];
 
             /// Registers the callbacks of the observable instruments declared at the top of
             /// this module (others register on first use).
             #[allow(dead_code)]
             pub fn register_observables() {
-                #(::backstage_telemetry::__private::LazyLock::force(&#observables);)*
+                #(__bt::LazyLock::force(&#observables);)*
             }
         },
     );
-    quote! {
-        #errors
-        #(#attrs)*
-        #vis #unsafety #mod_token #ident #body
-    }
+    quote!(#errors #head #body)
 }
 
 /// The scope the arguments give: `id = "..."`, or nothing for the crate-wide scope of
@@ -119,6 +116,7 @@ fn scope(
         return Some(Resolved {
             scope: id,
             manifest: None,
+            shared: false,
         });
     }
     match errors.check(crate_scope(Span::call_site()))? {
@@ -153,45 +151,37 @@ fn arg_id(
 
 /// A module: its header parsed, its items kept as tokens for the walk.
 struct Module {
-    attrs: Vec<syn::Attribute>,
-    vis: syn::Visibility,
-    unsafety: Option<Token![unsafe]>,
-    mod_token: Token![mod],
+    /// The tokens before the body, as written: attributes, visibility, `mod name`.
+    head: TokenStream,
     ident: Ident,
     /// `None` for `mod name;`.
     body: Option<Group>,
 }
 
-impl Parse for Module {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(syn::Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let unsafety = input.parse()?;
-        let mod_token = input.parse()?;
-        let ident = input.parse()?;
-        let body = if input.peek(Token![;]) {
-            input.parse::<Token![;]>()?;
-            None
-        } else {
-            let body: Group = input.parse()?;
-            if body.delimiter() != Delimiter::Brace {
+impl Module {
+    /// Splits the body off before parsing, so syn never buffers the module's items.
+    fn parse(item: TokenStream) -> syn::Result<Self> {
+        let mut tokens: Vec<TokenTree> = item.into_iter().collect();
+        let body = match tokens.pop() {
+            Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => Some(body),
+            Some(TokenTree::Punct(semi)) if semi.as_char() == ';' => None,
+            Some(other) => {
                 return Err(syn::Error::new(
-                    body.span(),
+                    other.span(),
                     "expected the module's items in braces",
                 ));
             }
-            Some(body)
+            None => return Err(syn::Error::new(Span::call_site(), "expected a module")),
         };
-        if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the module"));
-        }
-        Ok(Module {
-            attrs,
-            vis,
-            unsafety,
-            mod_token,
-            ident,
-            body,
-        })
+        let head: TokenStream = tokens.into_iter().collect();
+        let parser = |input: ParseStream| {
+            input.call(syn::Attribute::parse_outer)?;
+            input.parse::<syn::Visibility>()?;
+            input.parse::<Option<Token![unsafe]>>()?;
+            input.parse::<Token![mod]>()?;
+            input.parse::<Ident>()
+        };
+        let ident = parser.parse2(head.clone())?;
+        Ok(Module { head, ident, body })
     }
 }

@@ -13,7 +13,8 @@ use quote::quote;
 
 use crate::args::Errors;
 use crate::metric::{self, Metric};
-use crate::scope::Enclosing;
+use crate::scope::{Enclosing, nested_module_imports};
+use crate::span;
 
 pub struct Walk {
     enclosing: Enclosing,
@@ -91,11 +92,21 @@ impl Walk {
         }
     }
 
-    /// Rewrites `stream`; `top` is true for the module's own items.
-    pub fn rewrite(&mut self, stream: TokenStream, top: bool, errors: &mut Errors) -> TokenStream {
+    /// Rewrites `stream`; `top` is true for the module's own items. `None` when nothing in
+    /// it changed: the caller keeps the tokens it has (rebuilding every group of every body
+    /// would cost as much again as reading them).
+    pub fn rewrite(
+        &mut self,
+        stream: TokenStream,
+        top: bool,
+        errors: &mut Errors,
+    ) -> Option<TokenStream> {
         let tokens: Vec<TokenTree> = stream.into_iter().collect();
+        let mut changed = false;
         let mut output: Vec<TokenTree> = Vec::with_capacity(tokens.len());
         let mut skip_next_body = false;
+        // the `#[span]` paths already left as a marker at this level
+        let mut marked: Vec<String> = Vec::new();
         let mut i = 0;
         while i < tokens.len() {
             match (&tokens[i], tokens.get(i + 1), tokens.get(i + 2)) {
@@ -103,9 +114,42 @@ impl Walk {
                 (TokenTree::Punct(hash), Some(TokenTree::Group(group)), _)
                     if hash.as_char() == '#' && group.delimiter() == Delimiter::Bracket =>
                 {
+                    if let Some(end) = self.span_in_place(&tokens, i, group) {
+                        // the function, its body walked, expanded here: one pass
+                        changed = true;
+                        let mut item: Vec<TokenTree> = tokens[i + 2..=end].to_vec();
+                        if let Some(TokenTree::Group(body)) = item.last_mut()
+                            && let Some(walked) = self.rewrite(body.stream(), false, errors)
+                        {
+                            let mut walked = Group::new(Delimiter::Brace, walked);
+                            walked.set_span(body.span());
+                            *body = walked;
+                        }
+                        let (args, path) = attribute_parts(group);
+                        let (errors, expanded) =
+                            span::expand(args, item.into_iter().collect(), Some(&self.enclosing));
+                        output.extend(errors);
+                        // the first function of each name here keeps the attribute as a
+                        // marker it passes the function through with, so the import is used
+                        let name = path.to_string();
+                        if !marked.contains(&name) {
+                            marked.push(name);
+                            let marker = Ident::new(span::EXPANDED, group.span());
+                            let mut attribute =
+                                Group::new(Delimiter::Bracket, quote!(#path(#marker)));
+                            attribute.set_span(group.span());
+                            output.extend([tokens[i].clone(), TokenTree::Group(attribute)]);
+                        }
+                        output.extend(expanded);
+                        i = end + 1;
+                        continue;
+                    }
                     output.push(tokens[i].clone());
                     match self.classify(group.stream()) {
-                        Attribute::Span => output.push(self.scoped_span(group)),
+                        Attribute::Span => {
+                            changed = true;
+                            output.push(self.scoped_span(group));
+                        }
                         Attribute::Scope => {
                             skip_next_body = true;
                             output.push(tokens[i + 1].clone());
@@ -120,6 +164,7 @@ impl Walk {
                     Some(TokenTree::Punct(bang)),
                     Some(TokenTree::Group(group)),
                 ) if bang.as_char() == '!' && self.names.metric.iter().any(|n| ident == n) => {
+                    changed = true;
                     match metric::parse_in_module(group.stream()) {
                         Some(input) => {
                             let expanded =
@@ -162,12 +207,22 @@ impl Walk {
                         skip_next_body = false;
                         output.push(tokens[i].clone());
                     } else {
-                        let mut rewritten = Group::new(
-                            group.delimiter(),
-                            self.rewrite(group.stream(), false, errors),
-                        );
-                        rewritten.set_span(group.span());
-                        output.push(TokenTree::Group(rewritten));
+                        let mut content = self.rewrite(group.stream(), false, errors);
+                        if is_module_body(&tokens[..i], group) {
+                            // a nested module sees the scope's runtime alias and statics
+                            let items = content.unwrap_or_else(|| group.stream());
+                            let imports = nested_module_imports();
+                            content = Some(quote!(#imports #items));
+                        }
+                        match content {
+                            Some(content) => {
+                                changed = true;
+                                let mut rewritten = Group::new(group.delimiter(), content);
+                                rewritten.set_span(group.span());
+                                output.push(TokenTree::Group(rewritten));
+                            }
+                            None => output.push(tokens[i].clone()),
+                        }
                     }
                     i += 1;
                 }
@@ -177,7 +232,45 @@ impl Walk {
                 }
             }
         }
-        output.into_iter().collect()
+        changed.then(|| output.into_iter().collect())
+    }
+
+    /// The index of the body of the function that the `#[span]` at `tokens[at]` is on, when
+    /// the walk can expand it in place: what rustc would do next anyway, because only
+    /// built-in attributes (`doc`, `allow`, `cfg`, ..) come before it. Otherwise (another
+    /// attribute macro first, or not a function with a body) `None`: the attribute is
+    /// handed the scope and left to rustc.
+    fn span_in_place(&self, tokens: &[TokenTree], at: usize, attribute: &Group) -> Option<usize> {
+        if !matches!(self.classify(attribute.stream()), Attribute::Span) {
+            return None;
+        }
+        let mut before = &tokens[..at];
+        while let [
+            rest @ ..,
+            TokenTree::Punct(hash),
+            TokenTree::Group(previous),
+        ] = before
+        {
+            if hash.as_char() != '#' || previous.delimiter() != Delimiter::Bracket {
+                break;
+            }
+            if !is_builtin(previous) {
+                return None;
+            }
+            before = rest;
+        }
+        let mut saw_fn = false;
+        for (index, token) in tokens.iter().enumerate().skip(at + 2) {
+            match token {
+                TokenTree::Ident(ident) if ident == "fn" => saw_fn = true,
+                TokenTree::Punct(p) if p.as_char() == ';' => return None,
+                TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
+                    return saw_fn.then_some(index);
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// `[span]` → `[span(__scope(..))]`, `[span(args)]` → `[span(args, __scope(..))]`.
@@ -219,5 +312,52 @@ impl Walk {
             Some(name) if self.names.scope.contains(&name) => Attribute::Scope,
             _ => Attribute::Other,
         }
+    }
+}
+
+/// Whether `group` is the body of `mod name`, the tokens before it being `before`.
+fn is_module_body(before: &[TokenTree], group: &Group) -> bool {
+    group.delimiter() == Delimiter::Brace
+        && matches!(
+            before,
+            [.., TokenTree::Ident(keyword), TokenTree::Ident(_)] if keyword == "mod"
+        )
+}
+
+/// The arguments and the path of an attribute: `x` and `path` in `#[path(x)]`.
+fn attribute_parts(attribute: &Group) -> (TokenStream, TokenStream) {
+    let mut tokens: Vec<TokenTree> = attribute.stream().into_iter().collect();
+    match tokens.last() {
+        Some(TokenTree::Group(args)) if args.delimiter() == Delimiter::Parenthesis => {
+            let args = args.stream();
+            tokens.pop();
+            (args, tokens.into_iter().collect())
+        }
+        _ => (TokenStream::new(), tokens.into_iter().collect()),
+    }
+}
+
+/// Whether an attribute is one of rustc's own (not a macro that could rewrite the item).
+fn is_builtin(attribute: &Group) -> bool {
+    const BUILTIN: &[&str] = &[
+        "doc",
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "cfg",
+        "inline",
+        "cold",
+        "must_use",
+        "deprecated",
+        "track_caller",
+        "rustfmt",
+        "clippy",
+        "diagnostic",
+    ];
+    match attribute.stream().into_iter().next() {
+        Some(TokenTree::Ident(ident)) => BUILTIN.iter().any(|name| ident == name),
+        _ => false,
     }
 }

@@ -3,14 +3,17 @@
 //!
 //! ```text
 //! fn process(entity: &Entity) -> Result<(), E> {
-//!     static __BT_SPAN: SpanSite = SpanSite::new(Scope::__checked(Plugin, "catalog"), "process");
-//!     in_span_sync(
-//!         __BT_SPAN.start(|| SpanOptions::new() /* kind, attributes, principal */),
-//!         move || { body },
-//!         record_outcome!(), // the runtime's: an `Err` found by type is recorded
+//!     __bt::in_span_sync(
+//!         __BT_SCOPE.start_plain("process"), // or start_with(..), start(..) with options
+//!         move || -> Result<(), E> { body },
+//!         __bt::record_outcome!(), // the runtime's: an `Err` found by type is recorded
 //!     )
 //! }
 //! ```
+//!
+//! `__bt` (the runtime's `__private`) and `__BT_SCOPE` (the plugin's tracer) are declared
+//! once by the enclosing `#[backstage_plugin]` module; outside one, the expansion starts
+//! with its own `static __BT_SCOPE` and names the runtime in full (`Resolved::site`).
 //!
 //! An `async fn` awaits `in_span_async(cx, async move { body }, record)`; a function returning
 //! `impl Future` from an `async` tail block (or `Box::pin(async move { .. })`, as
@@ -19,55 +22,49 @@
 
 use proc_macro2::{Delimiter, Group, Ident, TokenStream};
 use quote::{ToTokens, quote};
-use syn::{Block, Expr, GenericArgument, PathArguments, ReturnType, Stmt, Type, TypeParamBound};
+use syn::{Block, Expr, GenericArgument, PathArguments, Stmt, Type, TypeParamBound};
 
 use super::Function;
 use super::attr::SpanArgs;
-use crate::scope::{Resolved, to_tokens};
+use crate::scope::Resolved;
 
 pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> TokenStream {
-    let track = resolved.track();
-    let scope = to_tokens(&resolved.scope);
+    let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
         None => function.sig.ident.to_string(),
     };
-    let start = start(args);
-    // a function without a return type has no outcome: nothing to dispatch on
-    let record = if matches!(function.sig.output, ReturnType::Default) {
-        quote!(|_, _| {})
-    } else {
-        quote!(::backstage_telemetry::__private::record_outcome!())
-    };
-    let site = quote! {
-        #track
-        static __BT_SPAN: ::backstage_telemetry::__private::SpanSite =
-            ::backstage_telemetry::__private::SpanSite::new(#scope, #name);
-    };
+    let output = function.sig.output.as_ref();
+    let start = start(rt, &name, args);
+    let returns = output.filter(|ty| !mentions_impl(ty));
+    let site = resolved.site();
 
     let block = &function.body;
-    let mut tail_block = (function.sig.asyncness.is_none() && mentions_async(block.stream()))
+    let mut tail_block = (!function.sig.asyncness && mentions_async(block.stream()))
         .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
         .flatten();
-    let body = if function.sig.asyncness.is_some() {
-        let future = annotated_async(&function.sig.output, block);
+    let body = if function.sig.asyncness {
+        let record = record(rt, resolved.shared, output.is_some(), returns);
+        let future = annotated_async(returns, block);
         quote! {
             #site
             let __bt_cx = #start;
-            ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
+            #rt::in_span_async(__bt_cx, #future, #record).await
         }
     } else if let Some(tail) = tail_block.as_mut().and_then(async_tail) {
         let mut future =
             std::mem::replace(tail, Expr::Verbatim(TokenStream::new())).into_token_stream();
-        if let Some(output) = future_output(&function.sig.output) {
+        let output = output.and_then(future_output);
+        let record = record(rt, resolved.shared, true, output.as_ref());
+        if let Some(output) = &output {
             // the block's output, known before its outcome is recorded
-            future = quote!(::backstage_telemetry::__private::with_output::<#output, _>(#future));
+            future = quote!(#rt::with_output::<#output, _>(#future));
         }
         // started at first poll, like an `async fn`
         *tail = syn::parse_quote! {
             async move {
                 let __bt_cx = #start;
-                ::backstage_telemetry::__private::in_span_async(__bt_cx, #future, #record).await
+                #rt::in_span_async(__bt_cx, #future, #record).await
             }
         };
         let stmts = tail_block.as_ref().map(|b| &b.stmts);
@@ -77,69 +74,83 @@ pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> Toke
             #(#stmts)*
         }
     } else {
-        let closure = match written_return_type(&function.sig.output) {
+        let record = record(rt, resolved.shared, output.is_some(), returns);
+        let closure = match returns {
             Some(ty) => quote!(move || -> #ty #block),
             None => quote!(move || #block),
         };
         quote! {
             #site
-            ::backstage_telemetry::__private::in_span_sync(#start, #closure, #record)
+            #rt::in_span_sync(#start, #closure, #record)
         }
     };
     // The body's braces keep the user's span, so the item still counts as user code for
     // lints such as `dead_code`.
     let mut body = Group::new(Delimiter::Brace, body);
     body.set_span(function.body.span());
-    let Function {
-        attrs, vis, sig, ..
-    } = function;
-    quote! {
-        #(#attrs)*
-        #vis #sig #body
+    let head = &function.head;
+    quote!(#head #body)
+}
+
+/// How the outcome is recorded: not at all without a return type; by the function the
+/// runtime picks for `output` where that type can be written (no closure of our own to
+/// compile); else by a closure that picks it from the value.
+fn record(
+    rt: &TokenStream,
+    shared: bool,
+    returns: bool,
+    output: Option<&TokenStream>,
+) -> TokenStream {
+    match (returns, output) {
+        (false, _) => quote!(|_, _| {}),
+        // in a scoped module, which imports the dispatch trait once for all its functions
+        (true, Some(output)) if shared => quote!(#rt::record_outcome!(in_scope #output)),
+        (true, Some(output)) => quote!(#rt::record_outcome!(#output)),
+        (true, None) => quote!(#rt::record_outcome!()),
     }
 }
 
-/// `__BT_SPAN.start(|| options)`, with the principal's expressions borrowed in a block of
-/// their own so nothing borrowed lives across an `.await`.
-fn start(args: &SpanArgs) -> TokenStream {
+/// `__BT_SCOPE.start(name, || options)`, with the principal's expressions borrowed in a
+/// block of their own so nothing borrowed lives across an `.await`.
+fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
     let plain = args.kind.is_none()
         && args.attributes.is_empty()
         && args.credentials.is_none()
         && args.request.is_none()
         && args.link.is_none();
     if plain {
-        return quote!(__BT_SPAN.start_plain());
+        return quote!(__BT_SCOPE.start_plain(#name));
     }
     let kind = args.kind.map_or_else(
         || Ident::new("Internal", proc_macro2::Span::call_site()),
         |kind| kind.variant(),
     );
     if args.credentials.is_none() && args.request.is_none() && args.link.is_none() {
-        // the whole attribute vector, exactly sized, made only when a span is started
+        // every attribute, made only when a span is started (one exactly sized vector)
         let attributes = args.attributes.iter().map(|attribute| {
             let key = &attribute.key;
             let value = &attribute.value;
-            quote!(::backstage_telemetry::KeyValue::new(#key, #value))
+            quote!(#rt::KeyValue::new(#key, #value))
         });
         return quote! {
-            __BT_SPAN.start_with(::backstage_telemetry::SpanKind::#kind, |__bt_scope| {
-                ::std::vec![__bt_scope, #(#attributes),*]
+            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, |__bt_scope| {
+                [__bt_scope, #(#attributes),*]
             })
         };
     }
     let kind = args.kind.map(|kind| {
         let variant = kind.variant();
-        quote!(.with_kind(::backstage_telemetry::SpanKind::#variant))
+        quote!(.with_kind(#rt::SpanKind::#variant))
     });
     let attributes = args.attributes.iter().map(|attribute| {
         let key = &attribute.key;
         let value = &attribute.value;
-        quote!(.with_attribute(::backstage_telemetry::KeyValue::new(#key, #value)))
+        quote!(.with_attribute(#rt::KeyValue::new(#key, #value)))
     });
     let (credentials_let, credentials) = match &args.credentials {
         Some(expr) => (
             quote!(let __bt_credentials = &(#expr);),
-            quote!(.with_credentials(::backstage_telemetry::__private::credentials(__bt_credentials))),
+            quote!(.with_credentials(#rt::credentials(__bt_credentials))),
         ),
         None => (TokenStream::new(), TokenStream::new()),
     };
@@ -155,36 +166,37 @@ fn start(args: &SpanArgs) -> TokenStream {
     quote! {{
         #credentials_let
         #request_let
-        __BT_SPAN.start(|| {
-            ::backstage_telemetry::SpanOptions::new() #kind #(#attributes)* #credentials #request #link
+        __BT_SCOPE.start(#name, || {
+            #rt::SpanOptions::new() #kind #(#attributes)* #credentials #request #link
         })
     }}
 }
 
 /// `async move { body }`, its output typed as the function's return type where that can be
 /// written, so `?` in the body knows what to convert into.
-fn annotated_async(output: &ReturnType, block: &Group) -> TokenStream {
-    match written_return_type(output) {
+fn annotated_async(returns: Option<&TokenStream>, block: &Group) -> TokenStream {
+    match returns {
         Some(ty) => quote!(async move { ::core::convert::identity::<#ty>(#block) }),
         None => quote!(async move #block),
     }
 }
 
-/// The declared return type, if it can be written in an expression (no `impl Trait`).
-fn written_return_type(output: &ReturnType) -> Option<&Type> {
-    match output {
-        ReturnType::Type(_, ty) if !mentions_impl(ty) => Some(ty),
-        _ => None,
-    }
+/// Whether a return type has an `impl Trait` anywhere in it (it cannot be written in a body).
+fn mentions_impl(ty: &TokenStream) -> bool {
+    ty.clone().into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => mentions_impl(&group.stream()),
+        _ => false,
+    })
 }
 
 /// `X` in a return type such as `impl Future<Output = X> + Send` or
-/// `Pin<Box<dyn Future<Output = X> + Send>>`, if it can be written.
-fn future_output(output: &ReturnType) -> Option<&Type> {
-    let ReturnType::Type(_, ty) = output else {
-        return None;
-    };
-    output_of(ty).filter(|output| !mentions_impl(output))
+/// `Pin<Box<dyn Future<Output = X> + Send>>`, if it can be written (the one place the
+/// return type is parsed).
+fn future_output(output: &TokenStream) -> Option<TokenStream> {
+    let ty: Type = syn::parse2(output.clone()).ok()?;
+    let output = output_of(&ty)?.to_token_stream();
+    (!mentions_impl(&output)).then_some(output)
 }
 
 fn output_of(ty: &Type) -> Option<&Type> {
@@ -229,29 +241,6 @@ fn generic_types(path: &syn::Path) -> impl Iterator<Item = &Type> {
             GenericArgument::AssocType(assoc) => Some(&assoc.ty),
             _ => None,
         })
-}
-
-/// Whether a type has an `impl Trait` anywhere in it (it cannot be written in a body).
-fn mentions_impl(ty: &Type) -> bool {
-    match ty {
-        Type::ImplTrait(_) => true,
-        Type::Array(t) => mentions_impl(&t.elem),
-        Type::Group(t) => mentions_impl(&t.elem),
-        Type::Paren(t) => mentions_impl(&t.elem),
-        Type::Ptr(t) => mentions_impl(&t.elem),
-        Type::Reference(t) => mentions_impl(&t.elem),
-        Type::Slice(t) => mentions_impl(&t.elem),
-        Type::Tuple(t) => t.elems.iter().any(mentions_impl),
-        Type::Path(t) => {
-            t.qself.as_ref().is_some_and(|q| mentions_impl(&q.ty))
-                || generic_types(&t.path).any(mentions_impl)
-        }
-        Type::TraitObject(t) => t.bounds.iter().any(|bound| match bound {
-            TypeParamBound::Trait(bound) => generic_types(&bound.path).any(mentions_impl),
-            _ => false,
-        }),
-        _ => false,
-    }
 }
 
 /// Whether the body's own tokens (not nested blocks') use `async`.

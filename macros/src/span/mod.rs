@@ -5,21 +5,32 @@
 mod attr;
 mod expand;
 
-use proc_macro2::{Delimiter, Group, TokenStream};
-use quote::quote;
-use syn::parse::{Parse, ParseStream, Parser};
-use syn::spanned::Spanned;
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
+use syn::parse::Parser;
 
 use crate::args::{Arg, Errors};
-use crate::scope::{Resolved, resolve};
+use crate::scope::{Enclosing, Resolved, resolve};
 use attr::SpanArgs;
 
-pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+/// `#[span(args)]` on `item`: the errors, then the function (wrapped, or as written when
+/// there are errors). `enclosing`: the scoped module expanding it in its own walk (else a
+/// module that passed itself down as a hidden argument, if any).
+pub fn expand(
+    args: TokenStream,
+    item: TokenStream,
+    enclosing: Option<&Enclosing>,
+) -> (TokenStream, TokenStream) {
     let mut errors = Errors::default();
     let args = errors
         .check(Arg::parse_all.parse2(args))
-        .map(|args| SpanArgs::new(args, &mut errors));
-    let function = errors.check(syn::parse2::<Function>(item.clone()).map_err(|_| {
+        .map(|args| SpanArgs::new(args, &mut errors))
+        .map(|mut args| {
+            if let Some(enclosing) = enclosing {
+                args.enclosing = Some(enclosing.clone());
+            }
+            args
+        });
+    let function = errors.check(Function::parse(item.clone()).map_err(|_| {
         syn::Error::new(
             first_ident_span(&item),
             "#[span] goes on a function with a body: a free function, a method, or a trait \
@@ -32,19 +43,29 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         _ => None,
     };
     match expanded {
-        Some(expanded) if errors.is_empty() => expanded,
-        _ => {
-            let errors = errors.into_compile_errors();
-            quote!(#errors #item)
-        }
+        Some(expanded) if errors.is_empty() => (TokenStream::new(), expanded),
+        _ => (errors.into_compile_errors(), item),
     }
 }
 
+/// Whether `args` is the marker of a function the scoped module already expanded.
+pub fn is_expanded(args: &TokenStream) -> bool {
+    let mut tokens = args.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(proc_macro2::TokenTree::Ident(marker)), None) if marker == EXPANDED
+    )
+}
+
+/// `#[span(__expanded)]`: left on a function the module expanded, so the import of `span`
+/// is used; the attribute then returns the function as it is.
+pub const EXPANDED: &str = "__expanded";
+
 /// What can only be checked with the function in hand; the scope it belongs to.
 fn validate(args: &SpanArgs, function: &Function, errors: &mut Errors) -> Option<Resolved> {
-    if let Some(constness) = &function.sig.constness {
+    if let Some(constness) = function.sig.constness {
         errors.push(syn::Error::new(
-            constness.span(),
+            constness,
             "#[span] cannot go on a `const fn`: spans are started at run time; remove `const` \
              or the attribute",
         ));
@@ -61,30 +82,125 @@ fn validate(args: &SpanArgs, function: &Function, errors: &mut Errors) -> Option
     )
 }
 
-/// A function: its signature parsed, its body kept as tokens (parsing every statement of
-/// every function would dominate compile time; only the `async`-tail forms need it).
+/// A function, split into what the expansion needs: read from the tokens, not parsed with
+/// syn (the macro runs on every annotated function, unoptimised in a debug build), with the
+/// body kept as tokens.
 pub struct Function {
-    pub attrs: Vec<syn::Attribute>,
-    pub vis: syn::Visibility,
-    pub sig: syn::Signature,
+    /// The tokens before the body, as written: attributes, visibility and signature.
+    pub head: TokenStream,
+    pub sig: Signature,
     pub body: Group,
 }
 
-impl Parse for Function {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(syn::Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let sig = input.parse()?;
-        let body: Group = input.parse()?;
-        if body.delimiter() != Delimiter::Brace || !input.is_empty() {
-            return Err(input.error("expected a function body"));
-        }
+/// What the expansion reads from a signature.
+pub struct Signature {
+    /// The `const` keyword, if any (an error: spans start at run time).
+    pub constness: Option<Span>,
+    pub asyncness: bool,
+    pub ident: Ident,
+    /// The return type's tokens; `None` for `-> ()` left out.
+    pub output: Option<TokenStream>,
+}
+
+impl Function {
+    /// `[attributes] [qualifiers] fn name [<generics>] (params) [-> Type] [where ..] { body }`;
+    /// anything else is not a function with a body. rustc checks the signature itself.
+    fn parse(item: TokenStream) -> Result<Self, ()> {
+        let mut tokens: Vec<TokenTree> = item.into_iter().collect();
+        let body = match tokens.pop() {
+            Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace => body,
+            _ => return Err(()),
+        };
+        let sig = Signature::read(&tokens).ok_or(())?;
         Ok(Function {
-            attrs,
-            vis,
+            head: tokens.into_iter().collect(),
             sig,
             body,
         })
+    }
+}
+
+impl Signature {
+    fn read(tokens: &[TokenTree]) -> Option<Self> {
+        let is = |token: &TokenTree, word: &str| matches!(token, TokenTree::Ident(i) if i == word);
+        let mut constness = None;
+        let mut asyncness = false;
+        let mut rest = tokens.iter();
+        // attributes, visibility and qualifiers, up to `fn`
+        loop {
+            match rest.next()? {
+                TokenTree::Punct(p) if p.as_char() == '#' => {
+                    rest.next()?;
+                }
+                token if is(token, "fn") => break,
+                token if is(token, "const") => constness = Some(token.span()),
+                token if is(token, "async") => asyncness = true,
+                _ => {}
+            }
+        }
+        let TokenTree::Ident(ident) = rest.next()? else {
+            return None;
+        };
+        // generics, up to the parameters
+        let mut depth = 0usize;
+        let mut previous_dash = false;
+        loop {
+            let token = rest.next()?;
+            match token {
+                TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && depth == 0 => {
+                    break;
+                }
+                TokenTree::Punct(p) => {
+                    depth = angle_depth(depth, p.as_char(), previous_dash);
+                    previous_dash = p.as_char() == '-';
+                    continue;
+                }
+                _ => {}
+            }
+            previous_dash = false;
+        }
+        // `-> Type`, up to `where`
+        let rest: Vec<&TokenTree> = rest.collect();
+        let output = match rest.as_slice() {
+            [TokenTree::Punct(dash), TokenTree::Punct(gt), ty @ ..]
+                if dash.as_char() == '-' && gt.as_char() == '>' =>
+            {
+                let mut depth = 0usize;
+                let mut previous_dash = false;
+                let end = ty
+                    .iter()
+                    .position(|token| {
+                        if depth == 0 && is(token, "where") {
+                            return true;
+                        }
+                        if let TokenTree::Punct(p) = token {
+                            depth = angle_depth(depth, p.as_char(), previous_dash);
+                            previous_dash = p.as_char() == '-';
+                        } else {
+                            previous_dash = false;
+                        }
+                        false
+                    })
+                    .unwrap_or(ty.len());
+                Some(ty[..end].iter().map(|t| (*t).clone()).collect())
+            }
+            _ => None,
+        };
+        Some(Signature {
+            constness,
+            asyncness,
+            ident: ident.clone(),
+            output,
+        })
+    }
+}
+
+/// Nesting of `<..>` after `punct` (the `>` of `->` closes nothing).
+fn angle_depth(depth: usize, punct: char, previous_dash: bool) -> usize {
+    match punct {
+        '<' => depth + 1,
+        '>' if !previous_dash => depth.saturating_sub(1),
+        _ => depth,
     }
 }
 

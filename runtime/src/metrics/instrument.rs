@@ -9,10 +9,11 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 
 use super::MetricsService;
-use super::meter::{MeterRef, MeterScope};
+use super::meter::MeterRef;
 use crate::binding::Bound;
 use crate::global::{claim_metric_name, meter_generation};
 use crate::naming::{NameError, already_registered, validate_boundaries, validate_unit};
+use crate::site::ScopeSite;
 
 /// What an instrument is made from: its exported name, description, unit and boundaries,
 /// and the meter it resolves against.
@@ -28,23 +29,26 @@ pub struct InstrumentSpec {
 
 impl InstrumentSpec {
     /// The spec of an instrument declared with `metric!`: every part checked at compile time.
+    /// An empty `description` or `unit` is none.
     pub const fn __checked(
-        meter: &'static MeterScope,
+        site: &'static ScopeSite,
         name: &'static str,
-        description: Option<&'static str>,
-        unit: Option<&'static str>,
+        description: &'static str,
+        unit: &'static str,
         boundaries: Option<&'static [f64]>,
     ) -> Self {
         InstrumentSpec {
-            meter: MeterRef::Static(meter),
+            meter: MeterRef::Static(site.meter()),
             name: Cow::Borrowed(name),
-            description: match description {
-                Some(description) => Some(Cow::Borrowed(description)),
-                None => None,
+            description: if description.is_empty() {
+                None
+            } else {
+                Some(Cow::Borrowed(description))
             },
-            unit: match unit {
-                Some(unit) => Some(Cow::Borrowed(unit)),
-                None => None,
+            unit: if unit.is_empty() {
+                None
+            } else {
+                Some(Cow::Borrowed(unit))
             },
             boundaries: match boundaries {
                 Some(boundaries) => Some(Cow::Borrowed(boundaries)),
@@ -218,8 +222,10 @@ macro_rules! sync_instrument {
      { $($ty:ty => $make:ident),* }) => {
         $(#[$doc])*
         pub struct $name<T> {
-            spec: InstrumentSpec,
+            // first: the compiler checks every `static` of this type for interior
+            // mutability field by field, and stops at this one (BENCHMARKS.md)
             bound: Bound<opentelemetry::metrics::$name<T>>,
+            spec: InstrumentSpec,
         }
 
         /// A value type of this instrument kind.
@@ -252,12 +258,37 @@ macro_rules! sync_instrument {
         }
 
         impl<T> $name<T> {
-            /// An instrument declared with `metric!`.
+            /// An instrument declared with `metric!`, every part checked at compile time.
             #[doc(hidden)]
-            pub const fn __declared(spec: InstrumentSpec) -> Self {
-                $name { spec, bound: Bound::new() }
+            /// An empty `description` or `unit` is none.
+            pub const fn __declared(
+                site: &'static ScopeSite,
+                name: &'static str,
+                description: &'static str,
+                unit: &'static str,
+                boundaries: Option<&'static [f64]>,
+            ) -> Self {
+                $name {
+                    spec: InstrumentSpec::__checked(site, name, description, unit, boundaries),
+                    bound: Bound::new(),
+                }
             }
         }
+
+        // SAFETY: both fields are `Sync` for every `T`, as the function below proves (it
+        // stops compiling if that changes). The impl is explicit because the compiler checks
+        // `Sync` for every `static` of this type a `metric!` declares: an explicit impl is one
+        // lookup, the auto trait a walk through every field (BENCHMARKS.md, "Compile time").
+        unsafe impl<T> Sync for $name<T> {}
+
+        const _: () = {
+            #[allow(dead_code)]
+            fn fields_are_sync<T>() {
+                fn sync<S: Sync>() {}
+                sync::<InstrumentSpec>();
+                sync::<Bound<opentelemetry::metrics::$name<T>>>();
+            }
+        };
 
         impl<T> sealed::Sealed for $name<T> {}
 

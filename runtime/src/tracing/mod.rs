@@ -28,14 +28,12 @@ use opentelemetry::InstrumentationScope;
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
 pub use options::{ActiveSpan, SpanOptions, current_span};
-pub use outcome::{
-    ErrorType, Outcome, RecordDebugError, RecordDisplayError, RecordNothing, RecordTypedError,
-    SpanOutcome,
-};
-pub use run::{InSpan, SpanSite, in_span_async, in_span_sync, with_output};
+pub use outcome::{ErrorType, Outcome, RecordOutcome, SpanOutcome};
+pub use run::{InSpan, in_span_async, in_span_sync, with_output};
 #[cfg_attr(not(any(feature = "logs", feature = "sdk")), allow(unused_imports))]
 pub(crate) use tracer::ActiveScope;
-use tracer::ScopeTracer;
+pub(crate) use tracer::ScopeTracer;
+pub use tracer::Started;
 
 /// Attribute holding the low-cardinality type of an error (semantic conventions).
 pub const ERROR_TYPE_ATTRIBUTE: &str = "error.type";

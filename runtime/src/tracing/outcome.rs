@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanRef, Status};
@@ -58,91 +59,108 @@ pub trait ErrorType {
     fn error_type(&self) -> Cow<'static, str>;
 }
 
-/// The closure a `#[span]` expansion hands to `in_span_*` to record the body's outcome: the
-/// most specific `Record*` trait for its type (autoref specialisation). The expansion names
-/// only this; the traits and the depth of `&` live here, beside their impls.
+/// How a `#[span]` expansion records the body's outcome: the recording function picked
+/// for its type by [`RecordOutcome`] (autoref specialisation). The expansion names only
+/// this macro; the trait and the depth of `&` live here, beside the impls.
+///
+/// `record_outcome!(Type)` is the function for a return type that can be written, picked
+/// in the function's own body (`record_outcome!(in_scope Type)` where `RecordOutcome` is
+/// already imported: a scoped module imports it once for all its functions);
+/// `record_outcome!()` a closure that picks it from the value (for `impl Trait` outputs).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __record_outcome {
+    (in_scope $ty:ty) => {
+        (&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+    };
+    ($ty:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::RecordOutcome as _;
+        (&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+    }};
     () => {
         |outcome, span| {
             #[allow(unused_imports)]
-            use $crate::__private::{
-                RecordDebugError as _, RecordDisplayError as _, RecordNothing as _,
-                RecordTypedError as _,
-            };
-            (&&&&$crate::__private::Outcome(outcome)).record_outcome(span)
+            use $crate::__private::RecordOutcome as _;
+            (&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
         }
     };
 }
 
-/// What a `#[span]` body returned; the macro records it through the most specific of the
-/// `Record*` traits below (autoref specialisation), so any return type works and `Err`
-/// is found by type, whatever alias names it.
+/// The type a `#[span]` body returns, to pick its recording function by.
 #[doc(hidden)]
-pub struct Outcome<'a, T: ?Sized>(pub &'a T);
+pub struct Outcome<R: ?Sized>(PhantomData<fn(&R)>);
 
-/// `Err` of an error with its own [`ErrorType`].
-#[doc(hidden)]
-pub trait RecordTypedError {
-    fn record_outcome(&self, span: &SpanRef<'_>);
+impl<R: ?Sized> Outcome<R> {
+    pub const PICK: Self = Outcome(PhantomData);
+
+    #[inline]
+    pub fn of(_: &R) -> Self {
+        Outcome(PhantomData)
+    }
 }
 
-impl<T, E: ErrorType + fmt::Display> RecordTypedError for &&&Outcome<'_, Result<T, E>> {
-    fn record_outcome(&self, span: &SpanRef<'_>) {
-        if let Err(error) = self.0 {
-            record_error(
-                span,
-                std::any::type_name::<E>(),
-                error.error_type(),
-                error.to_string(),
-            );
+/// The recording function of the most specific impl: `Err` of an error with its own
+/// [`ErrorType`] (`&&&Outcome`), of a displayable error (`&&`), of a `Debug` one (`&`),
+/// anything else a success. One trait, implemented at four depths of `&`: a method call
+/// on `&&&&Outcome` takes the first that applies, so `Err` is found by type, whatever alias
+/// names it.
+#[doc(hidden)]
+pub trait RecordOutcome<R: ?Sized> {
+    fn recorder(&self) -> fn(&R, &SpanRef<'_>);
+}
+
+impl<T, E: ErrorType + fmt::Display> RecordOutcome<Result<T, E>> for &&&Outcome<Result<T, E>> {
+    #[inline]
+    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+        |outcome, span| {
+            if let Err(error) = outcome {
+                record_error(
+                    span,
+                    std::any::type_name::<E>(),
+                    error.error_type(),
+                    error.to_string(),
+                );
+            }
         }
     }
 }
 
-/// `Err` of a displayable error: `error.type` is its type name.
-#[doc(hidden)]
-pub trait RecordDisplayError {
-    fn record_outcome(&self, span: &SpanRef<'_>);
-}
-
-impl<T, E: fmt::Display> RecordDisplayError for &&Outcome<'_, Result<T, E>> {
-    fn record_outcome(&self, span: &SpanRef<'_>) {
-        if let Err(error) = self.0 {
-            let type_name = std::any::type_name::<E>();
-            record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
+impl<T, E: fmt::Display> RecordOutcome<Result<T, E>> for &&Outcome<Result<T, E>> {
+    #[inline]
+    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+        |outcome, span| {
+            if let Err(error) = outcome {
+                let type_name = std::any::type_name::<E>();
+                record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
+            }
         }
     }
 }
 
-/// `Err` of an error that is only `Debug`.
-#[doc(hidden)]
-pub trait RecordDebugError {
-    fn record_outcome(&self, span: &SpanRef<'_>);
-}
-
-impl<T, E: fmt::Debug> RecordDebugError for &Outcome<'_, Result<T, E>> {
-    fn record_outcome(&self, span: &SpanRef<'_>) {
-        if let Err(error) = self.0 {
-            let type_name = std::any::type_name::<E>();
-            record_error(
-                span,
-                type_name,
-                Cow::Borrowed(type_name),
-                format!("{error:?}"),
-            );
+impl<T, E: fmt::Debug> RecordOutcome<Result<T, E>> for &Outcome<Result<T, E>> {
+    #[inline]
+    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+        |outcome, span| {
+            if let Err(error) = outcome {
+                let type_name = std::any::type_name::<E>();
+                record_error(
+                    span,
+                    type_name,
+                    Cow::Borrowed(type_name),
+                    format!("{error:?}"),
+                );
+            }
         }
     }
 }
 
-/// Anything else: a success.
-#[doc(hidden)]
-pub trait RecordNothing {
-    fn record_outcome(&self, _span: &SpanRef<'_>) {}
+impl<R: ?Sized> RecordOutcome<R> for Outcome<R> {
+    #[inline]
+    fn recorder(&self) -> fn(&R, &SpanRef<'_>) {
+        |_, _| {}
+    }
 }
-
-impl<T: ?Sized> RecordNothing for Outcome<'_, T> {}
 
 /// Records an error: exception event (`exception.type`, `exception.message`),
 /// `error.type`, status ERROR with the message.

@@ -1,20 +1,17 @@
 //! Running a body in a span: active while it runs (across `.await`s), its outcome recorded,
-//! ended exactly once; and the `#[span]` call site that starts it.
+//! ended exactly once.
 
-use std::borrow::Cow;
-use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use opentelemetry::trace::{SpanKind, SpanRef, TraceContextExt};
+use opentelemetry::trace::{SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use super::CANCELLED_ATTRIBUTE;
 use super::outcome::record_panic;
-use super::tracer::{ScopeTracer, Started};
-use super::{CANCELLED_ATTRIBUTE, SpanOptions};
-use crate::naming::Scope;
+use super::tracer::Started;
 
 /// Runs `body` in the span `started` (if any): active while it runs, outcome recorded with
 /// `record`, a panic recorded and resumed, ended exactly once. A span that does not record
@@ -83,55 +80,6 @@ fn finish<R>(cx: &Context, result: std::thread::Result<R>, record: fn(&R, &SpanR
             span.end();
             resume_unwind(panic)
         }
-    }
-}
-
-/// A `#[span]` call site: its scope's tracer and its span name, both fixed at compile time.
-#[doc(hidden)]
-pub struct SpanSite {
-    tracer: ScopeTracer,
-    name: &'static str,
-}
-
-impl SpanSite {
-    /// A call site of `scope` whose spans are named `name` (checked by the macro).
-    pub const fn new(scope: Scope, name: &'static str) -> Self {
-        SpanSite {
-            tracer: ScopeTracer::installed(scope),
-            name,
-        }
-    }
-
-    /// Starts this site's span, or `None` (without evaluating `options`) with no SDK.
-    #[inline]
-    pub fn start<'a>(&self, options: impl FnOnce() -> SpanOptions<'a>) -> Option<Started> {
-        self.tracer.start(Cow::Borrowed(self.name), true, options)
-    }
-
-    /// Starts this site's span when the site has no options.
-    #[inline]
-    pub fn start_plain(&self) -> Option<Started> {
-        self.tracer.start_plain(self.name)
-    }
-
-    /// Starts this site's span when the site gives only a kind and attributes:
-    /// `attributes` gets the scope attribute and returns the whole, exactly sized vector.
-    #[inline]
-    pub fn start_with(
-        &self,
-        kind: SpanKind,
-        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
-    ) -> Option<Started> {
-        self.tracer.start_with(self.name, kind, attributes)
-    }
-}
-
-impl fmt::Debug for SpanSite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpanSite")
-            .field("scope", self.tracer.scope())
-            .field("name", &self.name)
-            .finish()
     }
 }
 

@@ -140,13 +140,14 @@ impl ScopeTracer {
     }
 
     /// [`start`](Self::start) for a `#[span]` site with a kind and attributes only:
-    /// `attributes` makes the exact vector from the scope attribute (not run without an SDK).
+    /// `attributes` makes them all from the scope attribute, as an array (not run without
+    /// an SDK); they go into one exactly sized vector.
     #[inline]
-    pub(crate) fn start_with(
+    pub(crate) fn start_with<const N: usize>(
         &self,
         name: &'static str,
         kind: SpanKind,
-        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
+        attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
     ) -> Option<Started> {
         self.start_bound(|bound| self.start_with_recording(bound, name, kind, attributes))
     }
@@ -182,18 +183,18 @@ impl ScopeTracer {
 
     #[inline(never)]
     fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
-        self.start_with_recording(bound, name, SpanKind::Internal, |scope| vec![scope])
+        self.start_with_recording(bound, name, SpanKind::Internal, |scope| [scope])
     }
 
     #[inline(never)]
-    fn start_with_recording(
+    fn start_with_recording<const N: usize>(
         &self,
         bound: &BoundTracer,
         name: &'static str,
         kind: SpanKind,
-        attributes: impl FnOnce(KeyValue) -> Vec<KeyValue>,
+        attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
     ) -> Started {
-        let attributes = attributes(bound.id_attribute.clone());
+        let attributes = Vec::from(attributes(bound.id_attribute.clone()));
         self.start_span(bound, Cow::Borrowed(name), kind, attributes, None)
     }
 
