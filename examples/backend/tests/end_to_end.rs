@@ -14,14 +14,9 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
-/// The example binary, built by `cargo test` next to this test's own executable.
-fn backend_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    debug.join("examples").join("backend")
+/// The backend binary, built by `cargo test` for this test.
+fn backend_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_backend")
 }
 
 struct Backend {
@@ -518,11 +513,19 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
         .lines()
         .filter(|l| l.starts_with("backstage_plugin_todos_todos_created_total{"))
         .collect();
-    assert_eq!(categories.len(), 1, "{categories:#?}");
-    assert!(
-        categories[0].contains("category=\"other\""),
-        "{categories:#?}"
-    );
+    // one series per known category, exported as 0 from start-up; the made-up categories
+    // all count as `other`
+    assert_eq!(categories.len(), 4, "{categories:#?}");
+    for line in &categories {
+        let other = line.contains("category=\"other\"");
+        assert!(
+            ["personal", "work", "shopping", "other"]
+                .iter()
+                .any(|c| line.contains(&format!("category=\"{c}\""))),
+            "{line}"
+        );
+        assert_eq!(line.ends_with(" 0"), !other, "{line}");
+    }
     assert!(!metrics.contains(SECRET));
     assert!(
         metrics.contains("service_name=\"portal-a\""),
@@ -566,4 +569,79 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
         let json: serde_json::Value = serde_json::from_str(line).expect("one JSON object a line");
         assert_eq!(json["service"], "portal-a", "{line}");
     }
+}
+
+#[test]
+fn the_counters_a_dashboard_expects_are_0_from_start_up() {
+    let receiver = Receiver::start();
+    let backend = Backend::start(&receiver);
+    // scraped before any request: every known label set is there, at 0
+    let metrics = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        body.contains("backstage_plugin_scaffolder_task_count_total")
+            .then_some(body)
+    })
+    .expect("the scaffolder's counters");
+    let series = |prefix: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    let todos = series("backstage_plugin_todos_todos_created_total{");
+    assert_eq!(todos.len(), 4, "{todos:#?}");
+    let tasks = series("backstage_plugin_scaffolder_task_count_total{");
+    assert_eq!(tasks.len(), 4 * 3, "{tasks:#?}");
+    for line in todos.iter().chain(&tasks) {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+    for result in ["completed", "failed", "cancelled"] {
+        assert!(
+            tasks
+                .iter()
+                .any(|l| l.contains(&format!("result=\"{result}\""))
+                    && l.contains("template=\"react-app\"")),
+            "{tasks:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_command_line_has_help_and_version_and_rejects_what_it_does_not_know() {
+    let run = |args: &[&str]| {
+        Command::new(backend_binary())
+            .args(args)
+            .env_clear()
+            .output()
+            .expect("run the backend")
+    };
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--config <FILE>",
+        "--port <PORT>",
+        "--shutdown-delay-ms <MS>",
+        "--version",
+    ] {
+        assert!(text.contains(option), "{option} in:\n{text}");
+    }
+    assert!(run(&["-h"]).status.success());
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("backend {}", env!("CARGO_PKG_VERSION"))
+    );
+    let unknown = run(&["--colour"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let invalid = run(&["--port", "seventy"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    // a value it cannot use is named by its option, not echoed back
+    let secret = run(&["--port", "SECRET-TOKEN"]);
+    assert_eq!(secret.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&secret.stderr);
+    assert!(message.contains("--port"), "{message}");
+    assert!(!message.contains("SECRET"), "{message}");
 }

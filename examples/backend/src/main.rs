@@ -1,0 +1,152 @@
+//! A Backstage-style backend written with backstage-telemetry: the catalog, scaffolder and
+//! todos plugins (one crate each, under `examples/plugins/`) and the scheduler core service,
+//! on axum. Run `cargo run -p backend -- --help` for the options.
+//!
+//! - API on `http://127.0.0.1:7007`: `/api/{plugin}/...`, health at
+//!   `/.backstage/health/v1/{liveness,readiness}`;
+//! - metrics at `http://127.0.0.1:9464/metrics`; traces over OTLP when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; JSON logs on stdout;
+//! - SIGINT/SIGTERM: readiness turns 503, requests in flight finish, the plugins and the
+//!   scheduler stop, telemetry is flushed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use backend::http::{router, shutdown_signal};
+use backend_plugin_api::Scheduler;
+use backstage_telemetry::health::RootHealthService;
+use backstage_telemetry::logs::JsonLogs;
+use backstage_telemetry::{Config, RootMetricsService};
+use clap::Parser;
+use clap::error::{ContextKind, ErrorKind};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// A Backstage-style backend: catalog, scaffolder and todos plugins, with metrics, traces
+/// and correlated logs from backstage-telemetry.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// An app-config file; repeat to merge several, later ones winning. Without any, the
+    /// zero-configuration defaults.
+    #[arg(
+        long = "config",
+        value_name = "FILE",
+        env = "APP_CONFIG",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    configs: Vec<PathBuf>,
+    /// The port of the API, on 127.0.0.1.
+    #[arg(long, env = "PORT", hide_env_values = true, default_value_t = 7007)]
+    port: u16,
+    /// How long readiness reports 503 before the server stops accepting, so load balancers
+    /// notice.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    shutdown_delay_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    let config = if cli.configs.is_empty() {
+        Config::default()
+    } else {
+        match Config::load(&cli.configs) {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("backend: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+
+    // Telemetry first, so everything below records. A setting it cannot use turns off only
+    // the exporter it belongs to; the problems are logged once logging is up.
+    let telemetry = backstage_telemetry::init(&config);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(JsonLogs::new(&config))
+        .with(tracing_opentelemetry::layer().with_tracer(opentelemetry::global::tracer("backend")))
+        // log records over OTLP when a logs exporter is on (OTEL_LOGS_EXPORTER, or an endpoint)
+        .with(telemetry.log_layer())
+        .init();
+    for problem in telemetry.problems() {
+        tracing::warn!(setting = problem.setting(), "telemetry set-up: {problem}");
+    }
+
+    let health = RootHealthService::new();
+    let scheduler = Scheduler::default();
+    let plugins = backend::plugins(&RootMetricsService::from_config(&config), &scheduler);
+    let address = SocketAddr::from(([127, 0, 0, 1], cli.port));
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%address, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%address, "listening");
+    if let Some(endpoint) = telemetry.metrics_endpoint() {
+        tracing::info!(metrics = %format!("http://{endpoint}/metrics"), "serving metrics");
+    }
+
+    // Plugins start once the server listens: readiness is 503 until each has started.
+    let starting: Vec<_> = plugins
+        .iter()
+        .map(|plugin| {
+            let started = health.register(plugin.id());
+            let start = plugin.start();
+            tokio::spawn(async move {
+                start.await;
+                started.started();
+            })
+        })
+        .collect();
+    tokio::spawn(async move {
+        for start in starting {
+            let _ = start.await;
+        }
+        tracing::info!("all plugins started");
+    });
+
+    let shutdown = shutdown_signal(health.clone(), Duration::from_millis(cli.shutdown_delay_ms));
+    if let Err(error) = axum::serve(listener, router(&plugins, health))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(%error, "server failed");
+    }
+
+    // Requests in flight have finished: stop the plugins and the scheduler, then flush.
+    for plugin in &plugins {
+        plugin.stop();
+    }
+    scheduler.shutdown().await;
+    tracing::info!("shutdown complete");
+    if let Err(error) = telemetry.shutdown() {
+        eprintln!("backend: {error}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Help and version as clap prints them; a value that does not parse named by its option
+/// only, since it may have come from the environment and be a secret.
+fn usage_error(error: clap::Error) -> ExitCode {
+    if !matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        error.exit();
+    }
+    let option = error
+        .get(ContextKind::InvalidArg)
+        .map_or_else(|| "an option".to_owned(), ToString::to_string);
+    eprintln!("backend: invalid value for {option} (not shown); see --help");
+    ExitCode::from(2)
+}

@@ -1,0 +1,121 @@
+//! The scaffolder plugin: tasks made of steps, run in the background. One template fails at
+//! a step; tasks can be cancelled mid-step. Backstage's `scaffolder.task.*` and
+//! `scaffolder.step.*` metrics, under `backstage.plugin.scaffolder.*` through the
+//! crate-wide scope in Cargo.toml.
+
+mod tasks;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use backend_plugin_api::BackendPlugin;
+use backstage_telemetry::metrics::MetricInfo;
+use backstage_telemetry::{BackstageCredentials, KeyValue};
+use serde::Deserialize;
+
+pub use tasks::{RESULTS, Scaffolder, StepFailed, TEMPLATES, TaskStatus};
+
+/// The plugin's instruments. No `id`: the scope is the crate's, from Cargo.toml.
+#[backstage_telemetry::backstage_plugin]
+pub mod metrics {
+    use backstage_telemetry::metric;
+
+    metric! {
+        /// Count of task runs.
+        pub static TASKS: Counter<u64> = "task.count", unit = "{task}";
+        /// Duration of a task run.
+        pub static TASK_DURATION: Histogram<f64> = "task.duration", unit = "s",
+            boundaries = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        /// Count of step runs.
+        pub static STEPS: Counter<u64> = "step.count", unit = "{step}";
+        /// Duration of a step run.
+        pub static STEP_DURATION: Histogram<f64> = "step.duration", unit = "s",
+            boundaries = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+    }
+}
+
+/// The scaffolder plugin.
+#[derive(Clone, Default)]
+pub struct ScaffolderPlugin {
+    scaffolder: Scaffolder,
+}
+
+impl ScaffolderPlugin {
+    /// The plugin, with no tasks. Tasks by template and result start at 0, so a dashboard
+    /// shows 0 rather than no data until the first task ends.
+    pub fn new() -> Self {
+        for template in TEMPLATES {
+            for result in RESULTS {
+                metrics::TASKS.add(
+                    0,
+                    &[
+                        KeyValue::new("template", template),
+                        KeyValue::new("result", result),
+                    ],
+                );
+            }
+        }
+        ScaffolderPlugin::default()
+    }
+}
+
+impl BackendPlugin for ScaffolderPlugin {
+    fn id(&self) -> &'static str {
+        "scaffolder"
+    }
+
+    fn router(&self) -> Router {
+        Router::new()
+            .route("/v2/tasks", post(create))
+            .route("/v2/tasks/{id}", get(status))
+            .route("/v2/tasks/{id}/cancel", post(cancel))
+            .with_state(self.scaffolder.clone())
+    }
+
+    /// Cancels the tasks still running.
+    fn stop(&self) {
+        self.scaffolder.stop();
+    }
+
+    fn metrics(&self) -> Vec<MetricInfo> {
+        metrics::METRICS.to_vec()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskRequest {
+    template_ref: String,
+}
+
+async fn create(
+    State(scaffolder): State<Scaffolder>,
+    Extension(credentials): Extension<BackstageCredentials>,
+    Json(task): Json<TaskRequest>,
+) -> Response {
+    match scaffolder.create(&task.template_ref, &credentials) {
+        Some(status) => (StatusCode::CREATED, Json(status)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no template {}\n", task.template_ref),
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(scaffolder): State<Scaffolder>, Path(id): Path<String>) -> Response {
+    match scaffolder.status(&id) {
+        Some(status) => Json(status).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn cancel(State(scaffolder): State<Scaffolder>, Path(id): Path<String>) -> StatusCode {
+    if scaffolder.cancel(&id) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}

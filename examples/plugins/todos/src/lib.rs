@@ -1,0 +1,124 @@
+//! The todos plugin: a CRUD API over an in-memory list, the example of Backstage's Tracing
+//! Service docs. Every operation is a span carrying the caller's principal; the spans and
+//! metrics belong to plugin `todos` through the crate-wide scope in Cargo.toml.
+
+mod todos;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use backend_plugin_api::BackendPlugin;
+use backstage_telemetry::BackstageCredentials;
+use backstage_telemetry::metrics::MetricInfo;
+
+pub use todos::{CATEGORIES, NewTodo, Todo, TodoError, TodoUpdate, Todos};
+
+/// The plugin's instruments. No `id`: the scope is the crate's, from Cargo.toml.
+#[backstage_telemetry::backstage_plugin]
+pub mod metrics {
+    use backstage_telemetry::metric;
+
+    metric! {
+        /// Todos created.
+        pub static CREATED: Counter<u64> = "todos.created", unit = "{todo}";
+        /// Todos open now.
+        pub static OPEN: UpDownCounter<i64> = "todos.open", unit = "{todo}";
+    }
+}
+
+/// The todos plugin.
+#[derive(Clone, Default)]
+pub struct TodosPlugin {
+    todos: Todos,
+}
+
+impl TodosPlugin {
+    /// The plugin, with an empty list. Its counters start at 0 for every category, so a
+    /// dashboard shows 0 rather than no data until the first todo.
+    pub fn new() -> Self {
+        for category in CATEGORIES {
+            metrics::CREATED.add(
+                0,
+                &[backstage_telemetry::KeyValue::new("category", category)],
+            );
+        }
+        metrics::OPEN.add(0, &[]);
+        TodosPlugin::default()
+    }
+}
+
+impl BackendPlugin for TodosPlugin {
+    fn id(&self) -> &'static str {
+        "todos"
+    }
+
+    fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(list).post(create))
+            .route("/{id}", get(read).put(update).delete(delete))
+            .with_state(self.todos.clone())
+    }
+
+    fn metrics(&self) -> Vec<MetricInfo> {
+        metrics::METRICS.to_vec()
+    }
+}
+
+fn error(error: TodoError) -> Response {
+    let status = match error {
+        TodoError::EmptyTitle => StatusCode::BAD_REQUEST,
+        TodoError::NotFound(_) => StatusCode::NOT_FOUND,
+    };
+    (status, format!("{error}\n")).into_response()
+}
+
+async fn list(
+    State(todos): State<Todos>,
+    Extension(credentials): Extension<BackstageCredentials>,
+) -> Json<Vec<Todo>> {
+    Json(todos.list(&credentials))
+}
+
+async fn create(
+    State(todos): State<Todos>,
+    Extension(credentials): Extension<BackstageCredentials>,
+    Json(new): Json<NewTodo>,
+) -> Response {
+    match todos.create(new, &credentials) {
+        Ok(todo) => (StatusCode::CREATED, Json(todo)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+async fn read(
+    State(todos): State<Todos>,
+    Extension(credentials): Extension<BackstageCredentials>,
+    Path(id): Path<u64>,
+) -> Response {
+    todos
+        .get(id, &credentials)
+        .map_or_else(error, |todo| Json(todo).into_response())
+}
+
+async fn update(
+    State(todos): State<Todos>,
+    Extension(credentials): Extension<BackstageCredentials>,
+    Path(id): Path<u64>,
+    Json(changes): Json<TodoUpdate>,
+) -> Response {
+    todos
+        .update(id, changes, &credentials)
+        .map_or_else(error, |todo| Json(todo).into_response())
+}
+
+async fn delete(
+    State(todos): State<Todos>,
+    Extension(credentials): Extension<BackstageCredentials>,
+    Path(id): Path<u64>,
+) -> Response {
+    todos
+        .delete(id, &credentials)
+        .map_or_else(error, |()| StatusCode::NO_CONTENT.into_response())
+}

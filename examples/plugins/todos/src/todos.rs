@@ -1,0 +1,180 @@
+//! The todo list: every operation is a span carrying the caller's principal.
+
+use std::sync::{Arc, Mutex};
+
+use backstage_telemetry::{BackstageCredentials, KeyValue, current_span, span};
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{CREATED, OPEN};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Todo {
+    pub id: u64,
+    pub title: String,
+    pub category: String,
+    pub author: Option<String>,
+    pub done: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewTodo {
+    pub title: String,
+    #[serde(default = "personal")]
+    pub category: String,
+}
+
+fn personal() -> String {
+    "personal".to_owned()
+}
+
+/// The categories a metric label may take; anything else a client sends is `other`, so
+/// clients cannot mint series.
+pub const CATEGORIES: [&str; 4] = ["personal", "work", "shopping", "other"];
+
+fn category_label(category: &str) -> &'static str {
+    CATEGORIES
+        .iter()
+        .find(|known| **known == category)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TodoUpdate {
+    pub title: Option<String>,
+    pub done: Option<bool>,
+}
+
+/// Why a todo was refused.
+#[derive(Debug)]
+pub enum TodoError {
+    EmptyTitle,
+    NotFound(u64),
+}
+
+impl std::fmt::Display for TodoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TodoError::EmptyTitle => f.write_str("a todo needs a title"),
+            TodoError::NotFound(id) => write!(f, "no todo {id}"),
+        }
+    }
+}
+
+impl backstage_telemetry::ErrorType for TodoError {
+    fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            TodoError::EmptyTitle => "empty_title".into(),
+            TodoError::NotFound(_) => "not_found".into(),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Todos {
+    items: Arc<Mutex<Vec<Todo>>>,
+}
+
+impl Todos {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Todo>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[span(name = "list-todos", credentials = credentials)]
+    pub fn list(&self, credentials: &BackstageCredentials) -> Vec<Todo> {
+        let items = self.items().clone();
+        current_span().set_attribute(KeyValue::new("todos.count", items.len() as i64));
+        items
+    }
+
+    #[span(name = "create-todo", credentials = credentials, attributes(todo.category = new.category.clone()))]
+    pub fn create(
+        &self,
+        new: NewTodo,
+        credentials: &BackstageCredentials,
+    ) -> Result<Todo, TodoError> {
+        let title = validate_title(&new.title)?;
+        let mut items = self.items();
+        let todo = Todo {
+            id: items.iter().map(|t| t.id).max().unwrap_or(0) + 1,
+            title,
+            category: new.category,
+            author: credentials.principal().end_user_id().map(str::to_owned),
+            done: false,
+        };
+        items.push(todo.clone());
+        CREATED.add(
+            1,
+            &[KeyValue::new("category", category_label(&todo.category))],
+        );
+        OPEN.add(1, &[]);
+        tracing::info!(todo = todo.id, "todo created");
+        Ok(todo)
+    }
+
+    #[span(name = "get-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    pub fn get(&self, id: u64, credentials: &BackstageCredentials) -> Result<Todo, TodoError> {
+        self.items()
+            .iter()
+            .find(|t| t.id == id)
+            .cloned()
+            .ok_or(TodoError::NotFound(id))
+    }
+
+    #[span(name = "update-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    pub fn update(
+        &self,
+        id: u64,
+        update: TodoUpdate,
+        credentials: &BackstageCredentials,
+    ) -> Result<Todo, TodoError> {
+        let title = update.title.as_deref().map(validate_title).transpose()?;
+        let mut items = self.items();
+        let todo = items
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(TodoError::NotFound(id))?;
+        if let Some(title) = title {
+            todo.title = title;
+        }
+        if let Some(done) = update.done {
+            if done != todo.done {
+                OPEN.add(if done { -1 } else { 1 }, &[]);
+            }
+            todo.done = done;
+        }
+        Ok(todo.clone())
+    }
+
+    #[span(name = "delete-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    pub fn delete(&self, id: u64, credentials: &BackstageCredentials) -> Result<(), TodoError> {
+        let mut items = self.items();
+        let index = items
+            .iter()
+            .position(|t| t.id == id)
+            .ok_or(TodoError::NotFound(id))?;
+        if !items.remove(index).done {
+            OPEN.add(-1, &[]);
+        }
+        Ok(())
+    }
+}
+
+/// Checked inside a `tracing` span: it nests under the plugin span, and this `#[span]`
+/// nests under it.
+fn validate_title(title: &str) -> Result<String, TodoError> {
+    let span = tracing::info_span!("validate-title", title.length = title.len());
+    span.in_scope(|| trimmed(title))
+}
+
+#[span(name = "trim-title")]
+fn trimmed(title: &str) -> Result<String, TodoError> {
+    let title = title.trim();
+    if title.is_empty() {
+        Err(TodoError::EmptyTitle)
+    } else {
+        Ok(title.to_owned())
+    }
+}
