@@ -114,7 +114,11 @@ impl Walk {
                 (TokenTree::Punct(hash), Some(TokenTree::Group(group)), _)
                     if hash.as_char() == '#' && group.delimiter() == Delimiter::Bracket =>
                 {
-                    if let Some(end) = self.span_in_place(&tokens, i, group) {
+                    let attribute = self.classify(group.stream());
+                    if let Some(end) = matches!(attribute, Attribute::Span)
+                        .then(|| span_in_place(&tokens, i))
+                        .flatten()
+                    {
                         // the function, its body walked, expanded here: one pass
                         changed = true;
                         let mut item: Vec<TokenTree> = tokens[i + 2..=end].to_vec();
@@ -145,7 +149,7 @@ impl Walk {
                         continue;
                     }
                     output.push(tokens[i].clone());
-                    match self.classify(group.stream()) {
+                    match attribute {
                         Attribute::Span => {
                             changed = true;
                             output.push(self.scoped_span(group));
@@ -235,44 +239,6 @@ impl Walk {
         changed.then(|| output.into_iter().collect())
     }
 
-    /// The index of the body of the function that the `#[span]` at `tokens[at]` is on, when
-    /// the walk can expand it in place: what rustc would do next anyway, because only
-    /// built-in attributes (`doc`, `allow`, `cfg`, ..) come before it. Otherwise (another
-    /// attribute macro first, or not a function with a body) `None`: the attribute is
-    /// handed the scope and left to rustc.
-    fn span_in_place(&self, tokens: &[TokenTree], at: usize, attribute: &Group) -> Option<usize> {
-        if !matches!(self.classify(attribute.stream()), Attribute::Span) {
-            return None;
-        }
-        let mut before = &tokens[..at];
-        while let [
-            rest @ ..,
-            TokenTree::Punct(hash),
-            TokenTree::Group(previous),
-        ] = before
-        {
-            if hash.as_char() != '#' || previous.delimiter() != Delimiter::Bracket {
-                break;
-            }
-            if !is_builtin(previous) {
-                return None;
-            }
-            before = rest;
-        }
-        let mut saw_fn = false;
-        for (index, token) in tokens.iter().enumerate().skip(at + 2) {
-            match token {
-                TokenTree::Ident(ident) if ident == "fn" => saw_fn = true,
-                TokenTree::Punct(p) if p.as_char() == ';' => return None,
-                TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
-                    return saw_fn.then_some(index);
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
     /// `[span]` → `[span(__scope(..))]`, `[span(args)]` → `[span(args, __scope(..))]`.
     fn scoped_span(&self, attribute: &Group) -> TokenTree {
         let hidden = self.enclosing.hidden_arg();
@@ -360,4 +326,39 @@ fn is_builtin(attribute: &Group) -> bool {
         Some(TokenTree::Ident(ident)) => BUILTIN.iter().any(|name| ident == name),
         _ => false,
     }
+}
+
+/// The index of the body of the function that the `#[span]` at `tokens[at]` is on, when
+/// the walk can expand it in place: what rustc would do next anyway, because only
+/// built-in attributes (`doc`, `allow`, `cfg`, ..) come before it. Otherwise (another
+/// attribute macro first, or not a function with a body) `None`: the attribute is
+/// handed the scope and left to rustc.
+fn span_in_place(tokens: &[TokenTree], at: usize) -> Option<usize> {
+    let mut before = &tokens[..at];
+    while let [
+        rest @ ..,
+        TokenTree::Punct(hash),
+        TokenTree::Group(previous),
+    ] = before
+    {
+        if hash.as_char() != '#' || previous.delimiter() != Delimiter::Bracket {
+            break;
+        }
+        if !is_builtin(previous) {
+            return None;
+        }
+        before = rest;
+    }
+    let mut saw_fn = false;
+    for (index, token) in tokens.iter().enumerate().skip(at + 2) {
+        match token {
+            TokenTree::Ident(ident) if ident == "fn" => saw_fn = true,
+            TokenTree::Punct(p) if p.as_char() == ';' => return None,
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
+                return saw_fn.then_some(index);
+            }
+            _ => {}
+        }
+    }
+    None
 }

@@ -37,7 +37,7 @@ pub mod metrics {
 }
 
 /// The scaffolder plugin.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ScaffolderPlugin {
     scaffolder: Scaffolder,
 }
@@ -57,7 +57,16 @@ impl ScaffolderPlugin {
                 );
             }
         }
-        ScaffolderPlugin::default()
+        ScaffolderPlugin {
+            scaffolder: Scaffolder::default(),
+        }
+    }
+}
+
+/// The same as [`ScaffolderPlugin::new`]: the counters start at 0.
+impl Default for ScaffolderPlugin {
+    fn default() -> Self {
+        ScaffolderPlugin::new()
     }
 }
 

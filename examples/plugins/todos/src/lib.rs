@@ -29,7 +29,7 @@ pub mod metrics {
 }
 
 /// The todos plugin.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TodosPlugin {
     todos: Todos,
 }
@@ -45,7 +45,16 @@ impl TodosPlugin {
             );
         }
         metrics::OPEN.add(0, &[]);
-        TodosPlugin::default()
+        TodosPlugin {
+            todos: Todos::default(),
+        }
+    }
+}
+
+/// The same as [`TodosPlugin::new`]: the counters start at 0.
+impl Default for TodosPlugin {
+    fn default() -> Self {
+        TodosPlugin::new()
     }
 }
 
