@@ -2,8 +2,10 @@
 //! `benches/callgrind/run.py`, which compares them):
 //! `profile_span VARIANT [iterations] [sampled|unsampled|reinstalled|none|init]`.
 //!
-//! Variants: `ours`, `ours_attribute`, `ours_async` (`#[span]` functions); `same`,
-//! `same_attribute`, `same_async` (the same behaviour by hand on the SDK tracer); `otel`,
+//! Variants: `ours`, `ours_attribute`, `ours_async` (`#[span]` functions), `ours_metrics`
+//! (`#[span(metrics)]`); `same`,
+//! `same_attribute`, `same_async`, `same_metrics` (the same behaviour by hand on the SDK); `floor`
+//! (that of `same`, in the fewest calls the SDK allows); `otel`,
 //! `otel_async` (`tracer.in_span` and `with_context`); `tracing` (`#[instrument]` through
 //! tracing-opentelemetry); `counter`, `counter_hand` (`metric!` and a hand-cached counter);
 //! `bare` (the body alone, for what the loop itself costs).
@@ -62,9 +64,12 @@ fn main() {
         "ours_async" => |i| common::run(common::plugin::traced_async(i)),
         "otel_async" => |i| common::run(common::hand_traced_async(i)),
         "ours_attribute" => common::plugin::traced_attribute,
+        "ours_metrics" => common::plugin::traced_metrics,
         "same" => common::same_traced,
         "same_attribute" => common::same_traced_attribute,
+        "same_metrics" => common::same_traced_metrics,
         "same_async" => |i| common::run(common::same_traced_async(i)),
+        "floor" => common::floor_traced,
         "tracing" => common::instrumented,
         "counter" => |i| {
             common::plugin::COUNTER.add(1, &[]);

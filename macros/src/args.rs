@@ -146,6 +146,17 @@ impl Arg {
         }
     }
 
+    /// `key` alone, a switch that is on.
+    pub fn flag(&self, takes: &str) -> syn::Result<()> {
+        match self.value {
+            Value::Missing => Ok(()),
+            _ => Err(syn::Error::new(
+                self.span(),
+                format!("`{}` takes no value: {takes}", self.name()),
+            )),
+        }
+    }
+
     /// `key(tokens)`.
     pub fn list(&self, takes: &str) -> syn::Result<TokenStream> {
         match &self.value {

@@ -41,6 +41,11 @@ impl<K, T> Binding<K, T> {
         }
     }
 
+    /// Whether this resolves against the installed configuration (a macro site).
+    pub(crate) fn is_installed(&self) -> bool {
+        self.config.is_none()
+    }
+
     pub(crate) fn key(&self) -> &K {
         &self.key
     }

@@ -24,6 +24,10 @@ use crate::config::Config;
 use crate::sync::{lock, read, write};
 
 static METER_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Whether a meter provider was installed through [`set_meter_provider`]: until then span
+/// metrics are not even timed (there is nothing to record them). Tracers bind again when it
+/// changes, since they decide whether a call is timed.
+static METER_INSTALLED: AtomicBool = AtomicBool::new(false);
 static TRACER_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Observable instruments alive in the process: their callbacks are registered again with
@@ -51,7 +55,9 @@ where
 {
     let mut observables = lock(&OBSERVABLES);
     opentelemetry::global::set_meter_provider(provider);
+    METER_INSTALLED.store(true, Ordering::Release);
     METER_GENERATION.fetch_add(1, Ordering::AcqRel);
+    TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
     observables.retain(|weak| match weak.upgrade() {
         Some(observable) => {
             observable.register();
@@ -102,6 +108,10 @@ pub(crate) fn sdk_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTrace
 #[inline]
 pub(crate) fn meter_generation() -> u64 {
     METER_GENERATION.load(Ordering::Acquire)
+}
+
+pub(crate) fn meter_installed() -> bool {
+    METER_INSTALLED.load(Ordering::Acquire)
 }
 
 #[inline]

@@ -1,23 +1,32 @@
 //! The statics the macro expansions start spans and build instruments from.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 
-use crate::metrics::MeterScope;
-use crate::naming::{Scope, ScopeKind};
-use crate::tracing::{ScopeTracer, SpanOptions, Started};
+use crate::metrics::{InstrumentSpec, MeterScope};
+use crate::naming::{self, Scope, ScopeKind};
+use crate::tracing::{
+    BoundTracer, SPAN_DURATION_METRIC, ScopeTracer, SpanMetrics, SpanOptions, SpanTimer, Started,
+};
 
 /// The tracer and meter of one plugin or core service, as a `static` of the expansion: one
 /// per `#[backstage_plugin]` / `#[backstage_core]` module, shared by every `#[span]` and
 /// `metric!` inside it, or one per site outside such a module. Both bind to the global
 /// providers on first use, and again whenever new ones are installed.
+///
+/// Each start takes `metrics`: whether the site asked for span metrics (`#[span(metrics)]`);
+/// the app-config decides with it whether the call is timed ([`Config::span_metrics_enabled`]).
+///
+/// [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
 #[doc(hidden)]
 pub struct ScopeSite {
     tracer: ScopeTracer,
     meter: MeterScope,
+    /// `backstage.{kind}.{id}.span.duration`, made when first needed.
+    span_duration: OnceLock<SpanMetrics>,
 }
 
 impl ScopeSite {
@@ -26,6 +35,7 @@ impl ScopeSite {
         ScopeSite {
             tracer: ScopeTracer::installed(Scope::__checked(kind, id)),
             meter: MeterScope::installed(Scope::__checked(kind, id)),
+            span_duration: OnceLock::new(),
         }
     }
 
@@ -33,33 +43,103 @@ impl ScopeSite {
         &self.meter
     }
 
-    /// Starts the span `name` (checked by the macro), or `None` without evaluating
-    /// `options` when no SDK is installed.
+    pub(crate) fn scope(&self) -> &Scope {
+        self.tracer.scope()
+    }
+
+    /// Starts the span `name` (checked by the macro) of `kind`, or `None` without
+    /// evaluating `options` when no SDK is installed (and no span metrics are on).
     #[inline]
     pub fn start<'a>(
-        &self,
+        &'static self,
         name: &'static str,
+        kind: SpanKind,
+        metrics: bool,
         options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Started> {
-        self.tracer.start(Cow::Borrowed(name), true, options)
+        let bound = self.tracer.bound();
+        if bound.idle(metrics) {
+            return None;
+        }
+        self.timed(bound, metrics, name, &kind.clone(), || {
+            self.tracer.start_bound(bound, |bound| {
+                self.tracer.start_checked(bound, name, kind, options)
+            })
+        })
     }
 
     /// Starts the span `name` of a site without options.
     #[inline]
-    pub fn start_plain(&self, name: &'static str) -> Option<Started> {
-        self.tracer.start_plain(name)
+    pub fn start_plain(&'static self, name: &'static str, metrics: bool) -> Option<Started> {
+        let bound = self.tracer.bound();
+        if bound.idle(metrics) {
+            return None;
+        }
+        self.start_plain_active(bound, name, metrics)
+    }
+
+    #[inline(never)]
+    fn start_plain_active(
+        &'static self,
+        bound: &BoundTracer,
+        name: &'static str,
+        metrics: bool,
+    ) -> Option<Started> {
+        self.timed(bound, metrics, name, &SpanKind::Internal, || {
+            self.tracer.start_plain(bound, name)
+        })
     }
 
     /// Starts the span `name` of a site that gives only a kind and attributes:
     /// `attributes` gets the scope attribute and returns them all.
     #[inline]
     pub fn start_with<const N: usize>(
-        &self,
+        &'static self,
         name: &'static str,
         kind: SpanKind,
+        metrics: bool,
         attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
     ) -> Option<Started> {
-        self.tracer.start_with(name, kind, attributes)
+        let bound = self.tracer.bound();
+        if bound.idle(metrics) {
+            return None;
+        }
+        self.timed(bound, metrics, name, &kind.clone(), || {
+            self.tracer.start_with(bound, name, kind, attributes)
+        })
+    }
+
+    /// What `start` starts, timed from before it if span metrics are on for this site.
+    #[inline]
+    fn timed(
+        &'static self,
+        bound: &BoundTracer,
+        metrics: bool,
+        name: &'static str,
+        kind: &SpanKind,
+        start: impl FnOnce() -> Option<Started>,
+    ) -> Option<Started> {
+        if !bound.span_metrics[usize::from(metrics)] {
+            return start();
+        }
+        let timer = self.start_timer(name, kind);
+        let mut started = start().unwrap_or(Started {
+            cx: None,
+            recording: false,
+            timer: None,
+        });
+        started.timer = Some(timer);
+        Some(started)
+    }
+
+    #[inline(never)]
+    fn start_timer(&'static self, name: &'static str, kind: &SpanKind) -> SpanTimer {
+        let metrics = self.span_duration.get_or_init(|| {
+            let scope = self.scope();
+            let name = naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC;
+            SpanMetrics::new(InstrumentSpec::span_duration(&self.meter, name))
+        });
+        metrics.start(name, kind.clone())
     }
 }
 

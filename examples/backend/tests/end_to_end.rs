@@ -269,6 +269,12 @@ fn the_example_backend_end_to_end() {
         "backstage_plugin_scaffolder_step_duration_seconds_count{result=\"completed\",step=\"fetch:template\",template=\"react-app\"",
         "backstage_core_scheduler_task_runs_count_total{result=\"completed\",task_id=\"catalog-processing\"",
         "backstage_core_scheduler_task_runs_duration_seconds_count{result=\"completed\",task_id=\"catalog-stitching\"",
+        // span metrics of the `#[span(metrics)]` handlers, with zero configuration
+        "# TYPE backstage_plugin_todos_span_duration_seconds histogram",
+        "backstage_plugin_todos_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"create-todo\"",
+        "backstage_plugin_scaffolder_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"create-task\"",
+        "backstage_plugin_catalog_span_duration_seconds_bucket{outcome=\"ok\",span_kind=\"internal\",span_name=\"process-entity\"",
+        "backstage_plugin_catalog_span_duration_seconds_count{outcome=\"panic\",span_kind=\"internal\",span_name=\"process-entity\"",
     ] {
         assert!(scrape.contains(expected), "missing {expected}");
     }
@@ -527,6 +533,30 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
         assert_eq!(line.ends_with(" 0"), !other, "{line}");
     }
     assert!(!metrics.contains(SECRET));
+    // span metrics: span names are the handlers' compile-time names, whatever was sent
+    let span_names: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.split("span_name=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(span_names.contains("create-todo"), "{span_names:?}");
+    for name in &span_names {
+        assert!(
+            [
+                "list-todos",
+                "create-todo",
+                "get-todo",
+                "update-todo",
+                "delete-todo",
+                "create-task",
+                "run-task",
+                "register-location",
+                "process-entity",
+                "stitch-entity",
+            ]
+            .contains(name),
+            "{name}"
+        );
+    }
     assert!(
         metrics.contains("service_name=\"portal-a\""),
         "the resource on /metrics"

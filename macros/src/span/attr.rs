@@ -12,7 +12,7 @@ use crate::args::{Arg, Errors, known};
 use crate::scope::{Enclosing, checked};
 
 /// `#[span(name = "...", kind = server, attributes(key = expr, ...), credentials = expr,
-/// request = expr, link = expr, plugin = "id")]`, every option optional.
+/// request = expr, link = expr, metrics, plugin = "id")]`, every option optional.
 #[derive(Default)]
 pub struct SpanArgs {
     pub name: Option<LitStr>,
@@ -22,6 +22,8 @@ pub struct SpanArgs {
     pub request: Option<Expr>,
     /// A `SpanContext` or `Option<SpanContext>` the span links to.
     pub link: Option<Expr>,
+    /// `metrics`: the site asks for span metrics.
+    pub metrics: bool,
     pub plugin: Option<Scope>,
     /// `plugin = ..` was given, right or wrong (a wrong one is reported, not looked past).
     pub plugin_given: bool,
@@ -74,10 +76,11 @@ const ACCEPTED: &[&str] = &[
     "credentials",
     "request",
     "link",
+    "metrics",
     "plugin",
     "__scope",
 ];
-const ACCEPTS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link` and `plugin`";
+const ACCEPTS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link`, `metrics` and `plugin`";
 const KINDS: &str = "one of `internal`, `server`, `client`, `producer`, `consumer`";
 
 impl SpanArgs {
@@ -107,6 +110,14 @@ impl SpanArgs {
                 "credentials" => model.credentials = errors.check(arg.into_expr("an expression")),
                 "request" => model.request = errors.check(arg.into_expr("an expression")),
                 "link" => model.link = errors.check(arg.into_expr("an expression")),
+                "metrics" => {
+                    model.metrics =
+                        errors
+                            .check(arg.flag(
+                                "write `metrics` alone to record span metrics for this function",
+                            ))
+                            .is_some();
+                }
                 "plugin" => {
                     model.plugin_given = true;
                     model.plugin = errors.check(

@@ -4,7 +4,8 @@
 //! ```text
 //! fn process(entity: &Entity) -> Result<(), E> {
 //!     __bt::in_span_sync(
-//!         __BT_SCOPE.start_plain("process"), // or start_with(..), start(..) with options
+//!         __BT_SCOPE.start_plain("process", false), // or start_with(..), start(..) with
+//!                                                   // options; `true` with `#[span(metrics)]`
 //!         move || -> Result<(), E> { body },
 //!         __bt::record_outcome!(), // the runtime's: an `Err` found by type is recorded
 //!     )
@@ -102,7 +103,7 @@ fn record(
     output: Option<&TokenStream>,
 ) -> TokenStream {
     match (returns, output) {
-        (false, _) => quote!(|_, _| {}),
+        (false, _) => quote!(|_, _| #rt::None),
         // in a scoped module, which imports the dispatch trait once for all its functions
         (true, Some(output)) if shared => quote!(#rt::record_outcome!(in_scope #output)),
         (true, Some(output)) => quote!(#rt::record_outcome!(#output)),
@@ -118,8 +119,9 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
         && args.credentials.is_none()
         && args.request.is_none()
         && args.link.is_none();
+    let metrics = args.metrics;
     if plain {
-        return quote!(__BT_SCOPE.start_plain(#name));
+        return quote!(__BT_SCOPE.start_plain(#name, #metrics));
     }
     let kind = args.kind.map_or_else(
         || Ident::new("Internal", proc_macro2::Span::call_site()),
@@ -133,15 +135,11 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
             quote!(#rt::KeyValue::new(#key, #value))
         });
         return quote! {
-            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, |__bt_scope| {
+            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, #metrics, |__bt_scope| {
                 [__bt_scope, #(#attributes),*]
             })
         };
     }
-    let kind = args.kind.map(|kind| {
-        let variant = kind.variant();
-        quote!(.with_kind(#rt::SpanKind::#variant))
-    });
     let attributes = args.attributes.iter().map(|attribute| {
         let key = &attribute.key;
         let value = &attribute.value;
@@ -166,8 +164,8 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
     quote! {{
         #credentials_let
         #request_let
-        __BT_SCOPE.start(#name, || {
-            #rt::SpanOptions::new() #kind #(#attributes)* #credentials #request #link
+        __BT_SCOPE.start(#name, #rt::SpanKind::#kind, #metrics, || {
+            #rt::SpanOptions::new() #(#attributes)* #credentials #request #link
         })
     }}
 }

@@ -47,7 +47,50 @@ pub struct Config {
     tracers: BTreeMap<String, ScopeOverride>,
     capture_end_user: bool,
     cardinality_limit: Option<u64>,
+    span_metrics: SpanMetricsSettings,
     telemetry: TelemetrySettings,
+}
+
+/// `backend.tracing.spanMetrics` and each plugin's `backend.tracing.plugin.{id}.spanMetrics`:
+/// which `#[span]` sites also record the duration histogram
+/// `backstage.plugin.{id}.span.duration` (see [`Config::span_metrics_enabled`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SpanMetricsSettings {
+    /// `backend.tracing.spanMetrics.enabled` (default false): every site records.
+    pub enabled: bool,
+    /// `backend.tracing.spanMetrics.boundaries`: the histogram's bucket boundaries in
+    /// seconds (default [`DEFAULT_SPAN_BOUNDARIES`]); `init` range-checks them.
+    pub boundaries: Option<Vec<f64>>,
+    /// `backend.tracing.plugin.{id}.spanMetrics`: on or off for every site of one plugin,
+    /// whatever the site or the global switch say.
+    pub plugins: BTreeMap<String, bool>,
+}
+
+/// The default bucket boundaries of span metrics, in seconds: 5 ms to 10 s, as
+/// OpenTelemetry's HTTP server duration histogram.
+pub const DEFAULT_SPAN_BOUNDARIES: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The most bucket boundaries span metrics take.
+pub const MAX_SPAN_BOUNDARIES: usize = 64;
+
+impl SpanMetricsSettings {
+    /// The configured boundaries if they are usable (at most [`MAX_SPAN_BOUNDARIES`],
+    /// finite, not negative, strictly increasing), else `None`.
+    pub fn checked_boundaries(&self) -> Option<&[f64]> {
+        let boundaries = self.boundaries.as_deref()?;
+        let usable = boundaries.len() <= MAX_SPAN_BOUNDARIES
+            && boundaries.iter().all(|b| b.is_finite() && *b >= 0.0)
+            && boundaries.windows(2).all(|pair| pair[0] < pair[1]);
+        usable.then_some(boundaries)
+    }
+
+    /// The boundaries the histogram uses: the configured ones if usable, else the defaults.
+    pub fn boundaries_or_default(&self) -> &[f64] {
+        self.checked_boundaries().unwrap_or(DEFAULT_SPAN_BOUNDARIES)
+    }
 }
 
 /// `backend.telemetry`: how `init` sets up the SDK. Every key is optional; `OTEL_*`
@@ -175,6 +218,29 @@ impl Config {
         self.cardinality_limit
     }
 
+    /// `backend.tracing.spanMetrics` and the per-plugin switches.
+    pub fn span_metrics(&self) -> &SpanMetricsSettings {
+        &self.span_metrics
+    }
+
+    /// Whether a `#[span]` site of plugin `plugin_id` records span metrics: the plugin's
+    /// `backend.tracing.plugin.{id}.spanMetrics` if set, else whether the site asks for
+    /// them (`#[span(metrics)]`) or `backend.tracing.spanMetrics.enabled` is true.
+    ///
+    /// ```
+    /// let config = backstage_telemetry::Config::from_yaml_str(
+    ///     "app-config.yaml",
+    ///     "backend:\n  tracing:\n    spanMetrics:\n      enabled: true\n    plugin:\n      todos:\n        spanMetrics: false\n",
+    /// ).unwrap();
+    /// assert!(config.span_metrics_enabled(Some("catalog"), false));
+    /// assert!(!config.span_metrics_enabled(Some("todos"), true));
+    /// ```
+    pub fn span_metrics_enabled(&self, plugin_id: Option<&str>, site_asks: bool) -> bool {
+        plugin_id
+            .and_then(|id| self.span_metrics.plugins.get(id).copied())
+            .unwrap_or(site_asks || self.span_metrics.enabled)
+    }
+
     /// `backend.telemetry`: the SDK set-up settings.
     pub fn telemetry(&self) -> &TelemetrySettings {
         &self.telemetry
@@ -210,6 +276,15 @@ impl Config {
                 .boolean()?
                 .unwrap_or(false),
             cardinality_limit: metrics.get("cardinalityLimit")?.whole_number()?,
+            span_metrics: SpanMetricsSettings {
+                enabled: tracing
+                    .get("spanMetrics")?
+                    .get("enabled")?
+                    .boolean()?
+                    .unwrap_or(false),
+                boundaries: tracing.get("spanMetrics")?.get("boundaries")?.numbers()?,
+                plugins: plugin_switches(&tracing.get("plugin")?, "spanMetrics")?,
+            },
             telemetry: TelemetrySettings {
                 enabled: telemetry.get("enabled")?.boolean()?,
                 metrics_exporter: telemetry.get("metrics")?.get("exporter")?.string()?,
@@ -243,6 +318,20 @@ fn scope_overrides(
         );
     }
     Ok(overrides)
+}
+
+/// `{section}: true|false` of each plugin under `plugins`, where set.
+fn plugin_switches(
+    plugins: &Field<'_>,
+    section: &str,
+) -> Result<BTreeMap<String, bool>, ConfigError> {
+    let mut switches = BTreeMap::new();
+    for (plugin_id, plugin) in plugins.entries()? {
+        if let Some(on) = plugin.get(section)?.boolean()? {
+            switches.insert(plugin_id.to_owned(), on);
+        }
+    }
+    Ok(switches)
 }
 
 #[cfg(test)]

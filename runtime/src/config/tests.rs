@@ -327,3 +327,47 @@ fn a_file_of_120_000_keys_loads_and_merges() {
     assert_eq!(config.service_name(), "big");
     assert_eq!(config.service_version(), Some("2.0.0"));
 }
+
+#[test]
+fn span_metrics_settings() {
+    let config = Config::from_yaml_str(
+        "app-config.yaml",
+        "backend:\n  tracing:\n    spanMetrics:\n      enabled: true\n      boundaries: [0.01, 1, 10]\n    plugin:\n      todos:\n        spanMetrics: false\n      catalog:\n        tracer:\n          name: custom\n",
+    )
+    .unwrap();
+    let settings = config.span_metrics();
+    assert!(settings.enabled);
+    assert_eq!(settings.boundaries_or_default(), [0.01, 1.0, 10.0]);
+    assert!(config.span_metrics_enabled(Some("catalog"), false));
+    assert!(!config.span_metrics_enabled(Some("todos"), true));
+    assert!(config.span_metrics_enabled(None, false));
+    // off by default; a site can ask
+    let default = Config::default();
+    assert!(!default.span_metrics_enabled(Some("catalog"), false));
+    assert!(default.span_metrics_enabled(Some("catalog"), true));
+    assert_eq!(
+        default.span_metrics().boundaries_or_default(),
+        crate::config::DEFAULT_SPAN_BOUNDARIES
+    );
+    // wrong types are reported with the key, never the value
+    for (yaml, key) in [
+        (
+            "backend:\n  tracing:\n    spanMetrics:\n      boundaries: [0.1, secret]\n",
+            "backend.tracing.spanMetrics.boundaries",
+        ),
+        (
+            "backend:\n  tracing:\n    spanMetrics:\n      boundaries: secret\n",
+            "backend.tracing.spanMetrics.boundaries",
+        ),
+        (
+            "backend:\n  tracing:\n    plugin:\n      todos:\n        spanMetrics: secret\n",
+            "backend.tracing.plugin.todos.spanMetrics",
+        ),
+    ] {
+        let message = Config::from_yaml_str("app-config.yaml", yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(key), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+}

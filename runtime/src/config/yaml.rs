@@ -98,6 +98,25 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// A list of numbers (integers or decimals); whether they make sense is for its user
+    /// to say.
+    pub(super) fn numbers(&self) -> Result<Option<Vec<f64>>, ConfigError> {
+        const EXPECTED: &str = "a list of numbers, such as [0.01, 0.1, 1]";
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::Seq(items))) => items
+                .iter()
+                .map(|item| match item.value {
+                    Value::Integer(i) => Ok(i as f64),
+                    Value::Float(f) => Ok(f),
+                    _ => Err(self.wrong_type(item, EXPECTED)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+        }
+    }
+
     pub(super) fn wrong_type(&self, node: &Node, expected: &'static str) -> ConfigError {
         ConfigError::WrongType {
             source: node.origin.source.to_string(),
@@ -117,7 +136,8 @@ pub(super) fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
             max_nodes: MAX_NODES,
             max_aliases: MAX_ALIASES,
         },
-        // `.nan` and `.inf` are values like any other; no key of ours takes a float.
+        // `.nan` and `.inf` are read as written; the one list of numbers we take (span-metric
+        // boundaries) is range-checked where it is used.
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
     };
     let document: Option<Node> =
@@ -211,9 +231,9 @@ pub(super) enum Value {
     Null,
     Bool(bool),
     Integer(i128),
-    Float,
+    Float(f64),
     String(String),
-    Seq,
+    Seq(Vec<Node>),
     Map(BTreeMap<String, Node>),
 }
 
@@ -251,10 +271,12 @@ impl Node {
 
     pub(super) fn set_source(&mut self, source: &Arc<str>) {
         self.origin.source = source.clone();
-        if let Value::Map(entries) = &mut self.value {
-            for node in entries.values_mut() {
-                node.set_source(source);
-            }
+        match &mut self.value {
+            Value::Map(entries) => entries
+                .values_mut()
+                .for_each(|node| node.set_source(source)),
+            Value::Seq(items) => items.iter_mut().for_each(|node| node.set_source(source)),
+            _ => {}
         }
     }
 }
@@ -276,6 +298,70 @@ impl<'de> Deserialize<'de> for Node {
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+/// A list item: a scalar as read, anything else skipped (an empty list in its place).
+struct Item(Node);
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<Scalar>::deserialize(deserializer)?;
+        Ok(Item(Node {
+            value: spanned.value.0,
+            origin: Origin {
+                source: Arc::from(""),
+                line: spanned.referenced.line() as u32,
+                column: spanned.referenced.column() as u32,
+            },
+        }))
+    }
+}
+
+struct Scalar(Value);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                ValueVisitor.visit_bool(v).map(Scalar)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                ValueVisitor.visit_i64(v).map(Scalar)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                ValueVisitor.visit_u64(v).map(Scalar)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                ValueVisitor.visit_f64(v).map(Scalar)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                ValueVisitor.visit_str(v).map(Scalar)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar(Value::Seq(Vec::new())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar(Value::Map(BTreeMap::new())))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
     }
 }
 
@@ -317,11 +403,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        i128::try_from(v).map(Value::Integer).or(Ok(Value::Float))
+        Ok(i128::try_from(v).map_or(Value::Float(v as f64), Value::Integer))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Float)
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -333,8 +419,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(Value::Seq)
+        // Items are kept one level deep only (the one list we read holds numbers): a
+        // nested list or mapping is skipped whole, so deep nesting costs no stack.
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Item>()? {
+            items.push(item.0);
+        }
+        Ok(Value::Seq(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {

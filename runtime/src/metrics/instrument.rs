@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 
 use super::MetricsService;
-use super::meter::MeterRef;
+use super::meter::{MeterRef, MeterScope};
 use crate::binding::Bound;
 use crate::global::{claim_metric_name, meter_generation};
 use crate::naming::{NameError, already_registered, validate_boundaries, validate_unit};
@@ -25,6 +25,9 @@ pub struct InstrumentSpec {
     pub(super) description: Option<Cow<'static, str>>,
     pub(super) unit: Option<Cow<'static, str>>,
     boundaries: Option<Cow<'static, [f64]>>,
+    /// The span-metrics histogram: boundaries from `backend.tracing.spanMetrics`, read at
+    /// each binding (a new configuration binds again).
+    span_metrics: bool,
 }
 
 impl InstrumentSpec {
@@ -54,6 +57,26 @@ impl InstrumentSpec {
                 Some(boundaries) => Some(Cow::Borrowed(boundaries)),
                 None => None,
             },
+            span_metrics: false,
+        }
+    }
+
+    /// The meter this instrument is made from, bound to the current provider.
+    pub(crate) fn meter(&self) -> &Meter {
+        self.meter.meter()
+    }
+
+    /// The span-metrics histogram `name` (in seconds) of a site's meter.
+    pub(crate) fn span_duration(meter: &'static MeterScope, name: String) -> Self {
+        InstrumentSpec {
+            meter: MeterRef::Static(meter),
+            name: Cow::Owned(name),
+            description: Some(Cow::Borrowed(
+                "How long each call of a #[span] function took, by span name, kind and outcome",
+            )),
+            unit: Some(Cow::Borrowed("s")),
+            boundaries: None,
+            span_metrics: true,
         }
     }
 }
@@ -121,6 +144,7 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
             description: self.description,
             unit: self.unit,
             boundaries: self.boundaries.map(Cow::Owned),
+            span_metrics: false,
         };
         Ok(I::from_parts(spec, self.callbacks))
     }
@@ -208,6 +232,10 @@ impl<T> WithBoundaries for opentelemetry::metrics::InstrumentBuilder<'_, T> {}
 
 impl<T> WithBoundaries for opentelemetry::metrics::HistogramBuilder<'_, T> {
     fn boundaries(self, spec: &InstrumentSpec) -> Self {
+        if spec.span_metrics {
+            let config = crate::global::installed_config();
+            return self.with_boundaries(config.span_metrics().boundaries_or_default().to_vec());
+        }
         match &spec.boundaries {
             Some(boundaries) => self.with_boundaries(boundaries.to_vec()),
             None => self,

@@ -295,6 +295,18 @@ impl Resolver<'_> {
                 &CARDINALITY_LIMIT,
             ) as usize
         });
+        let span_metrics = config.span_metrics();
+        if span_metrics.boundaries.is_some() && span_metrics.checked_boundaries().is_none() {
+            self.problem(
+                "backend.tracing.spanMetrics.boundaries",
+                &format!(
+                    "must be at most {} numbers, each finite, 0 or more and larger than the one \
+                     before",
+                    crate::config::MAX_SPAN_BOUNDARIES
+                ),
+                "span metrics use the default boundaries",
+            );
+        }
         Settings {
             enabled: true,
             traces,
@@ -1026,6 +1038,46 @@ mod tests {
         assert_eq!(settings.propagators, [Propagator::TraceContext]);
         assert_eq!(problem_settings(&settings), ["OTEL_PROPAGATORS"]);
         assert_eq!(ok("", &[("OTEL_PROPAGATORS", "none")]).propagators, []);
+    }
+
+    #[test]
+    fn bad_span_metric_boundaries_fall_back_to_the_defaults_alone() {
+        for bad in ["[1, 0.5]", "[-1, 1]", "[.nan]", "[.inf]", "[1, 1]"] {
+            let settings = resolve(
+                &format!("backend:\n  tracing:\n    spanMetrics:\n      boundaries: {bad}\n"),
+                &[],
+            );
+            assert_eq!(
+                problem_settings(&settings),
+                ["backend.tracing.spanMetrics.boundaries"],
+                "{bad}"
+            );
+            let message = settings.problems[0].to_string();
+            assert!(message.contains("default boundaries"), "{message}");
+            assert!(
+                !message.contains("nan") && !message.contains("0.5"),
+                "{message}"
+            );
+            // everything else is still on
+            assert!(!settings.metrics.is_empty(), "{bad}");
+        }
+        let many = (1..=65)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let settings = resolve(
+            &format!("backend:\n  tracing:\n    spanMetrics:\n      boundaries: [{many}]\n"),
+            &[],
+        );
+        assert_eq!(
+            problem_settings(&settings),
+            ["backend.tracing.spanMetrics.boundaries"]
+        );
+        let fine = resolve(
+            "backend:\n  tracing:\n    spanMetrics:\n      boundaries: [0, 0.5, 2]\n",
+            &[],
+        );
+        assert!(fine.problems.is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! # Ok::<(), backstage_telemetry::naming::NameError>(())
 //! ```
 
+mod metrics;
 mod options;
 mod outcome;
 mod run;
@@ -23,17 +24,22 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
-use opentelemetry::InstrumentationScope;
+use opentelemetry::{Context, InstrumentationScope};
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
+pub use metrics::{
+    MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_METRIC,
+    SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
+};
+pub(crate) use metrics::{SpanMetrics, SpanTimer};
 pub use options::{ActiveSpan, SpanOptions, current_span};
-pub use outcome::{ErrorType, Outcome, RecordOutcome, SpanOutcome};
+pub use outcome::{ErrorType, Outcome, Record, RecordOutcome, SpanOutcome};
 pub use run::{InSpan, in_span_async, in_span_sync, with_output};
 #[cfg_attr(not(any(feature = "logs", feature = "sdk")), allow(unused_imports))]
 pub(crate) use tracer::ActiveScope;
-pub(crate) use tracer::ScopeTracer;
 pub use tracer::Started;
+pub(crate) use tracer::{BoundTracer, ScopeTracer};
 
 /// Attribute holding the low-cardinality type of an error (semantic conventions).
 pub const ERROR_TYPE_ATTRIBUTE: &str = "error.type";
@@ -140,9 +146,9 @@ impl TracingService {
             return f(ActiveSpan::current());
         };
         let active = ActiveSpan {
-            cx: started.cx.clone(),
+            cx: started.cx.clone().unwrap_or_else(Context::current),
         };
-        in_span_sync(Some(started), || f(active), R::record)
+        in_span_sync(Some(started), || f(active), outcome::on_span::<R>)
     }
 
     /// Runs the future `f` returns in a new span, active across every `.await` of it, and
@@ -175,15 +181,18 @@ impl TracingService {
     {
         match self.tracer.start(name.into(), false, || options) {
             Some(started) => {
+                let cx = started.cx.clone().unwrap_or_else(Context::current);
                 let future = {
-                    let _active = started.cx.clone().attach();
-                    f(ActiveSpan {
-                        cx: started.cx.clone(),
-                    })
+                    let _active = cx.clone().attach();
+                    f(ActiveSpan { cx })
                 };
-                in_span_async(Some(started), future, <Fut::Output>::record)
+                in_span_async(Some(started), future, outcome::on_span::<Fut::Output>)
             }
-            None => in_span_async(None, f(ActiveSpan::current()), <Fut::Output>::record),
+            None => in_span_async(
+                None,
+                f(ActiveSpan::current()),
+                outcome::on_span::<Fut::Output>,
+            ),
         }
     }
 }

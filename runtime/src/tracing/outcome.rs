@@ -100,6 +100,11 @@ impl<R: ?Sized> Outcome<R> {
     }
 }
 
+/// How a body's outcome is recorded: on its span if the span records, and as the
+/// `error.type` of an `Err` for span metrics (`None`: a success).
+#[doc(hidden)]
+pub type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
+
 /// The recording function of the most specific impl: `Err` of an error with its own
 /// [`ErrorType`] (`&&&Outcome`), of a displayable error (`&&`), of a `Debug` one (`&`),
 /// anything else a success. One trait, implemented at four depths of `&`: a method call
@@ -107,43 +112,45 @@ impl<R: ?Sized> Outcome<R> {
 /// names it.
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
-    fn recorder(&self) -> fn(&R, &SpanRef<'_>);
+    fn recorder(&self) -> Record<R>;
 }
 
 impl<T, E: ErrorType + fmt::Display> RecordOutcome<Result<T, E>> for &&&Outcome<Result<T, E>> {
     #[inline]
-    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+    fn recorder(&self) -> Record<Result<T, E>> {
         |outcome, span| {
-            if let Err(error) = outcome {
-                record_error(
-                    span,
-                    std::any::type_name::<E>(),
-                    error.error_type(),
-                    error.to_string(),
-                );
+            let error = outcome.as_ref().err()?;
+            let error_type = error.error_type();
+            if let Some(span) = span {
+                let type_name = std::any::type_name::<E>();
+                record_error(span, type_name, error_type.clone(), error.to_string());
             }
+            Some(error_type)
         }
     }
 }
 
 impl<T, E: fmt::Display> RecordOutcome<Result<T, E>> for &&Outcome<Result<T, E>> {
     #[inline]
-    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+    fn recorder(&self) -> Record<Result<T, E>> {
         |outcome, span| {
-            if let Err(error) = outcome {
-                let type_name = std::any::type_name::<E>();
+            let error = outcome.as_ref().err()?;
+            let type_name = std::any::type_name::<E>();
+            if let Some(span) = span {
                 record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
             }
+            Some(Cow::Borrowed(type_name))
         }
     }
 }
 
 impl<T, E: fmt::Debug> RecordOutcome<Result<T, E>> for &Outcome<Result<T, E>> {
     #[inline]
-    fn recorder(&self) -> fn(&Result<T, E>, &SpanRef<'_>) {
+    fn recorder(&self) -> Record<Result<T, E>> {
         |outcome, span| {
-            if let Err(error) = outcome {
-                let type_name = std::any::type_name::<E>();
+            let error = outcome.as_ref().err()?;
+            let type_name = std::any::type_name::<E>();
+            if let Some(span) = span {
                 record_error(
                     span,
                     type_name,
@@ -151,15 +158,27 @@ impl<T, E: fmt::Debug> RecordOutcome<Result<T, E>> for &Outcome<Result<T, E>> {
                     format!("{error:?}"),
                 );
             }
+            Some(Cow::Borrowed(type_name))
         }
     }
 }
 
 impl<R: ?Sized> RecordOutcome<R> for Outcome<R> {
     #[inline]
-    fn recorder(&self) -> fn(&R, &SpanRef<'_>) {
-        |_, _| {}
+    fn recorder(&self) -> Record<R> {
+        |_, _| None
     }
+}
+
+/// A [`SpanOutcome`] as a [`Record`] (the services' spans, which have no span metrics).
+pub(super) fn on_span<R: SpanOutcome>(
+    outcome: &R,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    if let Some(span) = span {
+        outcome.record(span);
+    }
+    None
 }
 
 /// Records an error: exception event (`exception.type`, `exception.message`),

@@ -6,23 +6,21 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use opentelemetry::trace::{SpanRef, TraceContextExt};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 
 use super::CANCELLED_ATTRIBUTE;
-use super::outcome::record_panic;
+use super::metrics::Ending;
+use super::outcome::{Record, record_panic};
 use super::tracer::Started;
 
 /// Runs `body` in the span `started` (if any): active while it runs, outcome recorded with
-/// `record`, a panic recorded and resumed, ended exactly once. A span that does not record
-/// is only made active (its context still carries the trace to children and logs).
+/// `record`, a panic recorded and resumed, ended exactly once, and its duration recorded
+/// if the site has span metrics. A span that does not record is only made active (its
+/// context still carries the trace to children and logs).
 #[doc(hidden)]
 #[inline]
-pub fn in_span_sync<R>(
-    started: Option<Started>,
-    body: impl FnOnce() -> R,
-    record: fn(&R, &SpanRef<'_>),
-) -> R {
+pub fn in_span_sync<R>(started: Option<Started>, body: impl FnOnce() -> R, record: Record<R>) -> R {
     match started {
         None => body(),
         Some(started) => run_sync(started, body, record),
@@ -30,17 +28,16 @@ pub fn in_span_sync<R>(
 }
 
 #[inline(never)]
-fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: fn(&R, &SpanRef<'_>)) -> R {
-    let Started { cx, recording } = started;
-    if !recording {
-        let _active = cx.attach();
+fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: Record<R>) -> R {
+    if !started.recording && started.timer.is_none() {
+        let _active = started.cx.map(Context::attach);
         return body();
     }
     let result = {
-        let _active = cx.clone().attach();
+        let _active = started.cx.clone().map(Context::attach);
         catch_unwind(AssertUnwindSafe(body))
     };
-    finish(&cx, result, record)
+    finish(started, result, record)
 }
 
 /// `future` in the span `started` (if any); see [`in_span_sync`].
@@ -49,7 +46,7 @@ fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: fn(&R, &SpanR
 pub fn in_span_async<F: Future>(
     started: Option<Started>,
     future: F,
-    record: fn(&F::Output, &SpanRef<'_>),
+    record: Record<F::Output>,
 ) -> InSpan<F> {
     InSpan {
         future,
@@ -66,18 +63,34 @@ pub fn with_output<O, F: Future<Output = O>>(future: F) -> F {
     future
 }
 
-/// Ends the span of `cx` after its body returned or panicked.
-fn finish<R>(cx: &Context, result: std::thread::Result<R>, record: fn(&R, &SpanRef<'_>)) -> R {
-    let span = cx.span();
+/// Ends the span of `started` after its body returned or panicked, and records the
+/// duration.
+fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>) -> R {
+    let Started {
+        cx,
+        recording,
+        timer,
+    } = started;
+    let span = cx.as_ref().filter(|_| recording).map(|cx| cx.span());
     match result {
         Ok(value) => {
-            record(&value, &span);
-            span.end();
+            let error_type = record(&value, span.as_ref());
+            if let Some(span) = span {
+                span.end();
+            }
+            if let Some(timer) = timer {
+                timer.finish(error_type.map_or(Ending::Ok, Ending::Error));
+            }
             value
         }
         Err(panic) => {
-            record_panic(&span, panic.as_ref());
-            span.end();
+            if let Some(span) = span {
+                record_panic(&span, panic.as_ref());
+                span.end();
+            }
+            if let Some(timer) = timer {
+                timer.finish(Ending::Panic);
+            }
             resume_unwind(panic)
         }
     }
@@ -90,15 +103,21 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         started: Option<Started>,
-        record: fn(&F::Output, &SpanRef<'_>),
+        record: Record<F::Output>,
     }
 
     impl<F: Future> PinnedDrop for InSpan<F> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(Started { cx, recording: true }) = this.project().started.take() {
+            let Some(Started { cx, recording, timer }) = this.project().started.take() else {
+                return;
+            };
+            if let Some(cx) = cx.filter(|_| recording) {
                 let span = cx.span();
                 span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
                 span.end();
+            }
+            if let Some(timer) = timer {
+                timer.finish(Ending::Cancelled);
             }
         }
     }
@@ -113,9 +132,9 @@ impl<F: Future> Future for InSpan<F> {
             return this.future.poll(task);
         };
         let result = {
-            let _active = started.cx.clone().attach();
+            let _active = started.cx.clone().map(Context::attach);
             let future = this.future;
-            if started.recording {
+            if started.recording || started.timer.is_some() {
                 catch_unwind(AssertUnwindSafe(|| future.poll(task)))
             } else {
                 Ok(future.poll(task))
@@ -126,9 +145,11 @@ impl<F: Future> Future for InSpan<F> {
                 *this.started = Some(started);
                 Poll::Pending
             }
-            Ok(Poll::Ready(output)) if !started.recording => Poll::Ready(output),
-            Ok(Poll::Ready(output)) => Poll::Ready(finish(&started.cx, Ok(output), *this.record)),
-            Err(panic) => Poll::Ready(finish(&started.cx, Err(panic), *this.record)),
+            Ok(Poll::Ready(output)) if !started.recording && started.timer.is_none() => {
+                Poll::Ready(output)
+            }
+            Ok(Poll::Ready(output)) => Poll::Ready(finish(started, Ok(output), *this.record)),
+            Err(panic) => Poll::Ready(finish(started, Err(panic), *this.record)),
         }
     }
 }

@@ -16,7 +16,7 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use super::{INVALID_ATTRIBUTE_KEYS_ATTRIBUTE, INVALID_NAME_ATTRIBUTE, SpanOptions, UNNAMED_SPAN};
 use crate::binding::Binding;
 use crate::config::Config;
-use crate::global::{SCOPE_IN_CONTEXT, tracer_generation};
+use crate::global::{SCOPE_IN_CONTEXT, meter_installed, tracer_generation};
 use crate::instrumentation::tracer_scope;
 use crate::naming::{Scope, validate_attribute_key, validate_span_name};
 use crate::principal::BackstageCredentials;
@@ -32,13 +32,28 @@ pub(crate) struct ScopeTracer {
     binding: Binding<Scope, BoundTracer>,
 }
 
-struct BoundTracer {
+pub(crate) struct BoundTracer {
     tracer: ScopeTracerKind,
     /// False for the no-op provider: spans are skipped entirely.
-    recording: bool,
+    pub(crate) recording: bool,
     capture_end_user: bool,
     /// `backstage.plugin.id` (or `backstage.core.id`), made once.
     id_attribute: KeyValue,
+    /// Whether a `#[span]` site records span metrics, by whether it asks for them
+    /// (`#[span(metrics)]`): `[no, yes]`. Never for services' spans, nor before a meter
+    /// provider is installed.
+    pub(crate) span_metrics: [bool; 2],
+}
+
+impl BoundTracer {
+    /// Nothing to do for a `#[span]` site that asks for span metrics or not (`metrics`):
+    /// no span is recorded, no duration, and nothing reads the scope from the context.
+    #[inline]
+    pub(crate) fn idle(&self, metrics: bool) -> bool {
+        !self.recording
+            && !self.span_metrics[usize::from(metrics)]
+            && !SCOPE_IN_CONTEXT.load(Ordering::Relaxed)
+    }
 }
 
 /// The tracer a scope binds to: the SDK's own when it was installed through
@@ -108,14 +123,19 @@ impl ScopeTracer {
     }
 
     #[inline]
-    fn bound(&self) -> &BoundTracer {
+    pub(crate) fn bound(&self) -> &BoundTracer {
+        let installed = self.binding.is_installed();
         self.binding.get(tracer_generation(), |config, scope| {
             let (tracer, recording) = ScopeTracerKind::bind(tracer_scope(config, scope));
+            let plugin = (scope.kind() == crate::naming::ScopeKind::Plugin).then(|| scope.id());
+            let metrics =
+                |asks| installed && meter_installed() && config.span_metrics_enabled(plugin, asks);
             BoundTracer {
                 tracer,
                 recording,
                 capture_end_user: config.capture_end_user(),
                 id_attribute: crate::naming::id_attribute(scope),
+                span_metrics: [metrics(false), metrics(true)],
             }
         })
     }
@@ -130,13 +150,15 @@ impl ScopeTracer {
         name_checked: bool,
         options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Started> {
-        self.start_bound(|bound| self.start_with_options(bound, name, name_checked, options))
+        self.start_bound(self.bound(), |bound| {
+            self.start_with_options(bound, name, name_checked, options)
+        })
     }
 
     /// [`start`](Self::start) for a `#[span]` site without options: the scope attribute only.
     #[inline]
-    pub(crate) fn start_plain(&self, name: &'static str) -> Option<Started> {
-        self.start_bound(|bound| self.start_plain_recording(bound, name))
+    pub(crate) fn start_plain(&self, bound: &BoundTracer, name: &'static str) -> Option<Started> {
+        self.start_bound(bound, |bound| self.start_plain_recording(bound, name))
     }
 
     /// [`start`](Self::start) for a `#[span]` site with a kind and attributes only:
@@ -145,18 +167,24 @@ impl ScopeTracer {
     #[inline]
     pub(crate) fn start_with<const N: usize>(
         &self,
+        bound: &BoundTracer,
         name: &'static str,
         kind: SpanKind,
         attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
     ) -> Option<Started> {
-        self.start_bound(|bound| self.start_with_recording(bound, name, kind, attributes))
+        self.start_bound(bound, |bound| {
+            self.start_with_recording(bound, name, kind, attributes)
+        })
     }
 
     /// The one check every start makes: a recording tracer starts a span with `recording`;
     /// without one, only the scope is noted for the logs, if they read it; else nothing.
     #[inline]
-    fn start_bound(&self, recording: impl FnOnce(&BoundTracer) -> Started) -> Option<Started> {
-        let bound = self.bound();
+    pub(crate) fn start_bound(
+        &self,
+        bound: &BoundTracer,
+        recording: impl FnOnce(&BoundTracer) -> Started,
+    ) -> Option<Started> {
         if bound.recording {
             Some(recording(bound))
         } else if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
@@ -174,11 +202,28 @@ impl ScopeTracer {
         let parent = Context::current();
         let span_context = parent.span().span_context().clone();
         Started {
-            cx: parent
-                .with_remote_span_context(span_context)
-                .with_value(ActiveScope(self.scope().clone())),
+            cx: Some(
+                parent
+                    .with_remote_span_context(span_context)
+                    .with_value(ActiveScope(self.scope().clone())),
+            ),
             recording: false,
+            timer: None,
         }
+    }
+
+    /// A `#[span]` site's span with options: `kind` is the site's.
+    pub(crate) fn start_checked<'a>(
+        &self,
+        bound: &BoundTracer,
+        name: &'static str,
+        kind: SpanKind,
+        options: impl FnOnce() -> SpanOptions<'a>,
+    ) -> Started {
+        self.start_with_options(bound, Cow::Borrowed(name), true, || SpanOptions {
+            kind,
+            ..options()
+        })
     }
 
     #[inline(never)]
@@ -273,17 +318,23 @@ impl ScopeTracer {
         } else {
             cx
         };
-        Started { cx, recording }
+        Started {
+            cx: Some(cx),
+            recording,
+            timer: None,
+        }
     }
 }
 
-/// A span just started: its context, and whether the span records (an unsampled one does
-/// not: nothing is recorded on it and it is not ended explicitly).
+/// A span just started: its context (none when only span metrics are on and no tracer
+/// records), whether the span records (an unsampled one does not: nothing is recorded on
+/// it and it is not ended explicitly), and the span-metrics timer if the site has one.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Started {
-    pub(crate) cx: Context,
+    pub(crate) cx: Option<Context>,
     pub(crate) recording: bool,
+    pub(crate) timer: Option<super::metrics::SpanTimer>,
 }
 
 impl fmt::Debug for ScopeTracer {

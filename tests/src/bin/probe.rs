@@ -41,7 +41,7 @@ mod probe {
         }
     }
 
-    #[span(kind = server, attributes(probe.item.index = index as i64))]
+    #[span(metrics, kind = server, attributes(probe.item.index = index as i64))]
     pub fn handle(index: u64) -> Result<u64, Rejected> {
         validate(index)?;
         if LOG_ITEMS.load(std::sync::atomic::Ordering::Relaxed) {

@@ -50,7 +50,7 @@ impl Catalog {
     }
 
     /// Registers a location and the entities read from it.
-    #[span(name = "register-location", attributes(catalog.location.type = "url"))]
+    #[span(metrics, name = "register-location", attributes(catalog.location.type = "url"))]
     pub fn register_location(&self, target: &str) -> Result<usize, ProcessingError> {
         if target.trim().is_empty() {
             return Err(ProcessingError::Invalid("empty location target".into()));
@@ -86,7 +86,7 @@ impl Catalog {
         Ok(processed)
     }
 
-    #[span(name = "process-entity", attributes(catalog.entity.ref = entity_ref.clone()))]
+    #[span(metrics, name = "process-entity", attributes(catalog.entity.ref = entity_ref.clone()))]
     async fn process_entity(
         &self,
         entity_ref: String,
@@ -144,7 +144,7 @@ impl Catalog {
         Ok(count)
     }
 
-    #[span(name = "stitch-entity", attributes(catalog.entity.ref = entity_ref.to_owned()))]
+    #[span(metrics, name = "stitch-entity", attributes(catalog.entity.ref = entity_ref.to_owned()))]
     fn stitch_entity(&self, entity_ref: &str, scheduled: Instant) {
         STITCHING_QUEUE_DELAY.record(scheduled.elapsed().as_secs_f64(), &[]);
         let started = Instant::now();

@@ -72,7 +72,7 @@ impl Scaffolder {
     }
 
     /// Creates a task for `template` and runs it in the background.
-    #[span(name = "create-task", credentials = credentials, attributes(scaffolder.template = template.to_owned()))]
+    #[span(metrics, name = "create-task", credentials = credentials, attributes(scaffolder.template = template.to_owned()))]
     pub fn create(&self, template: &str, credentials: &BackstageCredentials) -> Option<TaskStatus> {
         let steps = steps(template)?;
         let id = format!("task-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
@@ -119,7 +119,7 @@ impl Scaffolder {
         }
     }
 
-    #[span(name = "run-task", link = requested_by.clone(), attributes(scaffolder.task.id = id.clone(), scaffolder.template = template.clone()))]
+    #[span(metrics, name = "run-task", link = requested_by.clone(), attributes(scaffolder.task.id = id.clone(), scaffolder.template = template.clone()))]
     async fn run(
         &self,
         id: String,

@@ -82,14 +82,14 @@ impl Todos {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    #[span(name = "list-todos", credentials = credentials)]
+    #[span(metrics, name = "list-todos", credentials = credentials)]
     pub fn list(&self, credentials: &BackstageCredentials) -> Vec<Todo> {
         let items = self.items().clone();
         current_span().set_attribute(KeyValue::new("todos.count", items.len() as i64));
         items
     }
 
-    #[span(name = "create-todo", credentials = credentials, attributes(todo.category = new.category.clone()))]
+    #[span(metrics, name = "create-todo", credentials = credentials, attributes(todo.category = new.category.clone()))]
     pub fn create(
         &self,
         new: NewTodo,
@@ -114,7 +114,7 @@ impl Todos {
         Ok(todo)
     }
 
-    #[span(name = "get-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    #[span(metrics, name = "get-todo", credentials = credentials, attributes(todo.id = id as i64))]
     pub fn get(&self, id: u64, credentials: &BackstageCredentials) -> Result<Todo, TodoError> {
         self.items()
             .iter()
@@ -123,7 +123,7 @@ impl Todos {
             .ok_or(TodoError::NotFound(id))
     }
 
-    #[span(name = "update-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    #[span(metrics, name = "update-todo", credentials = credentials, attributes(todo.id = id as i64))]
     pub fn update(
         &self,
         id: u64,
@@ -148,7 +148,7 @@ impl Todos {
         Ok(todo.clone())
     }
 
-    #[span(name = "delete-todo", credentials = credentials, attributes(todo.id = id as i64))]
+    #[span(metrics, name = "delete-todo", credentials = credentials, attributes(todo.id = id as i64))]
     pub fn delete(&self, id: u64, credentials: &BackstageCredentials) -> Result<(), TodoError> {
         let mut items = self.items();
         let index = items

@@ -1,0 +1,271 @@
+//! Span metrics on exported data: `backstage.plugin.{id}.span.duration`, recorded for the
+//! `#[span]` sites the app-config and the sites turn on, with `span.name`, `span.kind`,
+//! `outcome` and `error.type`. The configuration is process-wide, so this binary installs
+//! one for all its tests (each test uses plugins of its own).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Once;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use backstage_telemetry::testing::{self, ExportedMetric, PointValue};
+use backstage_telemetry::{Config, ErrorType, KeyValue};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+
+fn install() -> &'static testing::TestTelemetry {
+    static CONFIG: Once = Once::new();
+    let kit = testing::install();
+    CONFIG.call_once(|| {
+        let config = Config::from_yaml_str(
+            "app-config.yaml",
+            "backend:\n  tracing:\n    spanMetrics:\n      boundaries: [0.001, 0.01, 1]\n    plugin:\n      sm-all:\n        spanMetrics: true\n      sm-off:\n        spanMetrics: false\n",
+        )
+        .unwrap();
+        backstage_telemetry::set_config(config);
+    });
+    kit
+}
+
+#[derive(Debug)]
+pub struct NotFound;
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not found")
+    }
+}
+
+impl ErrorType for NotFound {
+    fn error_type(&self) -> Cow<'static, str> {
+        "not_found".into()
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-asked")]
+mod asked {
+    use backstage_telemetry::span;
+
+    use super::NotFound;
+
+    #[span(metrics)]
+    pub fn lookup(found: bool) -> Result<u32, NotFound> {
+        if found { Ok(1) } else { Err(NotFound) }
+    }
+
+    #[span(metrics, kind = client)]
+    pub fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+        text.parse()
+    }
+
+    #[span(metrics, name = "crash")]
+    pub fn crash() {
+        panic!("on purpose");
+    }
+
+    #[span(metrics)]
+    pub async fn wait(ready: bool) -> u32 {
+        if !ready {
+            std::future::pending::<()>().await;
+        }
+        7
+    }
+
+    #[span(metrics)]
+    pub fn unsampled() -> u32 {
+        3
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-quiet")]
+mod quiet {
+    #[backstage_telemetry::span]
+    pub fn quiet() -> u32 {
+        1
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-all")]
+mod all {
+    #[backstage_telemetry::span]
+    pub fn anything() -> u32 {
+        1
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-off")]
+mod off {
+    #[backstage_telemetry::span(metrics)]
+    pub fn asks() -> u32 {
+        1
+    }
+}
+
+fn duration(plugin: &str) -> Option<ExportedMetric> {
+    install()
+        .metrics()
+        .get(&format!("backstage.plugin.{plugin}.span.duration"))
+        .cloned()
+}
+
+/// The count of the series with exactly `attributes`.
+fn count(metric: &ExportedMetric, attributes: &[KeyValue]) -> u64 {
+    match metric.point(attributes).map(|p| &p.value) {
+        Some(PointValue::Histogram { count, .. }) => *count,
+        Some(other) => panic!("not a histogram: {other:?}"),
+        None => 0,
+    }
+}
+
+fn series(name: &'static str, kind: &'static str, outcome: &'static str) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("span.name", name),
+        KeyValue::new("span.kind", kind),
+        KeyValue::new("outcome", outcome),
+    ]
+}
+
+fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+    let mut future = pin!(future);
+    future
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+}
+
+#[test]
+fn every_outcome_is_a_series_with_bounded_attributes() {
+    install();
+    assert_eq!(asked::lookup(true).unwrap(), 1);
+    assert_eq!(asked::lookup(true).unwrap(), 1);
+    assert!(asked::lookup(false).is_err());
+    assert!(asked::parse("x").is_err());
+    assert!(std::panic::catch_unwind(asked::crash).is_err());
+    assert_eq!(poll_once(asked::wait(true)), Poll::Ready(7));
+    assert!(poll_once(asked::wait(false)).is_pending()); // dropped: cancelled
+
+    let metric = duration("sm-asked").expect("span metrics exported");
+    assert_eq!(metric.unit, "s");
+    assert_eq!(metric.scope.name(), "backstage-plugin-sm-asked");
+    assert_eq!(count(&metric, &series("lookup", "internal", "ok")), 2);
+    let mut not_found = series("lookup", "internal", "error");
+    not_found.push(KeyValue::new("error.type", "not_found"));
+    assert_eq!(count(&metric, &not_found), 1);
+    let mut parse_error = series("parse", "client", "error");
+    parse_error.push(KeyValue::new(
+        "error.type",
+        "core::num::error::ParseIntError",
+    ));
+    assert_eq!(count(&metric, &parse_error), 1);
+    assert_eq!(count(&metric, &series("crash", "internal", "panic")), 1);
+    assert_eq!(count(&metric, &series("wait", "internal", "ok")), 1);
+    assert_eq!(count(&metric, &series("wait", "internal", "cancelled")), 1);
+    // the boundaries of the app-config
+    let Some(PointValue::Histogram { bounds, .. }) = metric.points.first().map(|p| &p.value) else {
+        panic!("no histogram point: {metric:?}")
+    };
+    assert_eq!(bounds, &[0.001, 0.01, 1.0]);
+    // nothing but the four bounded keys
+    for point in &metric.points {
+        for attribute in &point.attributes {
+            assert!(
+                ["span.name", "span.kind", "outcome", "error.type"]
+                    .contains(&attribute.key.as_str()),
+                "{attribute:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsampled_spans_are_measured_too() {
+    let kit = install();
+    let capture = kit.capture();
+    // an unsampled remote parent: the parent-based sampler drops the child
+    let parent = SpanContext::new(
+        TraceId::from(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c),
+        SpanId::from(0xb7ad_6b71_6920_3331),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    );
+    let cx = capture.context().with_remote_span_context(parent);
+    let _active = cx.attach();
+    assert_eq!(asked::unsampled(), 3);
+    assert!(capture.spans().is_empty(), "{:?}", capture.spans());
+    let metric = duration("sm-asked").expect("span metrics exported");
+    assert_eq!(count(&metric, &series("unsampled", "internal", "ok")), 1);
+}
+
+#[test]
+fn sites_that_do_not_ask_record_nothing_by_default() {
+    install();
+    assert_eq!(quiet::quiet(), 1);
+    assert!(duration("sm-quiet").is_none());
+}
+
+#[test]
+fn the_plugins_switch_wins_over_the_site() {
+    install();
+    assert_eq!(all::anything(), 1);
+    assert_eq!(off::asks(), 1);
+    let all = duration("sm-all").expect("turned on for the plugin");
+    assert_eq!(count(&all, &series("anything", "internal", "ok")), 1);
+    assert!(duration("sm-off").is_none());
+}
+
+/// An error whose `error.type` is made from its data: the hostile case for cardinality.
+#[derive(Debug)]
+pub struct Coded(u32);
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "code {}", self.0)
+    }
+}
+
+impl ErrorType for Coded {
+    fn error_type(&self) -> Cow<'static, str> {
+        format!("code_{}", self.0).into()
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-coded")]
+mod coded {
+    use super::Coded;
+
+    #[backstage_telemetry::span(metrics)]
+    pub fn call(code: u32) -> Result<(), Coded> {
+        Err(Coded(code))
+    }
+}
+
+#[test]
+fn error_types_are_bounded_per_scope() {
+    install();
+    let max = backstage_telemetry::tracing::MAX_ERROR_TYPES as u32;
+    for code in 0..max + 10 {
+        assert!(coded::call(code).is_err());
+    }
+    assert!(coded::call(0).is_err()); // a type seen before keeps its own series
+    let metric = duration("sm-coded").expect("span metrics exported");
+    let error_series = |error_type: &str| {
+        let mut attributes = series("call", "internal", "error");
+        attributes.push(KeyValue::new("error.type", error_type.to_owned()));
+        count(&metric, &attributes)
+    };
+    let errors = metric
+        .points
+        .iter()
+        .filter(|p| p.attributes.iter().any(|a| a.key.as_str() == "error.type"))
+        .count();
+    assert_eq!(errors, max as usize + 1, "{} error series", errors);
+    // and the three bound outcomes of the site, at 0
+    assert_eq!(metric.points.len(), max as usize + 4);
+    assert_eq!(error_series("code_0"), 2);
+    assert_eq!(error_series(&format!("code_{}", max - 1)), 1);
+    assert_eq!(error_series(&format!("code_{max}")), 0);
+    assert_eq!(
+        error_series(backstage_telemetry::tracing::OTHER_ERROR_TYPE),
+        10
+    );
+}
