@@ -12,6 +12,7 @@
 use proc_macro::TokenStream;
 
 mod args;
+mod catalog;
 mod metric;
 mod module;
 mod scope;
@@ -134,7 +135,7 @@ pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
     if span::is_expanded(&args) {
         return item;
     }
-    let (errors, item) = span::expand(args, item.into(), None);
+    let (errors, item, _) = span::expand(args, item.into(), None);
     quote::quote!(#errors #item).into()
 }
 

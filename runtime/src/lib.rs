@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod binding;
+pub mod catalog;
 pub mod config;
 mod global;
 pub mod health;
@@ -59,6 +60,7 @@ pub mod testing;
 pub mod tracing;
 
 pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
+pub use catalog::catalog;
 pub use config::{Config, ConfigError, TelemetrySettings, set_config};
 pub use global::{set_meter_provider, set_tracer_provider};
 pub use metrics::{MetricsService, RootMetricsService};
@@ -76,6 +78,12 @@ pub use tracing::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__record_outcome as record_outcome;
+    pub use linkme;
+
+    /// The link-time catalog the expansions add to.
+    pub mod catalog {
+        pub use crate::catalog::{DECLARED, Declared, DeclaredMetric, DeclaredSpan};
+    }
     pub use crate::metrics::{
         __callback, Callback, Instrument, InstrumentSpec, MetricInfo, MetricKind,
     };

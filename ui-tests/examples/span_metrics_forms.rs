@@ -1,6 +1,8 @@
 #![deny(warnings)]
+#![forbid(unsafe_code)]
 //! `#[span(metrics)]` alone and with every other option, sync and async, on a plugin and a
-//! core service, and in a crate-wide-style site outside a module (`plugin = ..`).
+//! core service, and in a site outside a module (`plugin = ..`); in a crate that forbids
+//! `unsafe` (the catalog entries the expansions add compile there too).
 
 #[backstage_telemetry::backstage_plugin(id = "catalog")]
 mod catalog {
@@ -15,8 +17,8 @@ mod catalog {
     }
 
     #[span(kind = server, metrics, attributes(catalog.entity.kind = kind))]
-    pub async fn batch(kind: &'static str) -> Option<u32> {
-        Some(kind.len() as u32)
+    pub async fn batch(kind: &'static str) -> Option<usize> {
+        Some(kind.len())
     }
 }
 
@@ -39,4 +41,12 @@ fn main() {
     assert_eq!(futures::executor::block_on(catalog::batch("API")), Some(3));
     assert_eq!(scheduler::run(), 1);
     assert_eq!(outside(), 2);
+    let catalog = backstage_telemetry::catalog();
+    let names: Vec<&str> = catalog.spans().iter().map(|s| s.name).collect();
+    // plugins first, by id, then by line; then core services
+    assert_eq!(
+        names,
+        ["plain", "refresh-entity", "batch", "outside", "task-run"]
+    );
+    assert!(catalog.conflicts().is_empty());
 }

@@ -46,6 +46,40 @@ struct Cli {
     /// notice.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     shutdown_delay_ms: u64,
+    /// Print every metric and span site of this backend (its metric catalog) and exit,
+    /// with any conflict on stderr (exit 1).
+    #[arg(long, value_name = "FORMAT")]
+    catalog: Option<CatalogFormat>,
+}
+
+/// How `--catalog` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CatalogFormat {
+    Json,
+    Markdown,
+}
+
+/// The catalog once every plugin exists (they build instruments at run time).
+fn print_catalog(config: &Config, format: CatalogFormat) -> ExitCode {
+    backstage_telemetry::set_config(config.clone());
+    let _plugins = backend::plugins(
+        &RootMetricsService::from_config(config),
+        &Scheduler::default(),
+    );
+    let catalog = backstage_telemetry::catalog();
+    match format {
+        CatalogFormat::Json => println!("{}", catalog.to_json()),
+        CatalogFormat::Markdown => print!("{}", catalog.to_markdown()),
+    }
+    let conflicts = catalog.conflicts();
+    for conflict in &conflicts {
+        eprintln!("backend: {conflict}");
+    }
+    if conflicts.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[tokio::main]
@@ -65,6 +99,10 @@ async fn main() -> ExitCode {
             }
         }
     };
+
+    if let Some(format) = cli.catalog {
+        return print_catalog(&config, format);
+    }
 
     // Telemetry first, so everything below records. A setting it cannot use turns off only
     // the exporter it belongs to; the problems are logged once logging is up.

@@ -1,10 +1,10 @@
 //! The reference table of the metrics this backend exports, next to Backstage's names for
-//! them: rendered from every plugin's [`BackendPlugin::metrics`] and the scheduler's
-//! manifest. README.md holds it; `tests/readme.rs` fails when it is out of date.
+//! them: rendered from the binary's metric catalog (`backstage_telemetry::catalog()`:
+//! every `metric!` of every plugin crate and of the scheduler, the instruments the plugins
+//! build at run time, and each plugin's span-metrics histogram). README.md holds it;
+//! `tests/readme.rs` fails when it is out of date.
 
-use std::sync::Arc;
-
-use backend_plugin_api::BackendPlugin;
+use backstage_telemetry::catalog::Catalog;
 
 /// Backstage's metric names (from its OpenTelemetry set-up guide) and what each is here.
 const UPSTREAM: &[(&str, &str)] = &[
@@ -78,19 +78,16 @@ const UPSTREAM: &[(&str, &str)] = &[
     ),
 ];
 
-/// The table, as README.md shows it.
-pub fn metrics_table(plugins: &[Arc<dyn BackendPlugin>]) -> String {
+/// The table, as README.md shows it: the metrics of `catalog` (made after the plugins were,
+/// so that their run-time instruments are in it).
+pub fn metrics_table(catalog: &Catalog) -> String {
     let mut table = String::from(
         "| Backstage (Node.js) | backstage-telemetry | kind | unit | description |\n|---|---|---|---|---|\n",
     );
-    let metrics = plugins
-        .iter()
-        .flat_map(|plugin| plugin.metrics())
-        .chain(scheduler::metrics::METRICS.iter().copied());
-    for metric in metrics {
+    for metric in catalog.metrics() {
         let upstream = UPSTREAM
             .iter()
-            .find(|(_, new)| *new == metric.name)
+            .find(|(_, new)| *new == metric.name.as_ref())
             .map_or("(new)", |(old, _)| old);
         table.push_str(&format!(
             "| `{upstream}` | `{}` | {}<{}> | `{}` | {} |\n",

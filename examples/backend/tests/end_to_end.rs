@@ -653,6 +653,7 @@ fn the_command_line_has_help_and_version_and_rejects_what_it_does_not_know() {
         "--config <FILE>",
         "--port <PORT>",
         "--shutdown-delay-ms <MS>",
+        "--catalog <FORMAT>",
         "--version",
     ] {
         assert!(text.contains(option), "{option} in:\n{text}");
@@ -674,4 +675,44 @@ fn the_command_line_has_help_and_version_and_rejects_what_it_does_not_know() {
     let message = String::from_utf8_lossy(&secret.stderr);
     assert!(message.contains("--port"), "{message}");
     assert!(!message.contains("SECRET"), "{message}");
+}
+
+#[test]
+fn the_catalog_flag_prints_every_metric_and_span_site_and_exits() {
+    let run = |format: &str| {
+        let output = Command::new(backend_binary())
+            .args(["--catalog", format])
+            .env_clear()
+            .output()
+            .expect("run the backend");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let json = run("json");
+    assert!(
+        json.starts_with("{\"metrics\":[") && json.trim_end().ends_with("]}"),
+        "{json}"
+    );
+    // declared with metric!, built at run time, and span metrics: from every plugin crate
+    for expected in [
+        r#""name":"backstage.plugin.catalog.processed.entities.count","kind":"Counter","value_type":"u64""#,
+        r#""name":"backstage.plugin.catalog.entities.count","kind":"ObservableGauge""#,
+        r#""name":"backstage.plugin.todos.span.duration","kind":"Histogram","value_type":"f64","unit":"s""#,
+        r#""name":"backstage.core.scheduler.task.runs.count""#,
+        r#""crate":"scaffolder-backend","module":"scaffolder_backend::metrics""#,
+        r#""name":"create-todo","kind":"internal","metrics":true,"scope":"plugin todos""#,
+        r#""name":"task-run","kind":"internal","metrics":false,"scope":"core scheduler""#,
+    ] {
+        assert!(json.contains(expected), "{expected} in {json}");
+    }
+    let markdown = run("markdown");
+    assert!(markdown.starts_with("| metric | kind | unit | description | scope | declared at |"));
+    assert_eq!(markdown.lines().count(), 2 + 22, "{markdown}"); // the 22 of the README table
+    let bad = Command::new(backend_binary())
+        .args(["--catalog", "SECRET-FORMAT"])
+        .env_clear()
+        .output()
+        .expect("run the backend");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&bad.stderr).contains("SECRET"));
 }

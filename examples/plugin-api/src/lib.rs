@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::Router;
-use backstage_telemetry::metrics::{MetricInfo, MetricsService};
+use backstage_telemetry::metrics::MetricsService;
 pub use scheduler::Scheduler;
 
 /// A plugin's start: the backend marks the plugin ready when this completes.
@@ -45,7 +45,4 @@ pub trait BackendPlugin: Send + Sync + 'static {
     /// Stops what the plugin runs outside the scheduler (at shutdown, after the requests in
     /// flight finished).
     fn stop(&self) {}
-
-    /// Every metric the plugin exports: its `metric!` manifest and what it makes at run time.
-    fn metrics(&self) -> Vec<MetricInfo>;
 }

@@ -36,21 +36,25 @@ pub fn item(header: &Header, metric: &Metric) -> TokenStream {
     let ty = instrument_type(rt, metric);
     let site = metric.resolved.site();
     let build = build(rt, metric);
+    let entry = own_entry(rt, metric);
     if metric.kind.is_observable() {
         quote! {
             #(#attrs)*
             #vis #static_token #ident: #rt::LazyLock<#ty> =
                 #rt::LazyLock::new(|| { #site #build }) #semi
+            #entry
         }
     } else if site.is_empty() {
         quote! {
             #(#attrs)*
             #vis #static_token #ident: #ty = #build #semi
+            #entry
         }
     } else {
         quote! {
             #(#attrs)*
             #vis #static_token #ident: #ty = { #site #build } #semi
+            #entry
         }
     }
 }
@@ -60,15 +64,18 @@ pub fn expression(metric: &Metric) -> TokenStream {
     let ty = instrument_type(rt, metric);
     let site = metric.resolved.site();
     let build = build(rt, metric);
+    let entry = own_entry(rt, metric);
     if metric.kind.is_observable() {
         quote! {{
             #site
+            #entry
             static __BT_INSTRUMENT: #rt::LazyLock<#ty> = #rt::LazyLock::new(|| #build);
             &*__BT_INSTRUMENT
         }}
     } else {
         quote! {{
             #site
+            #entry
             static __BT_INSTRUMENT: #ty = #build;
             &__BT_INSTRUMENT
         }}
@@ -77,15 +84,34 @@ pub fn expression(metric: &Metric) -> TokenStream {
 
 /// The manifest entry of a declared metric (in a scoped module: `__bt` is in scope).
 pub fn info(metric: &Metric) -> TokenStream {
+    info_in(&quote!(__bt), metric)
+}
+
+/// Its catalog descriptor.
+pub fn declared(rt: &TokenStream, metric: &Metric) -> TokenStream {
+    let info = info_in(rt, metric);
+    let line = crate::catalog::line(metric.span);
+    quote!(#rt::catalog::DeclaredMetric { info: #info, line: #line })
+}
+
+/// The catalog entry of a metric outside a scoped module (inside one, the module lists it).
+fn own_entry(rt: &TokenStream, metric: &Metric) -> TokenStream {
+    if metric.resolved.shared {
+        return TokenStream::new();
+    }
+    crate::catalog::entry(rt, &metric.resolved.scope, &[declared(rt, metric)], &[])
+}
+
+fn info_in(rt: &TokenStream, metric: &Metric) -> TokenStream {
     let name = &metric.full_name;
     let unit = metric.unit();
     let description = metric.description.as_deref().unwrap_or_default();
     let kind = Ident::new(metric.kind.name(), Span::call_site());
     let value_type = metric.value_type;
     quote! {
-        __bt::MetricInfo {
+        #rt::MetricInfo {
             name: #name,
-            kind: __bt::MetricKind::#kind,
+            kind: #rt::MetricKind::#kind,
             value_type: #value_type,
             unit: #unit,
             description: #description,

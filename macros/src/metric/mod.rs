@@ -10,7 +10,7 @@ use quote::quote;
 
 use crate::args::Errors;
 use crate::scope::Enclosing;
-pub use expand::info;
+pub use expand::{declared, info};
 use parse::{Form, MetricInput, MetricItem};
 pub use valid::Metric;
 

@@ -27,7 +27,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, Token};
 
 use crate::args::{Arg, Errors, known};
-use crate::metric::{check_duplicates, info};
+use crate::metric::{check_duplicates, declared, info};
 use crate::scope::{Enclosing, Resolved, checked, crate_scope, module_statics};
 
 pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -69,6 +69,14 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
         .unwrap_or_else(|| body.stream());
     check_duplicates(&walk.declared, &mut errors);
     let infos = walk.declared.iter().map(info);
+    let declared: Vec<TokenStream> = walk
+        .declared
+        .iter()
+        .map(|metric| declared(&quote!(__bt), metric))
+        .collect();
+    let catalog_entry = resolved
+        .as_ref()
+        .map(|r| crate::catalog::entry(&quote!(__bt), &r.scope, &declared, &walk.spans));
     let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
     // declared even when the module's id is wrong, so the code inside still type-checks
@@ -83,6 +91,8 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
             #content
 
             #track
+
+            #catalog_entry
 
             /// The metrics declared in this scope: name, kind, value type, unit, description.
             #[allow(dead_code)]

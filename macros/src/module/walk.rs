@@ -23,6 +23,8 @@ pub struct Walk {
     pub declared: Vec<Metric>,
     /// Observable statics declared at the top of the module.
     pub observables: Vec<Ident>,
+    /// The catalog descriptors of the `#[span]` sites expanded in the walk.
+    pub spans: Vec<TokenStream>,
 }
 
 /// The names the macros go by in this module.
@@ -89,6 +91,7 @@ impl Walk {
             names: Names::of(body),
             declared: Vec::new(),
             observables: Vec::new(),
+            spans: Vec::new(),
         }
     }
 
@@ -130,9 +133,10 @@ impl Walk {
                             *body = walked;
                         }
                         let (args, path) = attribute_parts(group);
-                        let (errors, expanded) =
+                        let (errors, expanded, descriptor) =
                             span::expand(args, item.into_iter().collect(), Some(&self.enclosing));
                         output.extend(errors);
+                        self.spans.extend(descriptor);
                         // the first function of each name here keeps the attribute as a
                         // marker it passes the function through with, so the import is used
                         let name = path.to_string();

@@ -29,7 +29,15 @@ use super::Function;
 use super::attr::SpanArgs;
 use crate::scope::Resolved;
 
-pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> TokenStream {
+/// The function wrapped, and the catalog descriptor of its site; with `own_entry` (not
+/// expanded in a scoped module's walk, which lists it) the body adds it to the catalog
+/// itself.
+pub fn expand(
+    args: &SpanArgs,
+    function: &Function,
+    resolved: &Resolved,
+    own_entry: bool,
+) -> (TokenStream, TokenStream) {
     let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
@@ -38,7 +46,18 @@ pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> Toke
     let output = function.sig.output.as_ref();
     let start = start(rt, &name, args);
     let returns = output.filter(|ty| !mentions_impl(ty));
+    let kind = args
+        .kind
+        .map_or_else(|| "Internal".to_owned(), |kind| kind.variant().to_string());
+    let line = crate::catalog::line(function.sig.ident.span());
+    let descriptor = crate::catalog::span(rt, &name, &kind, args.metrics, line);
     let site = resolved.site();
+    let site = if !own_entry {
+        site
+    } else {
+        let entry = crate::catalog::entry(rt, &resolved.scope, &[], std::slice::from_ref(&descriptor));
+        quote!(#site #entry)
+    };
 
     let block = &function.body;
     let mut tail_block = (!function.sig.asyncness && mentions_async(block.stream()))
@@ -90,7 +109,7 @@ pub fn expand(args: &SpanArgs, function: &Function, resolved: &Resolved) -> Toke
     let mut body = Group::new(Delimiter::Brace, body);
     body.set_span(function.body.span());
     let head = &function.head;
-    quote!(#head #body)
+    (quote!(#head #body), descriptor)
 }
 
 /// How the outcome is recorded: not at all without a return type; by the function the

@@ -13,13 +13,15 @@ use crate::scope::{Enclosing, Resolved, resolve};
 use attr::SpanArgs;
 
 /// `#[span(args)]` on `item`: the errors, then the function (wrapped, or as written when
-/// there are errors). `enclosing`: the scoped module expanding it in its own walk (else a
-/// module that passed itself down as a hidden argument, if any).
+/// there are errors), and, expanded in a scoped module's walk, the catalog descriptor of
+/// the site for the module to list (elsewhere the function lists itself). `enclosing`: the scoped module expanding it in its own walk (else a module that
+/// passed itself down as a hidden argument, if any).
 pub fn expand(
     args: TokenStream,
     item: TokenStream,
     enclosing: Option<&Enclosing>,
-) -> (TokenStream, TokenStream) {
+) -> (TokenStream, TokenStream, Option<TokenStream>) {
+    let in_walk = enclosing.is_some();
     let mut errors = Errors::default();
     let args = errors
         .check(Arg::parse_all.parse2(args))
@@ -39,12 +41,14 @@ pub fn expand(
     }));
     let expanded = match (args, function) {
         (Some(args), Some(function)) => validate(&args, &function, &mut errors)
-            .map(|resolved| expand::expand(&args, &function, &resolved)),
+            .map(|resolved| expand::expand(&args, &function, &resolved, !in_walk)),
         _ => None,
     };
     match expanded {
-        Some(expanded) if errors.is_empty() => (TokenStream::new(), expanded),
-        _ => (errors.into_compile_errors(), item),
+        Some((expanded, descriptor)) if errors.is_empty() => {
+            (TokenStream::new(), expanded, in_walk.then_some(descriptor))
+        }
+        _ => (errors.into_compile_errors(), item, None),
     }
 }
 

@@ -71,9 +71,7 @@ impl InstrumentSpec {
         InstrumentSpec {
             meter: MeterRef::Static(meter),
             name: Cow::Owned(name),
-            description: Some(Cow::Borrowed(
-                "How long each call of a #[span] function took, by span name, kind and outcome",
-            )),
+            description: Some(Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION)),
             unit: Some(Cow::Borrowed("s")),
             boundaries: None,
             span_metrics: true,
@@ -128,8 +126,11 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
     }
 
     /// The instrument, or why its name, unit or boundaries are invalid. An observable
-    /// instrument's callbacks run while it (or a clone) is alive.
+    /// instrument's callbacks run while it (or a clone) is alive. It is listed in the
+    /// [`catalog`](crate::catalog()) with the place of this call.
+    #[track_caller]
     pub fn build(self) -> Result<I, NameError> {
+        let location = std::panic::Location::caller();
         let name = self.service.scope.metric_name(&self.name)?;
         if let Some(unit) = &self.unit {
             validate_unit(unit)?;
@@ -137,7 +138,16 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
         if let Some(boundaries) = &self.boundaries {
             validate_boundaries(boundaries)?;
         }
-        claim::<I>(&name, &self.name, self.unit.as_deref().unwrap_or(""))?;
+        let unit = self.unit.as_deref().unwrap_or("");
+        claim::<I>(&name, &self.name, unit)?;
+        crate::catalog::built(
+            &name,
+            short_type_name(std::any::type_name::<I>()),
+            unit,
+            self.description.as_deref().unwrap_or(""),
+            &self.service.scope,
+            location,
+        );
         let spec = InstrumentSpec {
             meter: MeterRef::Shared(self.service.meter.clone()),
             name: Cow::Owned(name),

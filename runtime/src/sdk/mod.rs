@@ -177,6 +177,14 @@ impl Telemetry {
             shutdown_timeout: settings.shutdown_timeout,
             problems: settings.problems.clone(),
         };
+        // names a scrape would mix up, declared anywhere in the binary
+        for conflict in crate::catalog().conflicts() {
+            telemetry.problems.push(SetupProblem::new(
+                "metric catalog",
+                format!("has a conflict: {conflict}"),
+                "both are exported as declared",
+            ));
+        }
         if !settings.enabled {
             return telemetry;
         }

@@ -30,6 +30,9 @@ use crate::sync::lock;
 
 /// The authored name of the span-metrics histogram, prefixed with the plugin's.
 pub const SPAN_DURATION_METRIC: &str = "span.duration";
+/// The description of the span-metrics histogram.
+pub const SPAN_DURATION_DESCRIPTION: &str =
+    "How long each call of a #[span] function took, by span name, kind and outcome.";
 /// Attribute holding the span's compile-time name.
 pub const SPAN_NAME_ATTRIBUTE: &str = "span.name";
 /// Attribute holding the span kind: `internal`, `server`, `client`, `producer`, `consumer`.

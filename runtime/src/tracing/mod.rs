@@ -29,8 +29,8 @@ use opentelemetry::{Context, InstrumentationScope};
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
 pub use metrics::{
-    MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_METRIC,
-    SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
+    MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_DESCRIPTION,
+    SPAN_DURATION_METRIC, SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
 };
 pub(crate) use metrics::{SpanMetrics, SpanTimer};
 pub use options::{ActiveSpan, SpanOptions, current_span};

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use backend_plugin_api::BackendPlugin;
-use backstage_telemetry::metrics::MetricInfo;
 use backstage_telemetry::{BackstageCredentials, KeyValue};
 use serde::Deserialize;
 
@@ -86,10 +85,6 @@ impl BackendPlugin for ScaffolderPlugin {
     /// Cancels the tasks still running.
     fn stop(&self) {
         self.scaffolder.stop();
-    }
-
-    fn metrics(&self) -> Vec<MetricInfo> {
-        metrics::METRICS.to_vec()
     }
 }
 

@@ -11,7 +11,6 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use backend_plugin_api::BackendPlugin;
 use backstage_telemetry::BackstageCredentials;
-use backstage_telemetry::metrics::MetricInfo;
 
 pub use todos::{CATEGORIES, NewTodo, Todo, TodoError, TodoUpdate, Todos};
 
@@ -68,10 +67,6 @@ impl BackendPlugin for TodosPlugin {
             .route("/", get(list).post(create))
             .route("/{id}", get(read).put(update).delete(delete))
             .with_state(self.todos.clone())
-    }
-
-    fn metrics(&self) -> Vec<MetricInfo> {
-        metrics::METRICS.to_vec()
     }
 }
 

@@ -1,0 +1,573 @@
+//! One catalog of every metric and span site in the binary: what the macros declared, in
+//! every crate linked in (gathered at link time), and the instruments built at run time with
+//! a [`MetricsService`](crate::MetricsService).
+//!
+//! [`catalog()`] lists them; [`Catalog::conflicts`] finds what a scrape would mix up: one
+//! exported name held by two kinds, value types or units (declared in two crates, or in two
+//! files sharing the crate-wide scope), and two names that Prometheus turns into the same
+//! series (`.` and `-` become `_`: plugin `tech-insights` with `checks.run` and plugin
+//! `tech` with `insights_checks.run` are both `backstage_plugin_tech_insights_checks_run_total`).
+//! `init` reports each conflict in [`Telemetry::problems`](crate::Telemetry::problems), and
+//! [`assert_consistent`] fails a test on them.
+//!
+//! ```
+//! #[backstage_telemetry::backstage_plugin(id = "catalog-doc")]
+//! mod catalog_doc {
+//!     backstage_telemetry::metric! {
+//!         /// Entities processed.
+//!         pub static PROCESSED: Counter<u64> = "entities.processed", unit = "{entity}";
+//!     }
+//!
+//!     #[backstage_telemetry::span]
+//!     pub fn process() {}
+//! }
+//!
+//! let catalog = backstage_telemetry::catalog();
+//! let metric = catalog
+//!     .metrics()
+//!     .iter()
+//!     .find(|m| m.name == "backstage.plugin.catalog-doc.entities.processed")
+//!     .unwrap();
+//! assert!(metric.site.module.ends_with("catalog_doc"));
+//! assert!(catalog.spans().iter().any(|s| s.name == "process" && s.scope.id() == "catalog-doc"));
+//! backstage_telemetry::catalog::assert_consistent();
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::Location;
+use std::sync::Mutex;
+
+use opentelemetry::trace::SpanKind;
+
+use crate::metrics::{MetricInfo, MetricKind};
+use crate::naming::{Scope, ScopeKind};
+use crate::sync::lock;
+use crate::tracing::SPAN_DURATION_METRIC;
+
+/// What one scoped module, or one site outside such a module, declared: an element of
+/// [`DECLARED`], written by the macro expansions.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Declared {
+    pub kind: ScopeKind,
+    pub id: &'static str,
+    pub crate_name: &'static str,
+    pub module: &'static str,
+    pub file: &'static str,
+    pub metrics: &'static [DeclaredMetric],
+    pub spans: &'static [DeclaredSpan],
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DeclaredMetric {
+    pub info: MetricInfo,
+    pub line: u32,
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct DeclaredSpan {
+    pub name: &'static str,
+    pub kind: SpanKind,
+    pub metrics: bool,
+    pub line: u32,
+}
+
+/// Every declaration of the macros in the binary, gathered by the linker.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+pub static DECLARED: [Declared];
+
+/// Instruments built at run time, in order.
+static BUILT: Mutex<Vec<MetricEntry>> = Mutex::new(Vec::new());
+
+/// Where something was declared.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Site {
+    /// The declaring crate's package name (empty for run-time instruments).
+    pub crate_name: Cow<'static, str>,
+    /// The module path (empty for run-time instruments).
+    pub module: Cow<'static, str>,
+    /// The source file and line.
+    pub file: Cow<'static, str>,
+    /// The line of the declaration (of the call that built a run-time instrument).
+    pub line: u32,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.module.is_empty() {
+            write!(f, "{}:{} (built at run time)", self.file, self.line)
+        } else {
+            write!(f, "{}:{} ({})", self.file, self.line, self.module)
+        }
+    }
+}
+
+/// One metric of the catalog.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct MetricEntry {
+    /// The exported name, such as `backstage.plugin.catalog.entities.processed`.
+    pub name: Cow<'static, str>,
+    /// The instrument kind.
+    pub kind: MetricKind,
+    /// `u64`, `i64` or `f64`.
+    pub value_type: &'static str,
+    /// The unit (empty if none).
+    pub unit: Cow<'static, str>,
+    /// The description (empty if none).
+    pub description: Cow<'static, str>,
+    /// The plugin or core service.
+    pub scope: Scope,
+    /// Where it was declared.
+    pub site: Site,
+}
+
+impl MetricEntry {
+    /// The names Prometheus scrapes for it, as the exporter translates them: the name with
+    /// every character other than letters, digits, `_` and `:` as `_`, the unit's suffix
+    /// (`_seconds`, `_bytes`, ..; none for `{entity}`-style annotations), then `_total` for
+    /// counters and `_bucket`, `_sum`, `_count` for histograms.
+    pub fn prometheus_names(&self) -> Vec<String> {
+        let mut base: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if let Some(suffix) = unit_suffix(&self.unit) {
+            base.push('_');
+            base.push_str(&suffix);
+        }
+        match self.kind {
+            MetricKind::Counter | MetricKind::ObservableCounter => vec![format!("{base}_total")],
+            MetricKind::Histogram => ["_bucket", "_sum", "_count", ""]
+                .iter()
+                .map(|suffix| format!("{base}{suffix}"))
+                .collect(),
+            _ => vec![base],
+        }
+    }
+
+    fn same_instrument(&self, other: &MetricEntry) -> bool {
+        self.kind == other.kind && self.value_type == other.value_type && self.unit == other.unit
+    }
+}
+
+/// The Prometheus suffix of a unit, as opentelemetry-prometheus chooses it.
+fn unit_suffix(unit: &str) -> Option<String> {
+    fn units(unit: &str) -> Option<&'static str> {
+        Some(match unit {
+            "d" => "days",
+            "h" => "hours",
+            "min" => "minutes",
+            "s" => "seconds",
+            "ms" => "milliseconds",
+            "us" => "microseconds",
+            "ns" => "nanoseconds",
+            "By" | "B" => "bytes",
+            "KiBy" => "kibibytes",
+            "MiBy" => "mebibytes",
+            "GiBy" => "gibibytes",
+            "TiBy" => "tibibytes",
+            "KBy" | "KB" => "kilobytes",
+            "MBy" | "MB" => "megabytes",
+            "GBy" | "GB" => "gigabytes",
+            "TBy" | "TB" => "terabytes",
+            "m" => "meters",
+            "V" => "volts",
+            "A" => "amperes",
+            "J" => "joules",
+            "W" => "watts",
+            "g" => "grams",
+            "Cel" => "celsius",
+            "Hz" => "hertz",
+            "1" => "ratio",
+            "%" => "percent",
+            _ => return None,
+        })
+    }
+    fn per_unit(unit: &str) -> Option<&'static str> {
+        Some(match unit {
+            "s" => "second",
+            "m" => "minute",
+            "h" => "hour",
+            "d" => "day",
+            "w" => "week",
+            "mo" => "month",
+            "y" => "year",
+            _ => return None,
+        })
+    }
+    if unit.is_empty() {
+        return None;
+    }
+    if let Some(matched) = units(unit) {
+        return Some(matched.to_owned());
+    }
+    let (first, second) = unit.split_once('/')?;
+    let not_applicable = ["1", "d", "h", "min", "s", "ms", "us", "ns"].contains(&first);
+    match (not_applicable, units(first), per_unit(second)) {
+        (true, _, Some(second)) | (false, None, Some(second)) => Some(format!("per_{second}")),
+        (false, Some(first), Some(second)) => Some(format!("{first}_per_{second}")),
+        _ => None,
+    }
+}
+
+/// One `#[span]` site of the catalog.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SpanEntry {
+    /// The span name.
+    pub name: &'static str,
+    /// The span kind.
+    pub kind: SpanKind,
+    /// Whether the site asks for span metrics (`#[span(metrics)]`).
+    pub metrics: bool,
+    /// The plugin or core service.
+    pub scope: Scope,
+    /// Where it was declared.
+    pub site: Site,
+}
+
+/// Two declarations a scrape would mix up.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// One exported name, two different kinds, value types or units.
+    SameName {
+        /// The first declaration.
+        first: Box<MetricEntry>,
+        /// The other.
+        second: Box<MetricEntry>,
+    },
+    /// Two exported names that Prometheus scrapes under one name.
+    SamePrometheusName {
+        /// The name both are scraped under.
+        prometheus: String,
+        /// The first declaration.
+        first: Box<MetricEntry>,
+        /// The other.
+        second: Box<MetricEntry>,
+    },
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let describe = |m: &MetricEntry| {
+            let unit = if m.unit.is_empty() {
+                "no unit".to_owned()
+            } else {
+                format!("unit `{}`", m.unit)
+            };
+            format!(
+                "{}<{}> with {unit}, declared at {}",
+                m.kind.name(),
+                m.value_type,
+                m.site
+            )
+        };
+        match self {
+            Conflict::SameName { first, second } => write!(
+                f,
+                "metric `{}` is declared twice, differently: {} and {}; give one of them another name",
+                first.name,
+                describe(first),
+                describe(second)
+            ),
+            Conflict::SamePrometheusName {
+                prometheus,
+                first,
+                second,
+            } => write!(
+                f,
+                "metrics `{}` ({}) and `{}` ({}) are both scraped by Prometheus as `{prometheus}`; rename one",
+                first.name,
+                describe(first),
+                second.name,
+                describe(second)
+            ),
+        }
+    }
+}
+
+/// Every metric and span site in the binary: see the [module](self).
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    metrics: Vec<MetricEntry>,
+    spans: Vec<SpanEntry>,
+}
+
+/// The catalog of this binary now: the macros' declarations, the span-metrics histogram of
+/// each scope whose span metrics are on (by its sites and the installed configuration), and
+/// the instruments built so far. Sorted by scope, then where they were declared.
+pub fn catalog() -> Catalog {
+    let config = crate::global::installed_config();
+    let mut metrics = Vec::new();
+    let mut spans = Vec::new();
+    for declared in DECLARED.iter() {
+        let scope = Scope::__checked(declared.kind, declared.id);
+        let site = |line| Site {
+            crate_name: Cow::Borrowed(declared.crate_name),
+            module: Cow::Borrowed(declared.module),
+            file: Cow::Borrowed(declared.file),
+            line,
+        };
+        for metric in declared.metrics {
+            let info = &metric.info;
+            metrics.push(MetricEntry {
+                name: Cow::Borrowed(info.name),
+                kind: info.kind,
+                value_type: info.value_type,
+                unit: Cow::Borrowed(info.unit),
+                description: Cow::Borrowed(info.description),
+                scope: scope.clone(),
+                site: site(metric.line),
+            });
+        }
+        for span in declared.spans {
+            spans.push(SpanEntry {
+                name: span.name,
+                kind: span.kind.clone(),
+                metrics: span.metrics,
+                scope: scope.clone(),
+                site: site(span.line),
+            });
+        }
+    }
+    spans.sort_by(|a, b| order(&a.scope, &a.site).cmp(&order(&b.scope, &b.site)));
+    // the span-metrics histogram of each scope, at its first site that records them
+    let mut timed: Vec<(Scope, Site)> = Vec::new();
+    for span in &spans {
+        let plugin = (span.scope.kind() == ScopeKind::Plugin).then(|| span.scope.id());
+        if config.span_metrics_enabled(plugin, span.metrics)
+            && !timed.iter().any(|(scope, _)| *scope == span.scope)
+        {
+            timed.push((span.scope.clone(), span.site.clone()));
+        }
+    }
+    for (scope, site) in timed {
+        metrics.push(MetricEntry {
+            name: Cow::Owned(
+                crate::naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC,
+            ),
+            kind: MetricKind::Histogram,
+            value_type: "f64",
+            unit: Cow::Borrowed("s"),
+            description: Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION),
+            scope,
+            site,
+        });
+    }
+    metrics.extend(lock(&BUILT).iter().cloned());
+    metrics.sort_by(|a, b| order(&a.scope, &a.site).cmp(&order(&b.scope, &b.site)));
+    Catalog { metrics, spans }
+}
+
+/// Plugins before core services, then by id, then where.
+fn order<'a>(scope: &'a Scope, site: &'a Site) -> (bool, &'a str, &'a Site) {
+    (scope.kind() == ScopeKind::Core, scope.id(), site)
+}
+
+/// Adds an instrument built at run time by the code at `location`.
+pub(crate) fn built(
+    name: &str,
+    type_name: &'static str,
+    unit: &str,
+    description: &str,
+    scope: &Scope,
+    location: &'static Location<'static>,
+) {
+    let (kind, value_type) = match type_name.split_once('<') {
+        Some((kind, value)) => (kind, value.trim_end_matches('>')),
+        None => (type_name, ""),
+    };
+    let Some(kind) = MetricKind::ALL.into_iter().find(|k| k.name() == kind) else {
+        return;
+    };
+    let value_type = ["u64", "i64", "f64"]
+        .into_iter()
+        .find(|t| *t == value_type)
+        .unwrap_or("");
+    let entry = MetricEntry {
+        name: Cow::Owned(name.to_owned()),
+        kind,
+        value_type,
+        unit: Cow::Owned(unit.to_owned()),
+        description: Cow::Owned(description.to_owned()),
+        scope: scope.clone(),
+        site: Site {
+            crate_name: Cow::Borrowed(""),
+            module: Cow::Borrowed(""),
+            file: Cow::Borrowed(location.file()),
+            line: location.line(),
+        },
+    };
+    let mut built = lock(&BUILT);
+    if !built.contains(&entry) {
+        built.push(entry);
+    }
+}
+
+impl Catalog {
+    /// Every metric, sorted by scope, then where it was declared.
+    pub fn metrics(&self) -> &[MetricEntry] {
+        &self.metrics
+    }
+
+    /// Every `#[span]` site, sorted the same way.
+    pub fn spans(&self) -> &[SpanEntry] {
+        &self.spans
+    }
+
+    /// What a scrape would mix up: every pair of declarations of one exported name that
+    /// differ in kind, value type or unit, and every pair of names Prometheus scrapes as one.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        let mut conflicts = Vec::new();
+        let mut by_name: BTreeMap<&str, &MetricEntry> = BTreeMap::new();
+        for metric in &self.metrics {
+            match by_name.get(metric.name.as_ref()) {
+                Some(first) if !first.same_instrument(metric) => {
+                    conflicts.push(Conflict::SameName {
+                        first: Box::new((*first).clone()),
+                        second: Box::new(metric.clone()),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    by_name.insert(&metric.name, metric);
+                }
+            }
+        }
+        let mut scraped: BTreeMap<String, &MetricEntry> = BTreeMap::new();
+        for metric in by_name.values() {
+            for prometheus in metric.prometheus_names() {
+                match scraped.get(&prometheus) {
+                    Some(first) if first.name != metric.name => {
+                        conflicts.push(Conflict::SamePrometheusName {
+                            prometheus,
+                            first: Box::new((*first).clone()),
+                            second: Box::new((*metric).clone()),
+                        });
+                        break;
+                    }
+                    Some(_) => {}
+                    None => {
+                        scraped.insert(prometheus, metric);
+                    }
+                }
+            }
+        }
+        conflicts
+    }
+
+    /// The metrics as a Markdown table: name, kind, unit, description, scope, declared at.
+    pub fn to_markdown(&self) -> String {
+        let mut table = String::from(
+            "| metric | kind | unit | description | scope | declared at |\n|---|---|---|---|---|---|\n",
+        );
+        for m in &self.metrics {
+            table.push_str(&format!(
+                "| `{}` | {}<{}> | `{}` | {} | {} | {} |\n",
+                m.name,
+                m.kind.name(),
+                m.value_type,
+                m.unit,
+                m.description,
+                m.scope,
+                m.site
+            ));
+        }
+        table
+    }
+
+    /// The metrics and span sites as JSON: `{"metrics": [..], "spans": [..]}`.
+    pub fn to_json(&self) -> String {
+        let text = |s: &str| {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        };
+        let site = |s: &Site| {
+            format!(
+                "\"crate\":{},\"module\":{},\"file\":{},\"line\":{}",
+                text(&s.crate_name),
+                text(&s.module),
+                text(&s.file),
+                s.line
+            )
+        };
+        let metrics: Vec<String> = self
+            .metrics
+            .iter()
+            .map(|m| {
+                format!(
+                    "{{\"name\":{},\"kind\":{},\"value_type\":{},\"unit\":{},\"description\":{},\"scope\":{},{}}}",
+                    text(&m.name),
+                    text(m.kind.name()),
+                    text(m.value_type),
+                    text(&m.unit),
+                    text(&m.description),
+                    text(&m.scope.to_string()),
+                    site(&m.site)
+                )
+            })
+            .collect();
+        let spans: Vec<String> = self
+            .spans
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{\"name\":{},\"kind\":{},\"metrics\":{},\"scope\":{},{}}}",
+                    text(s.name),
+                    text(&format!("{:?}", s.kind).to_lowercase()),
+                    s.metrics,
+                    text(&s.scope.to_string()),
+                    site(&s.site)
+                )
+            })
+            .collect();
+        format!(
+            "{{\"metrics\":[{}],\"spans\":[{}]}}",
+            metrics.join(","),
+            spans.join(",")
+        )
+    }
+}
+
+/// Panics listing every [`Conflict`] of the [`catalog()`]: one line in a backend's tests
+/// fails them when two crates declare one metric differently.
+///
+/// ```
+/// backstage_telemetry::catalog::assert_consistent();
+/// ```
+#[track_caller]
+pub fn assert_consistent() {
+    let conflicts = catalog().conflicts();
+    if !conflicts.is_empty() {
+        let list: Vec<String> = conflicts.iter().map(|c| format!("- {c}")).collect();
+        panic!(
+            "{} metric conflict(s) in this binary:\n{}",
+            conflicts.len(),
+            list.join("\n")
+        );
+    }
+}
