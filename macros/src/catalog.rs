@@ -28,15 +28,38 @@ pub fn line(span: Span) -> u32 {
     }
 }
 
-/// The entry of `scope` with these metric and span descriptors (`rt`: how the runtime is
-/// named); nothing when there are none.
+/// A `#[span]` site as the catalog stores it.
+pub struct SpanSite {
+    pub name: String,
+    /// `line << 4 | kind << 1 | metrics` (kind: internal, server, client, producer,
+    /// consumer): one integer literal per site keeps the entry cheap to compile.
+    pub code: u32,
+}
+
+impl SpanSite {
+    pub fn new(name: String, kind: &str, metrics: bool, line: u32) -> Self {
+        let kind = ["Internal", "Server", "Client", "Producer", "Consumer"]
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0) as u32;
+        SpanSite {
+            name,
+            code: (line.min(u32::MAX >> 4) << 4) | (kind << 1) | u32::from(metrics),
+        }
+    }
+}
+
+/// The entry of `scope`: its metrics (`metrics`, an expression of type `&[MetricInfo]`, with
+/// the line of each) and span sites (`rt`: how the runtime is named); nothing when there
+/// are none.
 pub fn entry(
     rt: &TokenStream,
     scope: &Scope,
-    metrics: &[TokenStream],
-    spans: &[TokenStream],
+    metrics: &TokenStream,
+    metric_lines: &[u32],
+    spans: &[SpanSite],
 ) -> TokenStream {
-    if metrics.is_empty() && spans.is_empty() {
+    if metric_lines.is_empty() && spans.is_empty() {
         return TokenStream::new();
     }
     let kind = Ident::new(
@@ -47,6 +70,8 @@ pub fn entry(
         Span::call_site(),
     );
     let id = scope.id();
+    let names = spans.iter().map(|s| &s.name);
+    let codes = spans.iter().map(|s| s.code);
     quote! {
         const _: () = {
             #[#rt::linkme::distributed_slice(#rt::catalog::DECLARED)]
@@ -57,17 +82,11 @@ pub fn entry(
                 crate_name: ::core::env!("CARGO_PKG_NAME"),
                 module: ::core::module_path!(),
                 file: ::core::file!(),
-                metrics: &[#(#metrics),*],
-                spans: &[#(#spans),*],
+                metrics: #metrics,
+                metric_lines: &[#(#metric_lines),*],
+                spans: &[#(#names),*],
+                span_codes: &[#(#codes),*],
             };
         };
-    }
-}
-
-/// The descriptor of a `#[span]` site.
-pub fn span(rt: &TokenStream, name: &str, kind: &str, metrics: bool, line: u32) -> TokenStream {
-    let kind = Ident::new(kind, Span::call_site());
-    quote! {
-        #rt::catalog::DeclaredSpan { name: #name, kind: #rt::SpanKind::#kind, metrics: #metrics, line: #line }
     }
 }

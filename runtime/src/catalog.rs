@@ -56,25 +56,23 @@ pub struct Declared {
     pub crate_name: &'static str,
     pub module: &'static str,
     pub file: &'static str,
-    pub metrics: &'static [DeclaredMetric],
-    pub spans: &'static [DeclaredSpan],
+    pub metrics: &'static [MetricInfo],
+    /// The line of each metric.
+    pub metric_lines: &'static [u32],
+    /// The name of each span site.
+    pub spans: &'static [&'static str],
+    /// Each span site's `line << 4 | kind << 1 | metrics`, kind in [`SPAN_KINDS`] order.
+    pub span_codes: &'static [u32],
 }
 
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct DeclaredMetric {
-    pub info: MetricInfo,
-    pub line: u32,
-}
-
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct DeclaredSpan {
-    pub name: &'static str,
-    pub kind: SpanKind,
-    pub metrics: bool,
-    pub line: u32,
-}
+/// The span kinds in the order of [`Declared::span_codes`].
+const SPAN_KINDS: [SpanKind; 5] = [
+    SpanKind::Internal,
+    SpanKind::Server,
+    SpanKind::Client,
+    SpanKind::Producer,
+    SpanKind::Consumer,
+];
 
 /// Every declaration of the macros in the binary, gathered by the linker.
 #[doc(hidden)]
@@ -323,8 +321,7 @@ pub fn catalog() -> Catalog {
             file: Cow::Borrowed(declared.file),
             line,
         };
-        for metric in declared.metrics {
-            let info = &metric.info;
+        for (info, line) in declared.metrics.iter().zip(declared.metric_lines) {
             metrics.push(MetricEntry {
                 name: Cow::Borrowed(info.name),
                 kind: info.kind,
@@ -332,16 +329,17 @@ pub fn catalog() -> Catalog {
                 unit: Cow::Borrowed(info.unit),
                 description: Cow::Borrowed(info.description),
                 scope: scope.clone(),
-                site: site(metric.line),
+                site: site(*line),
             });
         }
-        for span in declared.spans {
+        for (name, code) in declared.spans.iter().zip(declared.span_codes) {
+            let kind = SPAN_KINDS.get(((code >> 1) & 0b111) as usize);
             spans.push(SpanEntry {
-                name: span.name,
-                kind: span.kind.clone(),
-                metrics: span.metrics,
+                name,
+                kind: kind.cloned().unwrap_or(SpanKind::Internal),
+                metrics: code & 1 == 1,
                 scope: scope.clone(),
-                site: site(span.line),
+                site: site(code >> 4),
             });
         }
     }

@@ -82,7 +82,7 @@ pub mod __private {
 
     /// The link-time catalog the expansions add to.
     pub mod catalog {
-        pub use crate::catalog::{DECLARED, Declared, DeclaredMetric, DeclaredSpan};
+        pub use crate::catalog::{DECLARED, Declared};
     }
     pub use crate::metrics::{
         __callback, Callback, Instrument, InstrumentSpec, MetricInfo, MetricKind,

@@ -87,11 +87,9 @@ pub fn info(metric: &Metric) -> TokenStream {
     info_in(&quote!(__bt), metric)
 }
 
-/// Its catalog descriptor.
-pub fn declared(rt: &TokenStream, metric: &Metric) -> TokenStream {
-    let info = info_in(rt, metric);
-    let line = crate::catalog::line(metric.span);
-    quote!(#rt::catalog::DeclaredMetric { info: #info, line: #line })
+/// The line its name is written on, for the catalog.
+pub fn line(metric: &Metric) -> u32 {
+    crate::catalog::line(metric.span)
 }
 
 /// The catalog entry of a metric outside a scoped module (inside one, the module lists it).
@@ -99,7 +97,14 @@ fn own_entry(rt: &TokenStream, metric: &Metric) -> TokenStream {
     if metric.resolved.shared {
         return TokenStream::new();
     }
-    crate::catalog::entry(rt, &metric.resolved.scope, &[declared(rt, metric)], &[])
+    let info = info_in(rt, metric);
+    crate::catalog::entry(
+        rt,
+        &metric.resolved.scope,
+        &quote!(&[#info]),
+        &[line(metric)],
+        &[],
+    )
 }
 
 fn info_in(rt: &TokenStream, metric: &Metric) -> TokenStream {

@@ -10,7 +10,7 @@ use quote::quote;
 
 use crate::args::Errors;
 use crate::scope::Enclosing;
-pub use expand::{declared, info};
+pub use expand::{info, line};
 use parse::{Form, MetricInput, MetricItem};
 pub use valid::Metric;
 

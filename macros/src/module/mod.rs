@@ -27,7 +27,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, Token};
 
 use crate::args::{Arg, Errors, known};
-use crate::metric::{check_duplicates, declared, info};
+use crate::metric::{check_duplicates, info, line};
 use crate::scope::{Enclosing, Resolved, checked, crate_scope, module_statics};
 
 pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -69,14 +69,16 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
         .unwrap_or_else(|| body.stream());
     check_duplicates(&walk.declared, &mut errors);
     let infos = walk.declared.iter().map(info);
-    let declared: Vec<TokenStream> = walk
-        .declared
-        .iter()
-        .map(|metric| declared(&quote!(__bt), metric))
-        .collect();
-    let catalog_entry = resolved
-        .as_ref()
-        .map(|r| crate::catalog::entry(&quote!(__bt), &r.scope, &declared, &walk.spans));
+    let lines: Vec<u32> = walk.declared.iter().map(line).collect();
+    let catalog_entry = resolved.as_ref().map(|r| {
+        crate::catalog::entry(
+            &quote!(__bt),
+            &r.scope,
+            &quote!(METRICS),
+            &lines,
+            &walk.spans,
+        )
+    });
     let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
     // declared even when the module's id is wrong, so the code inside still type-checks

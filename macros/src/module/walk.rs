@@ -24,7 +24,7 @@ pub struct Walk {
     /// Observable statics declared at the top of the module.
     pub observables: Vec<Ident>,
     /// The catalog descriptors of the `#[span]` sites expanded in the walk.
-    pub spans: Vec<TokenStream>,
+    pub spans: Vec<crate::catalog::SpanSite>,
 }
 
 /// The names the macros go by in this module.

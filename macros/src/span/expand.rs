@@ -37,7 +37,7 @@ pub fn expand(
     function: &Function,
     resolved: &Resolved,
     own_entry: bool,
-) -> (TokenStream, TokenStream) {
+) -> (TokenStream, crate::catalog::SpanSite) {
     let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
@@ -50,12 +50,18 @@ pub fn expand(
         .kind
         .map_or_else(|| "Internal".to_owned(), |kind| kind.variant().to_string());
     let line = crate::catalog::line(function.sig.ident.span());
-    let descriptor = crate::catalog::span(rt, &name, &kind, args.metrics, line);
+    let descriptor = crate::catalog::SpanSite::new(name.clone(), &kind, args.metrics, line);
     let site = resolved.site();
     let site = if !own_entry {
         site
     } else {
-        let entry = crate::catalog::entry(rt, &resolved.scope, &[], std::slice::from_ref(&descriptor));
+        let entry = crate::catalog::entry(
+            rt,
+            &resolved.scope,
+            &quote!(&[]),
+            &[],
+            std::slice::from_ref(&descriptor),
+        );
         quote!(#site #entry)
     };
 

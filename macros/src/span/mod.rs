@@ -20,7 +20,7 @@ pub fn expand(
     args: TokenStream,
     item: TokenStream,
     enclosing: Option<&Enclosing>,
-) -> (TokenStream, TokenStream, Option<TokenStream>) {
+) -> (TokenStream, TokenStream, Option<crate::catalog::SpanSite>) {
     let in_walk = enclosing.is_some();
     let mut errors = Errors::default();
     let args = errors
