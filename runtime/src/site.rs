@@ -124,7 +124,7 @@ impl ScopeSite {
         }
         let timer = self.start_timer(name, kind);
         let mut started = start().unwrap_or(Started {
-            cx: None,
+            cx: opentelemetry::Context::current(),
             recording: false,
             timer: None,
         });

@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
-use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry::InstrumentationScope;
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
@@ -146,7 +146,7 @@ impl TracingService {
             return f(ActiveSpan::current());
         };
         let active = ActiveSpan {
-            cx: started.cx.clone().unwrap_or_else(Context::current),
+            cx: started.cx.clone(),
         };
         in_span_sync(Some(started), || f(active), outcome::on_span::<R>)
     }
@@ -181,7 +181,7 @@ impl TracingService {
     {
         match self.tracer.start(name.into(), false, || options) {
             Some(started) => {
-                let cx = started.cx.clone().unwrap_or_else(Context::current);
+                let cx = started.cx.clone();
                 let future = {
                     let _active = cx.clone().attach();
                     f(ActiveSpan { cx })

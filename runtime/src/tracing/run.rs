@@ -6,8 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
 
 use super::CANCELLED_ATTRIBUTE;
 use super::metrics::Ending;
@@ -30,11 +30,11 @@ pub fn in_span_sync<R>(started: Option<Started>, body: impl FnOnce() -> R, recor
 #[inline(never)]
 fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: Record<R>) -> R {
     if !started.recording && started.timer.is_none() {
-        let _active = started.cx.map(Context::attach);
+        let _active = started.cx.attach();
         return body();
     }
     let result = {
-        let _active = started.cx.clone().map(Context::attach);
+        let _active = started.cx.clone().attach();
         catch_unwind(AssertUnwindSafe(body))
     };
     finish(started, result, record)
@@ -71,7 +71,7 @@ fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>
         recording,
         timer,
     } = started;
-    let span = cx.as_ref().filter(|_| recording).map(|cx| cx.span());
+    let span = recording.then(|| cx.span());
     match result {
         Ok(value) => {
             let error_type = record(&value, span.as_ref());
@@ -111,7 +111,7 @@ pin_project_lite::pin_project! {
             let Some(Started { cx, recording, timer }) = this.project().started.take() else {
                 return;
             };
-            if let Some(cx) = cx.filter(|_| recording) {
+            if recording {
                 let span = cx.span();
                 span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
                 span.end();
@@ -132,7 +132,7 @@ impl<F: Future> Future for InSpan<F> {
             return this.future.poll(task);
         };
         let result = {
-            let _active = started.cx.clone().map(Context::attach);
+            let _active = started.cx.clone().attach();
             let future = this.future;
             if started.recording || started.timer.is_some() {
                 catch_unwind(AssertUnwindSafe(|| future.poll(task)))

@@ -202,11 +202,9 @@ impl ScopeTracer {
         let parent = Context::current();
         let span_context = parent.span().span_context().clone();
         Started {
-            cx: Some(
-                parent
-                    .with_remote_span_context(span_context)
-                    .with_value(ActiveScope(self.scope().clone())),
-            ),
+            cx: parent
+                .with_remote_span_context(span_context)
+                .with_value(ActiveScope(self.scope().clone())),
             recording: false,
             timer: None,
         }
@@ -319,20 +317,20 @@ impl ScopeTracer {
             cx
         };
         Started {
-            cx: Some(cx),
+            cx,
             recording,
             timer: None,
         }
     }
 }
 
-/// A span just started: its context (none when only span metrics are on and no tracer
-/// records), whether the span records (an unsampled one does not: nothing is recorded on
+/// A span just started: its context (the current one when only span metrics are on and no
+/// tracer records), whether the span records (an unsampled one does not: nothing is recorded on
 /// it and it is not ended explicitly), and the span-metrics timer if the site has one.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Started {
-    pub(crate) cx: Option<Context>,
+    pub(crate) cx: Context,
     pub(crate) recording: bool,
     pub(crate) timer: Option<super::metrics::SpanTimer>,
 }
