@@ -123,7 +123,7 @@ impl ScopeSite {
             return start();
         }
         let timer = self.start_timer(name, kind);
-        let mut started = start().unwrap_or(Started {
+        let mut started = start().unwrap_or_else(|| Started {
             cx: opentelemetry::Context::current(),
             recording: false,
             timer: None,
