@@ -122,17 +122,21 @@ impl ScopeSite {
         if !bound.span_metrics[usize::from(metrics)] {
             return start();
         }
-        let timer = self.start_timer(name, kind);
-        let mut started = start().unwrap_or_else(|| Started {
-            cx: opentelemetry::Context::current(),
-            recording: false,
-            timer: None,
-        });
-        started.timer = Some(timer);
-        Some(started)
+        let timer = Some(self.start_timer(name, kind));
+        match start() {
+            Some(mut started) => {
+                started.timer = timer;
+                Some(started)
+            }
+            None => Some(Started {
+                cx: opentelemetry::Context::current(),
+                recording: false,
+                timer,
+            }),
+        }
     }
 
-    #[inline(never)]
+    #[inline]
     fn start_timer(&'static self, name: &'static str, kind: &SpanKind) -> SpanTimer {
         let metrics = self.span_duration.get_or_init(|| {
             let scope = self.scope();

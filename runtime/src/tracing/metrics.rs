@@ -216,14 +216,20 @@ impl SpanTimer {
             Ending::Ok => site.ok.record(seconds),
             Ending::Panic => site.panic.record(seconds),
             Ending::Cancelled => site.cancelled.record(seconds),
-            Ending::Error(error_type) => {
-                let [name, kind, outcome] = attributes(site.name, &site.kind, "error");
-                let error_type = site.metrics.bounded(error_type);
-                let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type);
-                site.histogram
-                    .record(seconds, &[name, kind, outcome, error_type]);
-            }
+            Ending::Error(error_type) => site.error(seconds, error_type),
         }
+    }
+}
+
+impl SiteSeries {
+    /// An `Err`'s duration, in the series of its bounded `error.type`.
+    #[cold]
+    #[inline(never)]
+    fn error(&self, seconds: f64, error_type: Cow<'static, str>) {
+        let [name, kind, outcome] = attributes(self.name, &self.kind, "error");
+        let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, self.metrics.bounded(error_type));
+        self.histogram
+            .record(seconds, &[name, kind, outcome, error_type]);
     }
 }
 
