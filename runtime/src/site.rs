@@ -136,7 +136,7 @@ impl ScopeSite {
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn start_timer(&'static self, name: &'static str, kind: &SpanKind) -> SpanTimer {
         let metrics = self.span_duration.get_or_init(|| {
             let scope = self.scope();
