@@ -28,12 +28,17 @@ fn runtime_path() -> TokenStream {
 }
 
 /// `static __BT_SCOPE: ScopeSite = ..`: the tracer and meter of `scope`, named `runtime`.
-fn declare_site(runtime: &TokenStream, scope: &Scope) -> TokenStream {
-    let id = scope.id();
-    let kind = match scope.kind() {
+/// `Plugin` or `Core`: the variant of the runtime's `ScopeKind` for `scope`.
+pub fn kind_variant(scope: &Scope) -> TokenStream {
+    match scope.kind() {
         ScopeKind::Plugin => quote!(Plugin),
         ScopeKind::Core => quote!(Core),
-    };
+    }
+}
+
+fn declare_site(runtime: &TokenStream, scope: &Scope) -> TokenStream {
+    let id = scope.id();
+    let kind = kind_variant(scope);
     quote! {
         static __BT_SCOPE: #runtime::ScopeSite = #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id);
     }

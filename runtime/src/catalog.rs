@@ -536,7 +536,7 @@ impl Catalog {
                 format!(
                     "{{\"name\":{},\"kind\":{},\"metrics\":{},\"scope\":{},{}}}",
                     text(s.name),
-                    text(&format!("{:?}", s.kind).to_lowercase()),
+                    text(crate::tracing::kind_name(&s.kind)),
                     s.metrics,
                     text(&s.scope.to_string()),
                     site(&s.site)

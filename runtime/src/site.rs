@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 
-use crate::metrics::{InstrumentSpec, MeterScope};
+use crate::metrics::MeterScope;
 use crate::naming::{self, Scope, ScopeKind};
 use crate::tracing::{
     BoundTracer, SPAN_DURATION_METRIC, ScopeTracer, SpanMetrics, SpanOptions, SpanTimer, Started,
@@ -141,7 +141,7 @@ impl ScopeSite {
         let metrics = self.span_duration.get_or_init(|| {
             let scope = self.scope();
             let name = naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC;
-            SpanMetrics::new(InstrumentSpec::span_duration(&self.meter, name))
+            SpanMetrics::new(&self.meter, name)
         });
         metrics.start(name, kind.clone())
     }

@@ -46,11 +46,10 @@ pub fn expand(
     let output = function.sig.output.as_ref();
     let start = start(rt, &name, args);
     let returns = output.filter(|ty| !mentions_impl(ty));
-    let kind = args
-        .kind
-        .map_or_else(|| "Internal".to_owned(), |kind| kind.variant().to_string());
+    // the order of `attr::SpanKind`, which the runtime's catalog decodes
+    let kind = args.kind.map_or(0, |kind| kind as u32);
     let line = crate::catalog::line(function.sig.ident.span());
-    let descriptor = crate::catalog::SpanSite::new(name.clone(), &kind, args.metrics, line);
+    let descriptor = crate::catalog::SpanSite::new(name.clone(), kind, args.metrics, line);
     let site = resolved.site();
     let site = if !own_entry {
         site

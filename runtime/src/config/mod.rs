@@ -265,11 +265,16 @@ impl Config {
         let tracing = root.get("backend")?.get("tracing")?;
         let telemetry = root.get("backend")?.get("telemetry")?;
         let prometheus = telemetry.get("metrics")?.get("prometheus")?;
+        let span_metrics = tracing.get("spanMetrics")?;
         Ok(Config {
             service_name: metrics.get("serviceName")?.string()?,
             service_version: metrics.get("serviceVersion")?.string()?,
-            meters: scope_overrides(&metrics.get("plugin")?, "meter")?,
-            tracers: scope_overrides(&tracing.get("plugin")?, "tracer")?,
+            meters: per_plugin(&metrics.get("plugin")?, |p| {
+                scope_override(&p.get("meter")?)
+            })?,
+            tracers: per_plugin(&tracing.get("plugin")?, |p| {
+                scope_override(&p.get("tracer")?)
+            })?,
             capture_end_user: tracing
                 .get("capture")?
                 .get("endUser")?
@@ -277,13 +282,9 @@ impl Config {
                 .unwrap_or(false),
             cardinality_limit: metrics.get("cardinalityLimit")?.whole_number()?,
             span_metrics: SpanMetricsSettings {
-                enabled: tracing
-                    .get("spanMetrics")?
-                    .get("enabled")?
-                    .boolean()?
-                    .unwrap_or(false),
-                boundaries: tracing.get("spanMetrics")?.get("boundaries")?.numbers()?,
-                plugins: plugin_switches(&tracing.get("plugin")?, "spanMetrics")?,
+                enabled: span_metrics.get("enabled")?.boolean()?.unwrap_or(false),
+                boundaries: span_metrics.get("boundaries")?.numbers()?,
+                plugins: per_plugin(&tracing.get("plugin")?, |p| p.get("spanMetrics")?.boolean())?,
             },
             telemetry: TelemetrySettings {
                 enabled: telemetry.get("enabled")?.boolean()?,
@@ -298,40 +299,30 @@ impl Config {
     }
 }
 
-fn scope_overrides(
+/// What `read` finds in each plugin's section under `plugins`, by plugin id, where set.
+fn per_plugin<T>(
     plugins: &Field<'_>,
-    section: &str,
-) -> Result<BTreeMap<String, ScopeOverride>, ConfigError> {
-    let mut overrides = BTreeMap::new();
+    read: impl Fn(&Field<'_>) -> Result<Option<T>, ConfigError>,
+) -> Result<BTreeMap<String, T>, ConfigError> {
+    let mut found = BTreeMap::new();
     for (plugin_id, plugin) in plugins.entries()? {
-        let scope = plugin.get(section)?;
-        if scope.node.is_none() {
-            continue;
+        if let Some(value) = read(&plugin)? {
+            found.insert(plugin_id.to_owned(), value);
         }
-        overrides.insert(
-            plugin_id.to_owned(),
-            ScopeOverride {
-                name: scope.get("name")?.string()?,
-                version: scope.get("version")?.string()?,
-                schema_url: scope.get("schemaUrl")?.string()?,
-            },
-        );
     }
-    Ok(overrides)
+    Ok(found)
 }
 
-/// `{section}: true|false` of each plugin under `plugins`, where set.
-fn plugin_switches(
-    plugins: &Field<'_>,
-    section: &str,
-) -> Result<BTreeMap<String, bool>, ConfigError> {
-    let mut switches = BTreeMap::new();
-    for (plugin_id, plugin) in plugins.entries()? {
-        if let Some(on) = plugin.get(section)?.boolean()? {
-            switches.insert(plugin_id.to_owned(), on);
-        }
+/// A `meter` or `tracer` section: name, version, schema URL.
+fn scope_override(scope: &Field<'_>) -> Result<Option<ScopeOverride>, ConfigError> {
+    if scope.node.is_none() {
+        return Ok(None);
     }
-    Ok(switches)
+    Ok(Some(ScopeOverride {
+        name: scope.get("name")?.string()?,
+        version: scope.get("version")?.string()?,
+        schema_url: scope.get("schemaUrl")?.string()?,
+    }))
 }
 
 #[cfg(test)]

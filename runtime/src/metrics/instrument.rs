@@ -25,9 +25,6 @@ pub struct InstrumentSpec {
     pub(super) description: Option<Cow<'static, str>>,
     pub(super) unit: Option<Cow<'static, str>>,
     boundaries: Option<Cow<'static, [f64]>>,
-    /// The span-metrics histogram: boundaries from `backend.tracing.spanMetrics`, read at
-    /// each binding (a new configuration binds again).
-    span_metrics: bool,
 }
 
 impl InstrumentSpec {
@@ -57,7 +54,6 @@ impl InstrumentSpec {
                 Some(boundaries) => Some(Cow::Borrowed(boundaries)),
                 None => None,
             },
-            span_metrics: false,
         }
     }
 
@@ -66,15 +62,18 @@ impl InstrumentSpec {
         self.meter.meter()
     }
 
-    /// The span-metrics histogram `name` (in seconds) of a site's meter.
-    pub(crate) fn span_duration(meter: &'static MeterScope, name: String) -> Self {
+    /// The span-metrics histogram `name` (in seconds) of a site's meter, with `boundaries`.
+    pub(crate) fn span_duration(
+        meter: &'static MeterScope,
+        name: &str,
+        boundaries: &[f64],
+    ) -> Self {
         InstrumentSpec {
             meter: MeterRef::Static(meter),
-            name: Cow::Owned(name),
+            name: Cow::Owned(name.to_owned()),
             description: Some(Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION)),
             unit: Some(Cow::Borrowed("s")),
-            boundaries: None,
-            span_metrics: true,
+            boundaries: Some(Cow::Owned(boundaries.to_vec())),
         }
     }
 }
@@ -154,7 +153,6 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
             description: self.description,
             unit: self.unit,
             boundaries: self.boundaries.map(Cow::Owned),
-            span_metrics: false,
         };
         Ok(I::from_parts(spec, self.callbacks))
     }
@@ -242,10 +240,6 @@ impl<T> WithBoundaries for opentelemetry::metrics::InstrumentBuilder<'_, T> {}
 
 impl<T> WithBoundaries for opentelemetry::metrics::HistogramBuilder<'_, T> {
     fn boundaries(self, spec: &InstrumentSpec) -> Self {
-        if spec.span_metrics {
-            let config = crate::global::installed_config();
-            return self.with_boundaries(config.span_metrics().boundaries_or_default().to_vec());
-        }
         match &spec.boundaries {
             Some(boundaries) => self.with_boundaries(boundaries.to_vec()),
             None => self,

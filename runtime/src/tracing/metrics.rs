@@ -25,7 +25,7 @@ use opentelemetry::trace::SpanKind;
 use super::ERROR_TYPE_ATTRIBUTE;
 use crate::binding::Bound;
 use crate::global::meter_generation;
-use crate::metrics::{HistogramValue, InstrumentSpec};
+use crate::metrics::{HistogramValue, InstrumentSpec, MeterScope};
 use crate::sync::lock;
 
 /// The authored name of the span-metrics histogram, prefixed with the plugin's.
@@ -44,10 +44,13 @@ pub const MAX_ERROR_TYPES: usize = 32;
 /// The `error.type` recorded for errors past [`MAX_ERROR_TYPES`] (semantic conventions).
 pub const OTHER_ERROR_TYPE: &str = "_OTHER";
 
-/// The span-metrics histogram of one scope: per meter provider, the series of each site
-/// seen; and the `error.type` values recorded.
+/// The span-metrics histogram of one scope: per meter provider (and configuration, whose
+/// `backend.tracing.spanMetrics.boundaries` it is made with), the series of each site seen;
+/// and the `error.type` values recorded.
 pub(crate) struct SpanMetrics {
-    spec: InstrumentSpec,
+    meter: &'static MeterScope,
+    /// `backstage.{kind}.{id}.span.duration`.
+    name: String,
     bound: Bound<Series>,
     error_types: Mutex<BTreeSet<Cow<'static, str>>>,
 }
@@ -95,14 +98,22 @@ impl SiteSeries {
             kind,
         }
     }
-}
 
-impl SiteSeries {
     /// Whether this is the series of site `name` of `kind`: the name is a literal of the
     /// site, so comparing pointers first is the fast path.
     #[inline]
     fn is(&self, name: &'static str, kind: &SpanKind) -> bool {
         self.kind == *kind && (std::ptr::eq(self.name, name) || self.name == name)
+    }
+
+    /// An `Err`'s duration, in the series of its bounded `error.type`.
+    #[cold]
+    #[inline(never)]
+    fn error(&self, seconds: f64, error_type: Cow<'static, str>) {
+        let [name, kind, outcome] = attributes(self.name, &self.kind, "error");
+        let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, self.metrics.bounded(error_type));
+        self.histogram
+            .record(seconds, &[name, kind, outcome, error_type]);
     }
 }
 
@@ -115,9 +126,10 @@ fn attributes(name: &'static str, kind: &SpanKind, outcome: &'static str) -> [Ke
 }
 
 impl SpanMetrics {
-    pub(crate) fn new(spec: InstrumentSpec) -> Self {
+    pub(crate) fn new(meter: &'static MeterScope, name: String) -> Self {
         SpanMetrics {
-            spec,
+            meter,
+            name,
             bound: Bound::new(),
             error_types: Mutex::new(BTreeSet::new()),
         }
@@ -136,7 +148,7 @@ impl SpanMetrics {
     #[inline]
     fn site(&'static self, name: &'static str, kind: SpanKind) -> &'static SiteSeries {
         let series = self.bound.get(meter_generation(), || Series {
-            histogram: f64::build(self.spec.meter(), &self.spec),
+            histogram: self.histogram(),
             fast: [const { OnceLock::new() }; FAST_SITES],
             sites: Mutex::new(Vec::new()),
         });
@@ -148,6 +160,16 @@ impl SpanMetrics {
             }
         }
         self.add_site(series, name, kind)
+    }
+
+    /// The histogram on the current meter provider, with the installed configuration's
+    /// boundaries (both changes advance the meter generation, so this runs again).
+    #[cold]
+    fn histogram(&self) -> Histogram<f64> {
+        let config = crate::global::installed_config();
+        let boundaries = config.span_metrics().boundaries_or_default();
+        let spec = InstrumentSpec::span_duration(self.meter, &self.name, boundaries);
+        f64::build(spec.meter(), &spec)
     }
 
     /// Finds or adds the series of a site under the lock.
@@ -221,18 +243,6 @@ impl SpanTimer {
     }
 }
 
-impl SiteSeries {
-    /// An `Err`'s duration, in the series of its bounded `error.type`.
-    #[cold]
-    #[inline(never)]
-    fn error(&self, seconds: f64, error_type: Cow<'static, str>) {
-        let [name, kind, outcome] = attributes(self.name, &self.kind, "error");
-        let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, self.metrics.bounded(error_type));
-        self.histogram
-            .record(seconds, &[name, kind, outcome, error_type]);
-    }
-}
-
 impl std::fmt::Debug for SpanTimer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanTimer")
@@ -242,8 +252,8 @@ impl std::fmt::Debug for SpanTimer {
     }
 }
 
-/// The value of `span.kind`.
-fn kind_name(kind: &SpanKind) -> &'static str {
+/// The value of `span.kind` (and of the catalog's span kinds).
+pub(crate) fn kind_name(kind: &SpanKind) -> &'static str {
     match kind {
         SpanKind::Internal => "internal",
         SpanKind::Server => "server",

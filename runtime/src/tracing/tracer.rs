@@ -124,8 +124,8 @@ impl ScopeTracer {
 
     #[inline]
     pub(crate) fn bound(&self) -> &BoundTracer {
-        let installed = self.binding.is_installed();
         self.binding.get(tracer_generation(), |config, scope| {
+            let installed = self.binding.is_installed();
             let (tracer, recording) = ScopeTracerKind::bind(tracer_scope(config, scope));
             let plugin = (scope.kind() == crate::naming::ScopeKind::Plugin).then(|| scope.id());
             let metrics =
