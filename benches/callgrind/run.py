@@ -27,7 +27,9 @@ N1, N2 = 2000, 6000
 #           same span)
 #   overhead: ours / reference <= budget, where the reference is our code without the
 #           feature; reported with what the same pair by hand (`same_metrics` / `same`)
-#           reaches, and enforced only down to that floor plus 15%
+#           reaches. Enforced at the budget where that pair by hand meets it; where it does
+#           not (the SDK's own cost of the feature is over the budget), only down to that
+#           floor plus 5%
 #   over:   ours - reference  <= budget instructions
 #   alone:  ours - bare       <= budget instructions (`bare`: the loop and the body alone)
 ROWS = [
@@ -37,11 +39,11 @@ ROWS = [
     ("#[span] sync fn", "unsampled", "ours", "same", "ratio", 1.10),
     ("#[span] sync fn, 1 attribute", "unsampled", "ours_attribute", "same_attribute", "ratio", 1.10),
     ("#[span] async fn", "unsampled", "ours_async", "same_async", "ratio", 1.10),
-    # span metrics: issue budget 1.15× over #[span]; the same pair by hand is itself 1.11× /
-    # 1.16×, and ours is not yet within 1.10× of it (BENCHMARKS.md, "Span metrics"): these
-    # two rows guard against regressions at 1.15× until it is
-    ("#[span(metrics)] sync fn", "sampled", "ours_metrics", "same_metrics", "ratio", 1.15),
-    ("#[span(metrics)] sync fn", "unsampled", "ours_metrics", "same_metrics", "ratio", 1.15),
+    # span metrics: within 1.10× of the same behaviour by hand, and at most 1.15× over
+    # #[span] without them; by hand that pair is itself 1.12× sampled and 1.17× unsampled
+    # (BENCHMARKS.md, "Span metrics")
+    ("#[span(metrics)] sync fn", "sampled", "ours_metrics", "same_metrics", "ratio", 1.10),
+    ("#[span(metrics)] sync fn", "unsampled", "ours_metrics", "same_metrics", "ratio", 1.10),
     ("#[span(metrics)] ÷ #[span]", "sampled", "ours_metrics", "ours", "overhead", 1.15),
     ("#[span(metrics)] ÷ #[span]", "unsampled", "ours_metrics", "ours", "overhead", 1.15),
     ("#[span(metrics)], over the body alone", "none", "ours_metrics", "bare", "alone", 30),
@@ -99,7 +101,6 @@ def main() -> int:
     binary = build()
     cache: dict = {}
     missed = 0
-    missed_floor = []
     print("| call | set-up | ours | by hand | measure | budget | |")
     print("|---|---|---:|---:|---:|---:|---|")
     for what, setup, ours, reference, kind, budget in ROWS:
@@ -116,19 +117,17 @@ def main() -> int:
             shown = f"≥ {budget:.1f}× (floor by hand: {floor:.2f}×)"
             measure = f"{ratio:.2f}×"
             if not ok and enforced:
-                missed_floor.append(what)
                 ok = None
         elif kind == "overhead":
             floor = per_call(binary, "same_metrics", setup, cache) / per_call(
                 binary, "same", setup, cache)
             ratio = mine / theirs
             ok = ratio <= budget
-            enforced = ratio <= max(budget, floor * 1.15)
+            enforced = ratio <= budget if floor <= budget else ratio <= floor * 1.05
             shown = f"≤ {budget:.2f}× (by hand: {floor:.2f}×)"
             measure = f"{ratio:.2f}×"
             if not ok and enforced:
-                missed_floor.append(what)
-                ok = "guarded"
+                ok = None
         elif kind == "over":
             measure, ok, shown = mine - theirs, mine - theirs <= budget, f"≤ +{budget}"
             measure = f"{measure:+.1f}"
@@ -137,8 +136,7 @@ def main() -> int:
             measure = f"{measure:.1f}"
         missed += ok is False
         theirs_text = f"{theirs:,.1f}" if theirs is not None else ""
-        verdict = {True: "met", False: "**missed**", None: "missed, at the SDK's floor",
-                   "guarded": "**missed** (CI fails past by hand × 1.15)"}[ok]
+        verdict = {True: "met", False: "**missed**", None: "missed, at the SDK's floor"}[ok]
         print(f"| {what} | {setup} | {mine:,.1f} | {theirs_text} | {measure} | {shown} | "
               f"{verdict} |")
     print(f"\n(instructions per call: callgrind, ({N2} calls − {N1} calls) ÷ {N2 - N1}; "

@@ -36,20 +36,31 @@ pub fn kind_variant(scope: &Scope) -> TokenStream {
     }
 }
 
-fn declare_site(runtime: &TokenStream, scope: &Scope) -> TokenStream {
+fn declare_site(runtime: &TokenStream, scope: &Scope, spans: usize) -> TokenStream {
     let id = scope.id();
     let kind = kind_variant(scope);
+    if spans == 0 {
+        return quote! {
+            static __BT_SCOPE: #runtime::ScopeSite =
+                #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &[]);
+        };
+    }
+    // where each span site keeps its span-metrics series: one array, which the sites
+    // index with a literal (a reference to an element each costs more to compile)
     quote! {
-        static __BT_SCOPE: #runtime::ScopeSite = #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id);
+        static __BT_SITES: [#runtime::SiteMetrics; #spans] =
+            [const { #runtime::SiteMetrics::new() }; #spans];
+        static __BT_SCOPE: #runtime::ScopeSite =
+            #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &__BT_SITES);
     }
 }
 
 /// What a scoped module adds once, for every expansion inside it: the alias `__bt` of the
 /// runtime, the trait `record_outcome!(in_scope ..)` dispatches with, and the shared
-/// `__BT_SCOPE`.
-pub fn module_statics(scope: &Scope) -> TokenStream {
+/// `__BT_SCOPE`, with room for the span metrics of its `spans` span sites.
+pub fn module_statics(scope: &Scope, spans: usize) -> TokenStream {
     let runtime = runtime_path();
-    let site = declare_site(&quote!(__bt), scope);
+    let site = declare_site(&quote!(__bt), scope, spans);
     quote! {
         #[allow(unused_imports)]
         use #runtime as __bt;
@@ -133,13 +144,15 @@ impl Resolved {
     }
 
     /// The items an expansion puts before its code so that `__BT_SCOPE` names its scope's
-    /// site: none in a scoped module (it declares one for all); elsewhere its own.
-    pub fn site(&self) -> TokenStream {
-        if self.shared {
+    /// site: none for a `metric!` in a scoped module (it declares one for all); elsewhere
+    /// its own. A `#[span]` (`spans`: 1) not expanded in a scoped module's walk always has
+    /// its own: the module's has room only for the span metrics of the sites it expanded.
+    pub fn site(&self, spans: usize) -> TokenStream {
+        if self.shared && spans == 0 {
             return TokenStream::new();
         }
         let track = self.track();
-        let site = declare_site(&self.runtime(), &self.scope);
+        let site = declare_site(&self.runtime(), &self.scope, spans);
         quote!(#track #site)
     }
 

@@ -89,7 +89,9 @@ pub mod __private {
     };
     pub use crate::naming::{Scope, ScopeKind};
     pub use crate::site::ScopeSite;
-    pub use crate::tracing::{Outcome, RecordOutcome, in_span_async, in_span_sync, with_output};
+    pub use crate::tracing::{
+        Outcome, RecordOutcome, SiteMetrics, in_span_async, in_span_sync, with_output,
+    };
     pub use crate::{KeyValue, SpanKind, SpanOptions, metrics};
     pub use core::option::Option::{None, Some};
     pub use opentelemetry::trace::SpanRef;

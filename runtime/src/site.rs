@@ -9,7 +9,7 @@ use opentelemetry::trace::SpanKind;
 use crate::metrics::MeterScope;
 use crate::naming::{self, Scope, ScopeKind};
 use crate::tracing::{
-    BoundTracer, SPAN_DURATION_METRIC, ScopeTracer, SpanMetrics, SpanOptions, SpanTimer, Started,
+    BoundTracer, SPAN_DURATION_METRIC, ScopeTracer, SiteMetrics, SpanMetrics, SpanOptions, Started,
 };
 
 /// The tracer and meter of one plugin or core service, as a `static` of the expansion: one
@@ -19,6 +19,8 @@ use crate::tracing::{
 ///
 /// Each start takes `metrics`: whether the site asked for span metrics (`#[span(metrics)]`);
 /// the app-config decides with it whether the call is timed ([`Config::span_metrics_enabled`]).
+/// And `site`: the index of the `#[span]` among the scope's span sites, where its
+/// span-metrics series are kept once found.
 ///
 /// [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
 #[doc(hidden)]
@@ -27,15 +29,19 @@ pub struct ScopeSite {
     meter: MeterScope,
     /// `backstage.{kind}.{id}.span.duration`, made when first needed.
     span_duration: OnceLock<SpanMetrics>,
+    /// The series of each `#[span]` of the scope, once found.
+    sites: &'static [SiteMetrics],
 }
 
 impl ScopeSite {
-    /// The site of scope `id` of `kind` (checked by the macro).
-    pub const fn new(kind: ScopeKind, id: &'static str) -> Self {
+    /// The site of scope `id` of `kind` (checked by the macro), for `#[span]` sites with
+    /// one `SiteMetrics` each in `sites`.
+    pub const fn new(kind: ScopeKind, id: &'static str, sites: &'static [SiteMetrics]) -> Self {
         ScopeSite {
             tracer: ScopeTracer::installed(Scope::__checked(kind, id)),
             meter: MeterScope::installed(Scope::__checked(kind, id)),
             span_duration: OnceLock::new(),
+            sites,
         }
     }
 
@@ -47,6 +53,16 @@ impl ScopeSite {
         self.tracer.scope()
     }
 
+    /// `backstage.{kind}.{id}.span.duration`, made the first time a site of this scope is
+    /// timed.
+    fn span_metrics(&'static self) -> &'static SpanMetrics {
+        self.span_duration.get_or_init(|| {
+            let scope = self.scope();
+            let name = naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC;
+            SpanMetrics::new(&self.meter, name)
+        })
+    }
+
     /// Starts the span `name` (checked by the macro) of `kind`, or `None` without
     /// evaluating `options` when no SDK is installed (and no span metrics are on).
     #[inline]
@@ -55,27 +71,36 @@ impl ScopeSite {
         name: &'static str,
         kind: SpanKind,
         metrics: bool,
+        site: usize,
         options: impl FnOnce() -> SpanOptions<'a>,
     ) -> Option<Started> {
         let bound = self.tracer.bound();
         if bound.idle(metrics) {
             return None;
         }
-        self.timed(bound, metrics, name, &kind.clone(), || {
-            self.tracer.start_bound(bound, |bound| {
-                self.tracer.start_checked(bound, name, kind, options)
-            })
-        })
+        let timed = bound.span_metrics[usize::from(metrics)];
+        let timer_kind = kind.clone();
+        let start = |bound: &BoundTracer| self.tracer.start_checked(bound, name, kind, options);
+        if timed {
+            Some(self.start_timed(bound, name, &timer_kind, site, start))
+        } else {
+            self.tracer.start_bound(bound, start)
+        }
     }
 
     /// Starts the span `name` of a site without options.
     #[inline]
-    pub fn start_plain(&'static self, name: &'static str, metrics: bool) -> Option<Started> {
+    pub fn start_plain(
+        &'static self,
+        name: &'static str,
+        metrics: bool,
+        site: usize,
+    ) -> Option<Started> {
         let bound = self.tracer.bound();
         if bound.idle(metrics) {
             return None;
         }
-        self.start_plain_active(bound, name, metrics)
+        self.start_plain_active(bound, name, metrics, site)
     }
 
     #[inline(never)]
@@ -84,10 +109,16 @@ impl ScopeSite {
         bound: &BoundTracer,
         name: &'static str,
         metrics: bool,
+        site: usize,
     ) -> Option<Started> {
-        self.timed(bound, metrics, name, &SpanKind::Internal, || {
-            self.tracer.start_plain(bound, name)
-        })
+        if bound.span_metrics[usize::from(metrics)] {
+            return Some(
+                self.start_timed(bound, name, &SpanKind::Internal, site, |bound| {
+                    self.tracer.start_plain_recording(bound, name)
+                }),
+            );
+        }
+        self.tracer.start_plain(bound, name)
     }
 
     /// Starts the span `name` of a site that gives only a kind and attributes:
@@ -98,52 +129,50 @@ impl ScopeSite {
         name: &'static str,
         kind: SpanKind,
         metrics: bool,
+        site: usize,
         attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
     ) -> Option<Started> {
         let bound = self.tracer.bound();
         if bound.idle(metrics) {
             return None;
         }
-        self.timed(bound, metrics, name, &kind.clone(), || {
-            self.tracer.start_with(bound, name, kind, attributes)
-        })
+        let timed = bound.span_metrics[usize::from(metrics)];
+        let timer_kind = kind.clone();
+        let start = |bound: &BoundTracer| {
+            self.tracer
+                .start_with_recording(bound, name, kind, attributes)
+        };
+        if timed {
+            Some(self.start_timed(bound, name, &timer_kind, site, start))
+        } else {
+            self.tracer.start_bound(bound, start)
+        }
     }
 
-    /// What `start` starts, timed from before it if span metrics are on for this site.
-    #[inline]
-    fn timed(
+    /// What `start` starts (its span, if a tracer records), timed from before it: the site
+    /// has span metrics.
+    #[inline(never)]
+    fn start_timed(
         &'static self,
         bound: &BoundTracer,
-        metrics: bool,
         name: &'static str,
         kind: &SpanKind,
-        start: impl FnOnce() -> Option<Started>,
-    ) -> Option<Started> {
-        if !bound.span_metrics[usize::from(metrics)] {
-            return start();
-        }
-        let timer = Some(self.start_timer(name, kind));
-        match start() {
-            Some(mut started) => {
-                started.timer = timer;
-                Some(started)
-            }
-            None => Some(Started {
-                cx: opentelemetry::Context::current(),
-                recording: false,
-                timer,
-            }),
-        }
-    }
-
-    #[inline(never)]
-    fn start_timer(&'static self, name: &'static str, kind: &SpanKind) -> SpanTimer {
-        let metrics = self.span_duration.get_or_init(|| {
-            let scope = self.scope();
-            let name = naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC;
-            SpanMetrics::new(&self.meter, name)
-        });
-        metrics.start(name, kind.clone())
+        site: usize,
+        start: impl FnOnce(&BoundTracer) -> Started,
+    ) -> Started {
+        // the expansion gives each site of the scope its own index
+        let timer = self
+            .sites
+            .get(site)
+            .map(|site| site.start(|| self.span_metrics(), name, kind));
+        debug_assert!(timer.is_some(), "span site {site} of {:?}", self.scope());
+        let mut started = if bound.recording {
+            start(bound)
+        } else {
+            self.tracer.untraced()
+        };
+        started.timer = timer;
+        started
     }
 }
 

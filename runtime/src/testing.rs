@@ -49,9 +49,8 @@ use crate::sdk::UniqueAttributes;
 /// The installed test pipelines.
 #[derive(Debug)]
 pub struct TestTelemetry {
-    meter_provider: SdkMeterProvider,
+    metrics: TestMetrics,
     spans: Arc<SpanStore>,
-    metrics: Arc<Mutex<MetricsSnapshot>>,
     next_capture: AtomicU64,
 }
 
@@ -64,18 +63,12 @@ pub fn install() -> &'static TestTelemetry {
         let tracer_provider = SdkTracerProvider::builder()
             .with_span_processor(UniqueAttributes::new(CaptureProcessor(spans.clone())))
             .build();
-        let metrics = Arc::new(Mutex::new(MetricsSnapshot::default()));
-        // Collection happens on demand (force_flush); the interval only has to be long.
-        let reader = PeriodicReader::builder(SnapshotExporter(metrics.clone()))
-            .with_interval(Duration::from_secs(24 * 60 * 60))
-            .build();
-        let meter_provider = SdkMeterProvider::builder().with_reader(reader).build();
+        let metrics = TestMetrics::new();
         crate::set_tracer_provider(tracer_provider);
-        crate::set_meter_provider(meter_provider.clone());
+        crate::set_meter_provider(metrics.provider().clone());
         TestTelemetry {
-            meter_provider,
-            spans,
             metrics,
+            spans,
             next_capture: AtomicU64::new(1),
         }
     })
@@ -92,12 +85,65 @@ impl TestTelemetry {
     /// Collects every metric of the process now (observable callbacks run), as exported
     /// with cumulative temporality.
     pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.collect()
+    }
+}
+
+/// A meter provider that keeps what it exports in memory, for you to install: for an
+/// application that exports metrics and no traces ([`install`] installs one beside a
+/// tracer provider).
+///
+/// ```
+/// use backstage_telemetry::testing::TestMetrics;
+///
+/// let metrics = TestMetrics::new();
+/// backstage_telemetry::set_meter_provider(metrics.provider().clone());
+/// let root = backstage_telemetry::RootMetricsService::from_config(&Default::default());
+/// root.for_plugin("doc-meter")?.counter::<u64>("jobs.run").build()?.add(2, &[]);
+/// let exported = metrics.collect();
+/// assert!(exported.metric("backstage.plugin.doc-meter.jobs.run").point(&[]).is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TestMetrics {
+    provider: SdkMeterProvider,
+    snapshot: Arc<Mutex<MetricsSnapshot>>,
+}
+
+impl TestMetrics {
+    /// A meter provider that collects only when asked ([`collect`](Self::collect)).
+    pub fn new() -> Self {
+        let snapshot = Arc::new(Mutex::new(MetricsSnapshot::default()));
+        // Collection happens on demand (force_flush); the interval only has to be long.
+        let reader = PeriodicReader::builder(SnapshotExporter(snapshot.clone()))
+            .with_interval(Duration::from_secs(24 * 60 * 60))
+            .build();
+        TestMetrics {
+            provider: SdkMeterProvider::builder().with_reader(reader).build(),
+            snapshot,
+        }
+    }
+
+    /// The provider, to install with [`set_meter_provider`](crate::set_meter_provider).
+    pub fn provider(&self) -> &SdkMeterProvider {
+        &self.provider
+    }
+
+    /// Collects every metric of the provider now (observable callbacks run), as exported
+    /// with cumulative temporality.
+    pub fn collect(&self) -> MetricsSnapshot {
         // Several tests may collect at once; each collection is complete and cumulative,
         // so whichever lands last is at least as new as this call.
-        if let Err(error) = self.meter_provider.force_flush() {
+        if let Err(error) = self.provider.force_flush() {
             panic!("collecting metrics failed: {error}");
         }
-        lock(&self.metrics).clone()
+        lock(&self.snapshot).clone()
+    }
+}
+
+impl Default for TestMetrics {
+    fn default() -> Self {
+        TestMetrics::new()
     }
 }
 

@@ -75,6 +75,36 @@ mod asked {
     pub fn unsampled() -> u32 {
         3
     }
+
+    #[span(metrics, name = "unsampled-lookup")]
+    pub fn unsampled_lookup(found: bool) -> Result<u32, NotFound> {
+        if found { Ok(1) } else { Err(NotFound) }
+    }
+
+    #[span(metrics, name = "unsampled-crash")]
+    pub fn unsampled_crash() {
+        panic!("on purpose, unsampled");
+    }
+
+    /// Sites of a module nested in the scoped one, and one inside a function's body.
+    pub mod nested {
+        use backstage_telemetry::span;
+
+        #[span(metrics)]
+        pub fn outer() -> u32 {
+            #[span(metrics)]
+            fn inner() -> u32 {
+                2
+            }
+            inner() + inner()
+        }
+
+        /// A site of another plugin, in this module's walk.
+        #[span(metrics, plugin = "sm-elsewhere")]
+        pub fn elsewhere() -> u32 {
+            5
+        }
+    }
 }
 
 #[backstage_telemetry::backstage_plugin(id = "sm-quiet")]
@@ -191,9 +221,48 @@ fn unsampled_spans_are_measured_too() {
     let cx = capture.context().with_remote_span_context(parent);
     let _active = cx.attach();
     assert_eq!(asked::unsampled(), 3);
+    assert!(asked::unsampled_lookup(true).is_ok());
+    assert!(asked::unsampled_lookup(false).is_err());
+    // a span that does not record catches nothing: the panic is timed as it unwinds
+    let panic = std::panic::catch_unwind(asked::unsampled_crash).unwrap_err();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"on purpose, unsampled"));
     assert!(capture.spans().is_empty(), "{:?}", capture.spans());
     let metric = duration("sm-asked").expect("span metrics exported");
     assert_eq!(count(&metric, &series("unsampled", "internal", "ok")), 1);
+    assert_eq!(
+        count(&metric, &series("unsampled-lookup", "internal", "ok")),
+        1
+    );
+    let mut error = series("unsampled-lookup", "internal", "error");
+    error.push(KeyValue::new("error.type", "not_found"));
+    assert_eq!(count(&metric, &error), 1);
+    assert_eq!(
+        count(&metric, &series("unsampled-crash", "internal", "panic")),
+        1
+    );
+    // bound at the site's first call, the other fixed outcomes are exported at 0
+    assert_eq!(
+        count(&metric, &series("unsampled-crash", "internal", "ok")),
+        0
+    );
+    assert!(
+        metric
+            .point(&series("unsampled-crash", "internal", "ok"))
+            .is_some()
+    );
+}
+
+#[test]
+fn nested_sites_keep_series_of_their_own() {
+    install();
+    assert_eq!(asked::nested::outer(), 4);
+    assert_eq!(asked::nested::elsewhere(), 5);
+    let metric = duration("sm-asked").expect("span metrics exported");
+    assert_eq!(count(&metric, &series("outer", "internal", "ok")), 1);
+    assert_eq!(count(&metric, &series("inner", "internal", "ok")), 2);
+    assert_eq!(count(&metric, &series("elsewhere", "internal", "ok")), 0);
+    let elsewhere = duration("sm-elsewhere").expect("its own plugin's span metrics");
+    assert_eq!(count(&elsewhere, &series("elsewhere", "internal", "ok")), 1);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub fn item(header: &Header, metric: &Metric) -> TokenStream {
     } = header;
     let rt = &metric.resolved.runtime();
     let ty = instrument_type(rt, metric);
-    let site = metric.resolved.site();
+    let site = metric.resolved.site(0);
     let build = build(rt, metric);
     let entry = own_entry(rt, metric);
     if metric.kind.is_observable() {
@@ -62,7 +62,7 @@ pub fn item(header: &Header, metric: &Metric) -> TokenStream {
 pub fn expression(metric: &Metric) -> TokenStream {
     let rt = &metric.resolved.runtime();
     let ty = instrument_type(rt, metric);
-    let site = metric.resolved.site();
+    let site = metric.resolved.site(0);
     let build = build(rt, metric);
     let entry = own_entry(rt, metric);
     if metric.kind.is_observable() {

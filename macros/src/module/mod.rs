@@ -82,8 +82,10 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
     // declared even when the module's id is wrong, so the code inside still type-checks
-    let statics =
-        module_statics(&resolved.map_or_else(|| Resolved::placeholder().scope, |r| r.scope));
+    let statics = module_statics(
+        &resolved.map_or_else(|| Resolved::placeholder().scope, |r| r.scope),
+        walk.spans.len(),
+    );
     let errors = errors.into_compile_errors();
     let body = Group::new(
         Delimiter::Brace,

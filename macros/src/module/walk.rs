@@ -133,8 +133,11 @@ impl Walk {
                             *body = walked;
                         }
                         let (args, path) = attribute_parts(group);
-                        let (errors, expanded, descriptor) =
-                            span::expand(args, item.into_iter().collect(), Some(&self.enclosing));
+                        let (errors, expanded, descriptor) = span::expand(
+                            args,
+                            item.into_iter().collect(),
+                            Some((&self.enclosing, self.spans.len())),
+                        );
                         output.extend(errors);
                         self.spans.extend(descriptor);
                         // the first function of each name here keeps the attribute as a

@@ -4,17 +4,21 @@
 //! ```text
 //! fn process(entity: &Entity) -> Result<(), E> {
 //!     __bt::in_span_sync(
-//!         __BT_SCOPE.start_plain("process", false), // or start_with(..), start(..) with
-//!                                                   // options; `true` with `#[span(metrics)]`
+//!         // or start_with(..), start(..) with options; `true` with `#[span(metrics)]`;
+//!         // 3: the site's index among the module's span sites (where its span metrics
+//!         // are kept, if it is timed)
+//!         __BT_SCOPE.start_plain("process", false, 3),
 //!         move || -> Result<(), E> { body },
 //!         __bt::record_outcome!(), // the runtime's: an `Err` found by type is recorded
 //!     )
 //! }
 //! ```
 //!
-//! `__bt` (the runtime's `__private`) and `__BT_SCOPE` (the plugin's tracer) are declared
-//! once by the enclosing `#[backstage_plugin]` module; outside one, the expansion starts
-//! with its own `static __BT_SCOPE` and names the runtime in full (`Resolved::site`).
+//! `__bt` (the runtime's `__private`) and `__BT_SCOPE` (the plugin's tracer, with room for
+//! the span metrics of each `#[span]` of the module) are declared once by the enclosing
+//! `#[backstage_plugin]` module; outside one (or when another attribute macro ran first),
+//! the expansion starts with its own `static __BT_SCOPE` (site 0) and, outside one, names
+//! the runtime in full (`Resolved::site`).
 //!
 //! An `async fn` awaits `in_span_async(cx, async move { body }, record)`; a function returning
 //! `impl Future` from an `async` tail block (or `Box::pin(async move { .. })`, as
@@ -29,28 +33,35 @@ use super::Function;
 use super::attr::SpanArgs;
 use crate::scope::Resolved;
 
-/// The function wrapped, and the catalog descriptor of its site; with `own_entry` (not
-/// expanded in a scoped module's walk, which lists it) the body adds it to the catalog
-/// itself.
+/// The function wrapped, and the catalog descriptor of its site. `in_walk`: the site's index
+/// among the span sites of the scoped module whose walk expands it, which lists it in the
+/// catalog and has room for its span metrics; without one, the body does both itself.
 pub fn expand(
     args: &SpanArgs,
     function: &Function,
     resolved: &Resolved,
-    own_entry: bool,
+    in_walk: Option<usize>,
 ) -> (TokenStream, crate::catalog::SpanSite) {
+    let own_entry = in_walk.is_none();
     let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
         None => function.sig.ident.to_string(),
     };
     let output = function.sig.output.as_ref();
-    let start = start(rt, &name, args);
+    // a site that shares its module's scope site keeps its span metrics at its index there;
+    // any other (its own `plugin = ..`, or not expanded in the walk) has a scope site of its
+    // own, with room for itself only
+    let (site, index) = match in_walk {
+        Some(index) if resolved.shared => (TokenStream::new(), index),
+        _ => (resolved.site(1), 0),
+    };
+    let start = start(rt, &name, args, index);
     let returns = output.filter(|ty| !mentions_impl(ty));
     // the order of `attr::SpanKind`, which the runtime's catalog decodes
     let kind = args.kind.map_or(0, |kind| kind as u32);
     let line = crate::catalog::line(function.sig.ident.span());
     let descriptor = crate::catalog::SpanSite::new(name.clone(), kind, args.metrics, line);
-    let site = resolved.site();
     let site = if !own_entry {
         site
     } else {
@@ -137,7 +148,7 @@ fn record(
 
 /// `__BT_SCOPE.start(name, || options)`, with the principal's expressions borrowed in a
 /// block of their own so nothing borrowed lives across an `.await`.
-fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
+fn start(rt: &TokenStream, name: &str, args: &SpanArgs, site: usize) -> TokenStream {
     let plain = args.kind.is_none()
         && args.attributes.is_empty()
         && args.credentials.is_none()
@@ -145,7 +156,7 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
         && args.link.is_none();
     let metrics = args.metrics;
     if plain {
-        return quote!(__BT_SCOPE.start_plain(#name, #metrics));
+        return quote!(__BT_SCOPE.start_plain(#name, #metrics, #site));
     }
     let kind = args.kind.map_or_else(
         || Ident::new("Internal", proc_macro2::Span::call_site()),
@@ -159,7 +170,7 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
             quote!(#rt::KeyValue::new(#key, #value))
         });
         return quote! {
-            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, #metrics, |__bt_scope| {
+            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, #metrics, #site, |__bt_scope| {
                 [__bt_scope, #(#attributes),*]
             })
         };
@@ -188,7 +199,7 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs) -> TokenStream {
     quote! {{
         #credentials_let
         #request_let
-        __BT_SCOPE.start(#name, #rt::SpanKind::#kind, #metrics, || {
+        __BT_SCOPE.start(#name, #rt::SpanKind::#kind, #metrics, #site, || {
             #rt::SpanOptions::new() #(#attributes)* #credentials #request #link
         })
     }}

@@ -14,12 +14,13 @@ use attr::SpanArgs;
 
 /// `#[span(args)]` on `item`: the errors, then the function (wrapped, or as written when
 /// there are errors), and, expanded in a scoped module's walk, the catalog descriptor of
-/// the site for the module to list (elsewhere the function lists itself). `enclosing`: the scoped module expanding it in its own walk (else a module that
-/// passed itself down as a hidden argument, if any).
+/// the site for the module to list (elsewhere the function lists itself). `enclosing`: the
+/// scoped module expanding it in its own walk, and the site's index among the module's span
+/// sites (else a module that passed itself down as a hidden argument, if any).
 pub fn expand(
     args: TokenStream,
     item: TokenStream,
-    enclosing: Option<&Enclosing>,
+    enclosing: Option<(&Enclosing, usize)>,
 ) -> (TokenStream, TokenStream, Option<crate::catalog::SpanSite>) {
     let in_walk = enclosing.is_some();
     let mut errors = Errors::default();
@@ -27,7 +28,7 @@ pub fn expand(
         .check(Arg::parse_all.parse2(args))
         .map(|args| SpanArgs::new(args, &mut errors))
         .map(|mut args| {
-            if let Some(enclosing) = enclosing {
+            if let Some((enclosing, _)) = enclosing {
                 args.enclosing = Some(enclosing.clone());
             }
             args
@@ -41,7 +42,7 @@ pub fn expand(
     }));
     let expanded = match (args, function) {
         (Some(args), Some(function)) => validate(&args, &function, &mut errors)
-            .map(|resolved| expand::expand(&args, &function, &resolved, !in_walk)),
+            .map(|resolved| expand::expand(&args, &function, &resolved, enclosing.map(|(_, i)| i))),
         _ => None,
     };
     match expanded {

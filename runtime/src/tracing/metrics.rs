@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
@@ -23,6 +23,7 @@ use opentelemetry::metrics::{BoundHistogram, Histogram};
 use opentelemetry::trace::SpanKind;
 
 use super::ERROR_TYPE_ATTRIBUTE;
+use super::outcome::Record;
 use crate::binding::Bound;
 use crate::global::meter_generation;
 use crate::metrics::{HistogramValue, InstrumentSpec, MeterScope};
@@ -60,14 +61,47 @@ pub(crate) struct SpanMetrics {
 /// it by reference; sites are compile-time items, so they are few).
 struct Series {
     histogram: Histogram<f64>,
-    /// The first [`FAST_SITES`] sites, read without a lock: filled in order, never changed.
-    fast: [OnceLock<&'static SiteSeries>; FAST_SITES],
-    /// Every site (the fast ones too); held while one is added.
+    /// Every site; held while one is found or added (once per site and meter provider:
+    /// each site keeps what it found in its [`SiteMetrics`]).
     sites: Mutex<Vec<&'static SiteSeries>>,
 }
 
-/// Sites of one scope found without a lock; more are found under it.
-const FAST_SITES: usize = 16;
+/// What one `#[span]` site records its span metrics in, found once per meter provider: one
+/// per site, in an array of the expansion its scope site points to, so a timed call finds
+/// its series with one load and a compare.
+#[doc(hidden)]
+pub struct SiteMetrics(Bound<&'static SiteSeries>);
+
+impl SiteMetrics {
+    #[allow(clippy::new_without_default)] // for the expansion's `static` array
+    pub const fn new() -> Self {
+        SiteMetrics(Bound::new())
+    }
+
+    /// Starts timing a call of site `name` of `kind`, whose series are in the span metrics
+    /// `metrics` gives (asked only when a meter provider is new to this site).
+    #[inline]
+    pub(crate) fn start(
+        &'static self,
+        metrics: impl Fn() -> &'static SpanMetrics,
+        name: &'static str,
+        kind: &SpanKind,
+    ) -> SpanTimer {
+        let site = *self
+            .0
+            .get(meter_generation(), || metrics().site(name, kind));
+        SpanTimer {
+            site,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SiteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteMetrics").finish_non_exhaustive()
+    }
+}
 
 /// The series of one site: its three fixed outcomes bound, errors recorded by attribute.
 struct SiteSeries {
@@ -99,11 +133,9 @@ impl SiteSeries {
         }
     }
 
-    /// Whether this is the series of site `name` of `kind`: the name is a literal of the
-    /// site, so comparing pointers first is the fast path.
-    #[inline]
+    /// Whether this is the series of site `name` of `kind`.
     fn is(&self, name: &'static str, kind: &SpanKind) -> bool {
-        self.kind == *kind && (std::ptr::eq(self.name, name) || self.name == name)
+        self.kind == *kind && self.name == name
     }
 
     /// An `Err`'s duration, in the series of its bounded `error.type`.
@@ -135,33 +167,6 @@ impl SpanMetrics {
         }
     }
 
-    /// Starts timing a call of site `name`.
-    #[inline]
-    pub(crate) fn start(&'static self, name: &'static str, kind: SpanKind) -> SpanTimer {
-        SpanTimer {
-            site: self.site(name, kind),
-            start: Instant::now(),
-        }
-    }
-
-    /// The series of site `name` of `kind` for the current meter provider.
-    #[inline]
-    fn site(&'static self, name: &'static str, kind: SpanKind) -> &'static SiteSeries {
-        let series = self.bound.get(meter_generation(), || Series {
-            histogram: self.histogram(),
-            fast: [const { OnceLock::new() }; FAST_SITES],
-            sites: Mutex::new(Vec::new()),
-        });
-        for slot in &series.fast {
-            match slot.get() {
-                Some(site) if site.is(name, &kind) => return site,
-                Some(_) => {}
-                None => break,
-            }
-        }
-        self.add_site(series, name, kind)
-    }
-
     /// The histogram on the current meter provider, with the installed configuration's
     /// boundaries (both changes advance the meter generation, so this runs again).
     #[cold]
@@ -172,28 +177,23 @@ impl SpanMetrics {
         f64::build(spec.meter(), &spec)
     }
 
-    /// Finds or adds the series of a site under the lock.
-    #[cold]
-    #[inline(never)]
-    fn add_site(
-        &'static self,
-        series: &Series,
-        name: &'static str,
-        kind: SpanKind,
-    ) -> &'static SiteSeries {
+    /// The series of site `name` of `kind` for the current meter provider: found, or
+    /// added, under the lock.
+    fn site(&'static self, name: &'static str, kind: &SpanKind) -> &'static SiteSeries {
+        let series = self.bound.get(meter_generation(), || Series {
+            histogram: self.histogram(),
+            sites: Mutex::new(Vec::new()),
+        });
         let mut sites = lock(&series.sites);
-        if let Some(site) = sites.iter().find(|site| site.is(name, &kind)) {
+        if let Some(site) = sites.iter().find(|site| site.is(name, kind)) {
             return site;
         }
         let site: &'static SiteSeries = Box::leak(Box::new(SiteSeries::new(
             self,
             &series.histogram,
             name,
-            kind,
+            kind.clone(),
         )));
-        if let Some(slot) = series.fast.get(sites.len()) {
-            let _ = slot.set(site);
-        }
         sites.push(site);
         site
     }
@@ -212,34 +212,59 @@ impl SpanMetrics {
     }
 }
 
-/// How a timed call ended.
-pub(crate) enum Ending {
-    Ok,
-    /// An `Err`, with its `error.type`.
-    Error(Cow<'static, str>),
-    Panic,
-    Cancelled,
-}
-
 /// The clock of one call of a site with span metrics, started with the call.
 #[doc(hidden)]
+#[derive(Clone, Copy)]
 pub struct SpanTimer {
     site: &'static SiteSeries,
     start: Instant,
 }
 
 impl SpanTimer {
-    /// Records the call's duration with how it ended.
+    /// Runs `body` (of a span that does not record) and records its duration with how it
+    /// ended: its `Err` found by `record`, or a panic, recorded while it unwinds (nothing is
+    /// caught: no span needs its payload).
     #[inline]
-    pub(crate) fn finish(self, ending: Ending) {
-        let seconds = self.start.elapsed().as_secs_f64();
-        let site = self.site;
-        match ending {
-            Ending::Ok => site.ok.record(seconds),
-            Ending::Panic => site.panic.record(seconds),
-            Ending::Cancelled => site.cancelled.record(seconds),
-            Ending::Error(error_type) => site.error(seconds, error_type),
+    pub(crate) fn time<R>(self, body: impl FnOnce() -> R, record: Record<R>) -> R {
+        let unwinding = OnUnwind(self);
+        let value = body();
+        std::mem::forget(unwinding);
+        self.finish(record(&value, None));
+        value
+    }
+
+    /// Records the call's duration as a success, or as an error of `error_type`.
+    #[inline]
+    pub(crate) fn finish(self, error_type: Option<Cow<'static, str>>) {
+        let seconds = self.seconds();
+        match error_type {
+            None => self.site.ok.record(seconds),
+            Some(error_type) => self.site.error(seconds, error_type),
         }
+    }
+
+    /// Records the call's duration as a panic.
+    pub(crate) fn panicked(self) {
+        self.site.panic.record(self.seconds());
+    }
+
+    /// Records the call's duration as cancelled (its future dropped before it completed).
+    pub(crate) fn cancelled(self) {
+        self.site.cancelled.record(self.seconds());
+    }
+
+    #[inline]
+    fn seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
+
+/// Records its timer's call as a panic when dropped: dropped only while the body unwinds.
+struct OnUnwind(SpanTimer);
+
+impl Drop for OnUnwind {
+    fn drop(&mut self) {
+        self.0.panicked();
     }
 }
 

@@ -28,11 +28,12 @@ use opentelemetry::InstrumentationScope;
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
+pub use metrics::SiteMetrics;
 pub use metrics::{
     MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_DESCRIPTION,
     SPAN_DURATION_METRIC, SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
 };
-pub(crate) use metrics::{SpanMetrics, SpanTimer, kind_name};
+pub(crate) use metrics::{SpanMetrics, kind_name};
 pub use options::{ActiveSpan, SpanOptions, current_span};
 pub use outcome::{ErrorType, Outcome, Record, RecordOutcome, SpanOutcome};
 pub use run::{InSpan, in_span_async, in_span_sync, with_output};

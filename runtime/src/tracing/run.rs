@@ -10,14 +10,14 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
 
 use super::CANCELLED_ATTRIBUTE;
-use super::metrics::Ending;
 use super::outcome::{Record, record_panic};
 use super::tracer::Started;
 
 /// Runs `body` in the span `started` (if any): active while it runs, outcome recorded with
 /// `record`, a panic recorded and resumed, ended exactly once, and its duration recorded
 /// if the site has span metrics. A span that does not record is only made active (its
-/// context still carries the trace to children and logs).
+/// context still carries the trace to children and logs); if timed, a panic is not caught
+/// but timed as it unwinds.
 #[doc(hidden)]
 #[inline]
 pub fn in_span_sync<R>(started: Option<Started>, body: impl FnOnce() -> R, record: Record<R>) -> R {
@@ -29,15 +29,18 @@ pub fn in_span_sync<R>(started: Option<Started>, body: impl FnOnce() -> R, recor
 
 #[inline(never)]
 fn run_sync<R>(started: Started, body: impl FnOnce() -> R, record: Record<R>) -> R {
-    if !started.recording && started.timer.is_none() {
-        let _active = started.cx.attach();
-        return body();
+    if started.recording {
+        let result = {
+            let _active = started.cx.clone().attach();
+            catch_unwind(AssertUnwindSafe(body))
+        };
+        return finish(started, result, record);
     }
-    let result = {
-        let _active = started.cx.clone().attach();
-        catch_unwind(AssertUnwindSafe(body))
-    };
-    finish(started, result, record)
+    let _active = started.cx.attach();
+    match started.timer {
+        None => body(),
+        Some(timer) => timer.time(body, record),
+    }
 }
 
 /// `future` in the span `started` (if any); see [`in_span_sync`].
@@ -79,7 +82,7 @@ fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.finish(error_type.map_or(Ending::Ok, Ending::Error));
+                timer.finish(error_type);
             }
             value
         }
@@ -89,7 +92,7 @@ fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.finish(Ending::Panic);
+                timer.panicked();
             }
             resume_unwind(panic)
         }
@@ -117,7 +120,7 @@ pin_project_lite::pin_project! {
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.finish(Ending::Cancelled);
+                timer.cancelled();
             }
         }
     }

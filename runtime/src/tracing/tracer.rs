@@ -161,22 +161,6 @@ impl ScopeTracer {
         self.start_bound(bound, |bound| self.start_plain_recording(bound, name))
     }
 
-    /// [`start`](Self::start) for a `#[span]` site with a kind and attributes only:
-    /// `attributes` makes them all from the scope attribute, as an array (not run without
-    /// an SDK); they go into one exactly sized vector.
-    #[inline]
-    pub(crate) fn start_with<const N: usize>(
-        &self,
-        bound: &BoundTracer,
-        name: &'static str,
-        kind: SpanKind,
-        attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
-    ) -> Option<Started> {
-        self.start_bound(bound, |bound| {
-            self.start_with_recording(bound, name, kind, attributes)
-        })
-    }
-
     /// The one check every start makes: a recording tracer starts a span with `recording`;
     /// without one, only the scope is noted for the logs, if they read it; else nothing.
     #[inline]
@@ -191,6 +175,21 @@ impl ScopeTracer {
             Some(self.scope_only())
         } else {
             None
+        }
+    }
+
+    /// What a timed call runs in when no tracer records: the scope for the logs, if they
+    /// read it, else the current context.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn untraced(&self) -> Started {
+        if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
+            return self.scope_only();
+        }
+        Started {
+            cx: Context::current(),
+            recording: false,
+            timer: None,
         }
     }
 
@@ -225,12 +224,12 @@ impl ScopeTracer {
     }
 
     #[inline(never)]
-    fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
+    pub(crate) fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
         self.start_with_recording(bound, name, SpanKind::Internal, |scope| [scope])
     }
 
     #[inline(never)]
-    fn start_with_recording<const N: usize>(
+    pub(crate) fn start_with_recording<const N: usize>(
         &self,
         bound: &BoundTracer,
         name: &'static str,
