@@ -78,14 +78,10 @@ impl ScopeSite {
         if bound.idle(metrics) {
             return None;
         }
-        let timed = bound.span_metrics[usize::from(metrics)];
         let timer_kind = kind.clone();
-        let start = |bound: &BoundTracer| self.tracer.start_checked(bound, name, kind, options);
-        if timed {
-            Some(self.start_timed(bound, name, &timer_kind, site, start))
-        } else {
-            self.tracer.start_bound(bound, start)
-        }
+        self.start_site(bound, name, &timer_kind, metrics, site, |bound| {
+            self.tracer.start_checked(bound, name, kind, options)
+        })
     }
 
     /// Starts the span `name` of a site without options.
@@ -111,14 +107,9 @@ impl ScopeSite {
         metrics: bool,
         site: usize,
     ) -> Option<Started> {
-        if bound.span_metrics[usize::from(metrics)] {
-            return Some(
-                self.start_timed(bound, name, &SpanKind::Internal, site, |bound| {
-                    self.tracer.start_plain_recording(bound, name)
-                }),
-            );
-        }
-        self.tracer.start_plain(bound, name)
+        self.start_site(bound, name, &SpanKind::Internal, metrics, site, |bound| {
+            self.tracer.start_plain_recording(bound, name)
+        })
     }
 
     /// Starts the span `name` of a site that gives only a kind and attributes:
@@ -136,14 +127,27 @@ impl ScopeSite {
         if bound.idle(metrics) {
             return None;
         }
-        let timed = bound.span_metrics[usize::from(metrics)];
         let timer_kind = kind.clone();
-        let start = |bound: &BoundTracer| {
+        self.start_site(bound, name, &timer_kind, metrics, site, |bound| {
             self.tracer
                 .start_with_recording(bound, name, kind, attributes)
-        };
-        if timed {
-            Some(self.start_timed(bound, name, &timer_kind, site, start))
+        })
+    }
+
+    /// What `start` starts for a site of `kind` that is not idle: timed when span metrics
+    /// are on for it, else the span alone (if a tracer records).
+    #[inline]
+    fn start_site(
+        &'static self,
+        bound: &BoundTracer,
+        name: &'static str,
+        kind: &SpanKind,
+        metrics: bool,
+        site: usize,
+        start: impl FnOnce(&BoundTracer) -> Started,
+    ) -> Option<Started> {
+        if bound.span_metrics[usize::from(metrics)] {
+            Some(self.start_timed(bound, name, kind, site, start))
         } else {
             self.tracer.start_bound(bound, start)
         }

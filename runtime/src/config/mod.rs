@@ -81,9 +81,10 @@ impl SpanMetricsSettings {
     /// finite, not negative, strictly increasing), else `None`.
     pub fn checked_boundaries(&self) -> Option<&[f64]> {
         let boundaries = self.boundaries.as_deref()?;
+        // an instrument's boundaries, and durations: none below 0
         let usable = boundaries.len() <= MAX_SPAN_BOUNDARIES
-            && boundaries.iter().all(|b| b.is_finite() && *b >= 0.0)
-            && boundaries.windows(2).all(|pair| pair[0] < pair[1]);
+            && crate::naming::validate_boundaries(boundaries).is_ok()
+            && boundaries.iter().all(|b| *b >= 0.0);
         usable.then_some(boundaries)
     }
 

@@ -45,25 +45,16 @@ pub const MAX_ERROR_TYPES: usize = 32;
 /// The `error.type` recorded for errors past [`MAX_ERROR_TYPES`] (semantic conventions).
 pub const OTHER_ERROR_TYPE: &str = "_OTHER";
 
-/// The span-metrics histogram of one scope: per meter provider (and configuration, whose
-/// `backend.tracing.spanMetrics.boundaries` it is made with), the series of each site seen;
-/// and the `error.type` values recorded.
+/// The span-metrics histogram of one scope, per meter provider (and configuration, whose
+/// `backend.tracing.spanMetrics.boundaries` it is made with), and the `error.type` values
+/// recorded.
 pub(crate) struct SpanMetrics {
     meter: &'static MeterScope,
     /// `backstage.{kind}.{id}.span.duration`.
     name: String,
-    bound: Bound<Series>,
+    /// The histogram on each meter provider.
+    bound: Bound<Histogram<f64>>,
     error_types: Mutex<BTreeSet<Cow<'static, str>>>,
-}
-
-/// The histogram of one meter provider, and the series bound to it: one per `#[span]`
-/// site of the scope that was called, each kept for the life of the process (timers hold
-/// it by reference; sites are compile-time items, so they are few).
-struct Series {
-    histogram: Histogram<f64>,
-    /// Every site; held while one is found or added (once per site and meter provider:
-    /// each site keeps what it found in its [`SiteMetrics`]).
-    sites: Mutex<Vec<&'static SiteSeries>>,
 }
 
 /// What one `#[span]` site records its span metrics in, found once per meter provider: one
@@ -133,11 +124,6 @@ impl SiteSeries {
         }
     }
 
-    /// Whether this is the series of site `name` of `kind`.
-    fn is(&self, name: &'static str, kind: &SpanKind) -> bool {
-        self.kind == *kind && self.name == name
-    }
-
     /// An `Err`'s duration, in the series of its bounded `error.type`.
     #[cold]
     #[inline(never)]
@@ -177,25 +163,18 @@ impl SpanMetrics {
         f64::build(spec.meter(), &spec)
     }
 
-    /// The series of site `name` of `kind` for the current meter provider: found, or
-    /// added, under the lock.
+    /// The series of site `name` of `kind` on the current meter provider, bound now: each
+    /// site binds once per provider and keeps them (in its [`SiteMetrics`], for the life of
+    /// the process: timers hold them by reference, and sites are compile-time items, so they
+    /// are few). Sites that bind the same attributes share the SDK's series.
     fn site(&'static self, name: &'static str, kind: &SpanKind) -> &'static SiteSeries {
-        let series = self.bound.get(meter_generation(), || Series {
-            histogram: self.histogram(),
-            sites: Mutex::new(Vec::new()),
-        });
-        let mut sites = lock(&series.sites);
-        if let Some(site) = sites.iter().find(|site| site.is(name, kind)) {
-            return site;
-        }
-        let site: &'static SiteSeries = Box::leak(Box::new(SiteSeries::new(
+        let histogram = self.bound.get(meter_generation(), || self.histogram());
+        Box::leak(Box::new(SiteSeries::new(
             self,
-            &series.histogram,
+            histogram,
             name,
             kind.clone(),
-        )));
-        sites.push(site);
-        site
+        )))
     }
 
     /// `error_type` if it is one of the first [`MAX_ERROR_TYPES`] seen, else `_OTHER`.

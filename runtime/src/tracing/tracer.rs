@@ -155,12 +155,6 @@ impl ScopeTracer {
         })
     }
 
-    /// [`start`](Self::start) for a `#[span]` site without options: the scope attribute only.
-    #[inline]
-    pub(crate) fn start_plain(&self, bound: &BoundTracer, name: &'static str) -> Option<Started> {
-        self.start_bound(bound, |bound| self.start_plain_recording(bound, name))
-    }
-
     /// The one check every start makes: a recording tracer starts a span with `recording`;
     /// without one, only the scope is noted for the logs, if they read it; else nothing.
     #[inline]
