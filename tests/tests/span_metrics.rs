@@ -99,6 +99,17 @@ mod asked {
             inner() + inner()
         }
 
+        /// Two sites of one name and kind: one series.
+        #[span(metrics, name = "twin")]
+        pub fn twin_a() -> u32 {
+            1
+        }
+
+        #[span(metrics, name = "twin")]
+        pub fn twin_b() -> u32 {
+            2
+        }
+
         /// A site of another plugin, in this module's walk.
         #[span(metrics, plugin = "sm-elsewhere")]
         pub fn elsewhere() -> u32 {
@@ -257,10 +268,19 @@ fn nested_sites_keep_series_of_their_own() {
     install();
     assert_eq!(asked::nested::outer(), 4);
     assert_eq!(asked::nested::elsewhere(), 5);
+    assert_eq!(asked::nested::twin_a() + asked::nested::twin_b(), 3);
     let metric = duration("sm-asked").expect("span metrics exported");
     assert_eq!(count(&metric, &series("outer", "internal", "ok")), 1);
     assert_eq!(count(&metric, &series("inner", "internal", "ok")), 2);
     assert_eq!(count(&metric, &series("elsewhere", "internal", "ok")), 0);
+    // each site binds its own handles; the SDK keeps one series for the same attributes
+    assert_eq!(count(&metric, &series("twin", "internal", "ok")), 2);
+    let twins = metric
+        .points
+        .iter()
+        .filter(|p| p.attributes.contains(&KeyValue::new("span.name", "twin")))
+        .count();
+    assert_eq!(twins, 3, "ok, panic and cancelled, once each: {metric:?}");
     let elsewhere = duration("sm-elsewhere").expect("its own plugin's span metrics");
     assert_eq!(count(&elsewhere, &series("elsewhere", "internal", "ok")), 1);
 }
