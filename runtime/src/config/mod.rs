@@ -96,7 +96,7 @@ impl SpanMetricsSettings {
 
 /// `backend.telemetry`: how `init` sets up the SDK. Every key is optional; `OTEL_*`
 /// environment variables win over these.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TelemetrySettings {
     /// `enabled` (default true).
@@ -105,14 +105,23 @@ pub struct TelemetrySettings {
     pub metrics_exporter: Option<String>,
     /// `metrics.prometheus.host` (default `127.0.0.1`).
     pub prometheus_host: Option<String>,
-    /// `metrics.prometheus.port` (default 9464).
-    pub prometheus_port: Option<u16>,
+    /// `metrics.prometheus.port` (default 9464; one above 65535 turns the exporter off
+    /// with a problem at `init`).
+    pub prometheus_port: Option<u64>,
     /// `traces.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
     /// variable is set, else `none`).
     pub traces_exporter: Option<String>,
     /// `logs.exporter`: `otlp`, `stdout` or `none` (default: `otlp` when an OTLP endpoint
     /// variable is set, else `none`); used when the application installs the log layer.
     pub logs_exporter: Option<String>,
+    /// `traces.sampler`: a sampler the OpenTelemetry specification names, such as
+    /// `parentbased_traceidratio` (default `parentbased_always_on`).
+    pub traces_sampler: Option<String>,
+    /// `traces.samplerArg`: the ratio of the `traceidratio` samplers, from 0 to 1.
+    pub traces_sampler_arg: Option<f64>,
+    /// `retryBudget`: milliseconds a span or log batch is retried while the collector is
+    /// unreachable (default 30000, 0 turns retries off; range-checked by `init`).
+    pub retry_budget_ms: Option<u64>,
     /// `shutdownTimeout`: milliseconds that flushing at shutdown may take in all (default
     /// 5000; range-checked by `init`).
     pub shutdown_timeout_ms: Option<u64>,
@@ -291,8 +300,11 @@ impl Config {
                 enabled: telemetry.get("enabled")?.boolean()?,
                 metrics_exporter: telemetry.get("metrics")?.get("exporter")?.string()?,
                 prometheus_host: prometheus.get("host")?.string()?,
-                prometheus_port: prometheus.get("port")?.port()?,
+                prometheus_port: prometheus.get("port")?.whole_number()?,
                 traces_exporter: telemetry.get("traces")?.get("exporter")?.string()?,
+                traces_sampler: telemetry.get("traces")?.get("sampler")?.string()?,
+                traces_sampler_arg: telemetry.get("traces")?.get("samplerArg")?.number()?,
+                retry_budget_ms: telemetry.get("retryBudget")?.whole_number()?,
                 logs_exporter: telemetry.get("logs")?.get("exporter")?.string()?,
                 shutdown_timeout_ms: telemetry.get("shutdownTimeout")?.whole_number()?,
             },

@@ -87,20 +87,54 @@ fn reads_the_telemetry_section() {
     assert_eq!(telemetry.prometheus_port, Some(9999));
     assert_eq!(telemetry.traces_exporter.as_deref(), Some("stdout"));
     assert_eq!(Config::default().telemetry(), &TelemetrySettings::default());
-    for (port, line) in [("70000", 6), ("-1", 6), ("\"9464\"", 6), ("1.5", 6)] {
+    // out of range is for `init` to report (it turns the exporter off); the wrong type is
+    // an error of the file
+    for (port, read) in [("70000", 70_000), ("-1", 0)] {
+        let yaml = format!(
+            "backend:\n  telemetry:\n    metrics:\n      prometheus:\n        host: h\n        port: {port}\n"
+        );
+        let config = Config::from_yaml_str("app-config.yaml", &yaml).unwrap();
+        assert_eq!(config.telemetry().prometheus_port, Some(read), "{port}");
+    }
+    for port in ["\"9464\"", "1.5"] {
         let yaml = format!(
             "backend:\n  telemetry:\n    metrics:\n      prometheus:\n        host: h\n        port: {port}\n"
         );
         assert_eq!(
             wrong_type(&yaml),
             (
-                line,
+                6,
                 "backend.telemetry.metrics.prometheus.port".to_owned(),
-                "a port number from 0 to 65535"
+                "a whole number (0 or more)"
             ),
             "{port}"
         );
     }
+}
+
+#[test]
+fn numbers_beyond_any_integer_are_read_for_clamping_not_refused() {
+    for (text, read) in [
+        ("18446744073709551616", u64::MAX),
+        ("99999999999999999999999999999999999999999999", u64::MAX),
+        ("-5", 0),
+        ("2000", 2000),
+    ] {
+        let yaml = format!("backend:\n  metrics:\n    cardinalityLimit: {text}\n");
+        let config = Config::from_yaml_str("app-config.yaml", &yaml).unwrap();
+        assert_eq!(config.cardinality_limit(), Some(read), "{text}");
+    }
+    let config = Config::from_yaml_str(
+        "app-config.yaml",
+        "backend:\n  telemetry:\n    retryBudget: 1000\n    traces:\n      sampler: traceidratio\n      samplerArg: 0.25\n",
+    )
+    .unwrap();
+    assert_eq!(config.telemetry().retry_budget_ms, Some(1000));
+    assert_eq!(
+        config.telemetry().traces_sampler.as_deref(),
+        Some("traceidratio")
+    );
+    assert_eq!(config.telemetry().traces_sampler_arg, Some(0.25));
 }
 
 #[test]

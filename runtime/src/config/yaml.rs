@@ -68,25 +68,31 @@ impl<'a> Field<'a> {
         }
     }
 
-    pub(super) fn port(&self) -> Result<Option<u16>, ConfigError> {
-        match self.node.map(|n| (n, &n.value)) {
-            None | Some((_, Value::Null)) => Ok(None),
-            Some((node, Value::Integer(i))) => u16::try_from(*i)
-                .map(Some)
-                .map_err(|_| self.wrong_type(node, "a port number from 0 to 65535")),
-            Some((node, _)) => Err(self.wrong_type(node, "a port number from 0 to 65535")),
-        }
-    }
-
-    /// A non-negative integer; whether it is in range is for its user to say.
+    /// A whole number; one below 0 reads as 0 and one beyond `u64` as `u64::MAX`, so that
+    /// whoever uses it reports it out of range (and clamps it) rather than refusing the file.
     pub(super) fn whole_number(&self) -> Result<Option<u64>, ConfigError> {
         const EXPECTED: &str = "a whole number (0 or more)";
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
-            Some((node, Value::Integer(i))) => u64::try_from(*i)
-                .map(Some)
-                .map_err(|_| self.wrong_type(node, EXPECTED)),
+            Some((_, Value::Integer(i))) => {
+                Ok(Some(u64::try_from((*i).max(0)).unwrap_or(u64::MAX)))
+            }
+            // digits beyond what an integer holds arrive as a float
+            Some((_, Value::Float(f))) if f.is_finite() && f.fract() == 0.0 => {
+                // `as` saturates: negative to 0, beyond the range to u64::MAX
+                Ok(Some(*f as u64))
+            }
             Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+        }
+    }
+
+    /// A number, integer or decimal; whether it is in range is for its user to say.
+    pub(super) fn number(&self) -> Result<Option<f64>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::Integer(i))) => Ok(Some(*i as f64)),
+            Some((_, Value::Float(f))) => Ok(Some(*f)),
+            Some((node, _)) => Err(self.wrong_type(node, "a number, such as 0.25")),
         }
     }
 

@@ -121,12 +121,20 @@ fn stamped<E: LogExporter + 'static>(exporter: E, batch: Batch) -> ScopeStamp<Ba
     )
 }
 
-/// Adds `backstage.plugin.id` (or `backstage.core.id`) of the span a record was logged in.
+/// Adds `backstage.plugin.id` (or `backstage.core.id`) of the span a record was logged in,
+/// and the time of the event: the `tracing` bridge sets only when it was observed, which is
+/// the same moment, but collectors and backends sort and show records by `Timestamp`.
 #[derive(Debug)]
 struct ScopeStamp<P>(P);
 
 impl<P: LogProcessor> LogProcessor for ScopeStamp<P> {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        if record.timestamp().is_none() {
+            let observed = record
+                .observed_timestamp()
+                .unwrap_or_else(std::time::SystemTime::now);
+            record.set_timestamp(observed);
+        }
         if let Some(attribute) = Context::map_current(|cx| {
             cx.get::<ActiveScope>()
                 .map(|ActiveScope(scope)| crate::naming::id_attribute(scope))

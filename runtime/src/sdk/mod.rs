@@ -45,6 +45,9 @@ mod otlp;
 mod problem;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+// retries are for the OTLP exporters; shutdown's part of them is always there
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+mod retry;
 mod settings;
 #[cfg(feature = "otlp")]
 mod tls;
@@ -66,7 +69,7 @@ use opentelemetry_sdk::trace::{
 
 use crate::config::Config;
 pub use problem::{InitError, SetupProblem};
-use settings::{Batch, Exporter, Propagator, Settings};
+use settings::{Batch, Exporter, Propagator, Sampler, Settings, Signal};
 pub use unique::UniqueAttributes;
 
 /// Installs the global tracer and meter providers, the propagator and `config` (for the
@@ -157,6 +160,11 @@ pub struct Telemetry {
     #[cfg(feature = "otlp")]
     runtime: Option<tokio::runtime::Runtime>,
     shutdown_timeout: Duration,
+    /// How long a failed span or log batch is retried.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    retry_budget: Duration,
+    /// Tells the exporters' retries that shutdown has begun.
+    stopping: std::sync::Arc<retry::Stopping>,
     problems: Vec<SetupProblem>,
 }
 
@@ -175,6 +183,8 @@ impl Telemetry {
             #[cfg(feature = "otlp")]
             runtime: None,
             shutdown_timeout: settings.shutdown_timeout,
+            retry_budget: settings.retry_budget,
+            stopping: std::sync::Arc::default(),
             problems: settings.problems.clone(),
         };
         // names a scrape would mix up, declared anywhere in the binary
@@ -239,11 +249,13 @@ impl Telemetry {
                 Err(problem) => telemetry.problems.push(problem),
             }
         }
-        if processors == 0 {
-            builder = builder.with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(
-                Box::new(opentelemetry_sdk::trace::Sampler::AlwaysOff),
-            ));
-        }
+        builder = builder.with_sampler(if processors == 0 {
+            opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+                opentelemetry_sdk::trace::Sampler::AlwaysOff,
+            ))
+        } else {
+            sdk_sampler(settings.sampler.unwrap_or(Sampler::ParentBasedAlwaysOn))
+        });
         telemetry.tracer_provider = Some(builder.build());
 
         #[cfg(feature = "logs")]
@@ -306,21 +318,24 @@ impl Telemetry {
     fn stop(&mut self) -> Result<(), ShutdownError> {
         let deadline = Instant::now() + self.shutdown_timeout;
         let timeout = self.shutdown_timeout;
+        // retries under way stop pausing in time for a last attempt
+        self.stopping.stop_at(Instant::now() + timeout * 3 / 4);
+        let stopping = &self.stopping;
         let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
         let mut parts: Vec<(&'static str, StopPart)> = Vec::new();
         if let Some(provider) = self.tracer_provider.take() {
-            parts.push(provider_part("traces", move || {
+            parts.push(provider_part(Signal::Traces, stopping, move || {
                 provider.shutdown_with_timeout(timeout)
             }));
         }
         if let Some(provider) = self.meter_provider.take() {
-            parts.push(provider_part("metrics", move || {
+            parts.push(provider_part(Signal::Metrics, stopping, move || {
                 provider.shutdown_with_timeout(timeout)
             }));
         }
         #[cfg(feature = "logs")]
         if let Some(provider) = self.logger_provider.take() {
-            parts.push(provider_part("logs", move || {
+            parts.push(provider_part(Signal::Logs, stopping, move || {
                 provider.shutdown_with_timeout(timeout)
             }));
         }
@@ -468,15 +483,43 @@ impl Telemetry {
 /// One part of the shutdown, run on a thread of its own.
 type StopPart = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
-/// A provider's shutdown as a part named `name`.
+/// The shutdown of `signal`'s provider as a part, with a failure said in words: a
+/// provider reports only that its exporter failed, the exporter said why.
 fn provider_part(
-    name: &'static str,
+    signal: Signal,
+    stopping: &std::sync::Arc<retry::Stopping>,
     shutdown: impl FnOnce() -> opentelemetry_sdk::error::OTelSdkResult + Send + 'static,
 ) -> (&'static str, StopPart) {
-    (
-        name,
-        Box::new(move || shutdown().map_err(|e| e.to_string())),
-    )
+    use opentelemetry_sdk::error::OTelSdkError;
+    let stopping = stopping.clone();
+    let part = move || {
+        shutdown().map_err(|error| match error {
+            OTelSdkError::AlreadyShutdown => "was shut down already".to_owned(),
+            OTelSdkError::Timeout(_) => {
+                "what was pending could not be exported within the shutdown deadline".to_owned()
+            }
+            OTelSdkError::InternalFailure(_) => match stopping.last_failure(signal) {
+                Some(why) => format!("what was pending could not be exported: {why}"),
+                None => "what was pending could not be exported".to_owned(),
+            },
+        })
+    };
+    (signal.key(), Box::new(part))
+}
+
+/// The SDK's sampler for one the settings name.
+fn sdk_sampler(sampler: Sampler) -> opentelemetry_sdk::trace::Sampler {
+    use opentelemetry_sdk::trace::Sampler as Sdk;
+    match sampler {
+        Sampler::AlwaysOn => Sdk::AlwaysOn,
+        Sampler::AlwaysOff => Sdk::AlwaysOff,
+        Sampler::TraceIdRatio(ratio) => Sdk::TraceIdRatioBased(ratio),
+        Sampler::ParentBasedAlwaysOn => Sdk::ParentBased(Box::new(Sdk::AlwaysOn)),
+        Sampler::ParentBasedAlwaysOff => Sdk::ParentBased(Box::new(Sdk::AlwaysOff)),
+        Sampler::ParentBasedTraceIdRatio(ratio) => {
+            Sdk::ParentBased(Box::new(Sdk::TraceIdRatioBased(ratio)))
+        }
+    }
 }
 
 /// An exporter asked for whose cargo feature is off.

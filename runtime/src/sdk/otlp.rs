@@ -14,12 +14,14 @@ use std::time::Duration;
 
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::{
-    Compression, Protocol as OtlpProtocol, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    Compression, Protocol as OtlpProtocol, RetryPolicy, WithExportConfig, WithHttpConfig,
+    WithTonicConfig,
 };
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use super::Telemetry;
 use super::problem::SetupProblem;
+use super::retry::Retry;
 use super::settings::{Otlp, Protocol, Signal};
 use super::tls::Material;
 
@@ -38,8 +40,9 @@ macro_rules! otlp_exporter {
                 grpc(<$exporter>::builder().with_tonic(), otlp, signal)?.build()
             }
         };
+        let retry = $telemetry.retry(signal);
         built
-            .map(|exporter| Redacted::new(exporter, otlp, signal, cause))
+            .map(|exporter| Redacted::new(exporter, otlp, signal, cause, retry))
             .map_err(|_| not_built(signal))
     }};
 }
@@ -70,6 +73,16 @@ impl Telemetry {
         otlp: &Otlp,
     ) -> Result<Redacted<opentelemetry_otlp::LogExporter>, SetupProblem> {
         otlp_exporter!(self, opentelemetry_otlp::LogExporter, otlp, Signal::Logs)
+    }
+
+    /// How an exporter of `signal` retries: spans and logs for the retry budget, metrics
+    /// not at all (they are cumulative: the next export carries the totals).
+    fn retry(&self, signal: Signal) -> Retry {
+        let budget = match signal {
+            Signal::Metrics => Duration::ZERO,
+            Signal::Traces | Signal::Logs => self.retry_budget,
+        };
+        Retry::new(budget, self.stopping.clone())
     }
 
     fn grpc_runtime(&mut self) -> Result<&tokio::runtime::Runtime, SetupProblem> {
@@ -115,6 +128,8 @@ where
         .with_protocol(OtlpProtocol::HttpBinary)
         .with_endpoint(&otlp.endpoint)
         .with_timeout(otlp.timeout)
+        // retried by `Redacted`, which knows the budget and the shutdown
+        .with_retry_policy(RetryPolicy::disabled())
         .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
         .with_http_client(ClassifyingClient {
             inner: client,
@@ -155,6 +170,7 @@ where
     let mut builder = builder
         .with_endpoint(&otlp.endpoint)
         .with_timeout(otlp.timeout)
+        .with_retry_policy(RetryPolicy::disabled())
         .with_metadata(metadata(otlp));
     if otlp.endpoint.starts_with("https://") {
         builder = builder.with_tls_config(Material::read(otlp, signal)?.tonic());
@@ -190,35 +206,40 @@ fn metadata(otlp: &Otlp) -> MetadataMap {
     MetadataMap::from_headers(headers)
 }
 
-/// An exporter whose errors say what went wrong and which variable to look at, without the
-/// upstream text (which may hold the endpoint URL and its credentials).
+/// An exporter that retries what may go through later ([`Retry`]) and whose errors say what
+/// went wrong and which variable to look at, without the upstream text (which may hold the
+/// endpoint URL and its credentials).
 #[derive(Debug)]
 pub(super) struct Redacted<E> {
     inner: E,
     signal: Signal,
     tls: bool,
     cause: LastCause,
+    retry: Retry,
 }
 
 impl<E> Redacted<E> {
-    fn new(inner: E, otlp: &Otlp, signal: Signal, cause: LastCause) -> Self {
+    fn new(inner: E, otlp: &Otlp, signal: Signal, cause: LastCause, retry: Retry) -> Self {
         Redacted {
             inner,
             signal,
             tls: otlp.endpoint.starts_with("https://"),
             cause,
+            retry,
         }
     }
 
     fn redact(&self, result: OTelSdkResult) -> OTelSdkResult {
         let cause = self.cause.take();
-        result.map_err(|error| match error {
+        let result = result.map_err(|error| match error {
             OTelSdkError::InternalFailure(message) => {
                 let text = cause.map_or(message, |cause| cause.to_owned());
                 OTelSdkError::InternalFailure(explain(&text, self.signal, self.tls))
             }
             other => other,
-        })
+        });
+        self.retry.note(self.signal, &result);
+        result
     }
 }
 
@@ -303,7 +324,16 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> &'static str {
 fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
     let text = upstream.to_ascii_lowercase();
     let s = signal.key().to_ascii_uppercase();
-    let what = if tls
+    let unreachable = format!(
+        "the collector cannot be reached (check OTEL_EXPORTER_OTLP_{s}_ENDPOINT or \
+         OTEL_EXPORTER_OTLP_ENDPOINT)"
+    );
+    let what = if text.contains("http/2 was not negotiated") {
+        "the collector (or a TLS terminator in front of it) did not choose HTTP/2 through ALPN, \
+         which gRPC over TLS needs: have it offer `h2`, or export over http/protobuf \
+         (OTEL_EXPORTER_OTLP_PROTOCOL)"
+            .to_owned()
+    } else if tls
         && (text.contains("certificate")
             || text.contains("unknownissuer")
             || text.contains("handshake")
@@ -316,6 +346,14 @@ fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
              collector wants a client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
              OTEL_EXPORTER_OTLP_CLIENT_KEY)"
         )
+    } else if text.contains("refused")
+        || text.contains("unreachable")
+        || text.contains("no route")
+        || text.contains("dns")
+        || text.contains("cannot connect")
+        || text.contains("tcp connect")
+    {
+        unreachable
     } else if tls
         && (text.contains("broken pipe")
             || text.contains("reset")
@@ -328,11 +366,8 @@ fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
             .to_owned()
     } else if text.contains("timed out") || text.contains("timeout") || text.contains("deadline") {
         "the collector did not answer in time (OTEL_EXPORTER_OTLP_TIMEOUT)".to_owned()
-    } else if text.contains("connect") || text.contains("refused") || text.contains("dns") {
-        format!(
-            "the collector cannot be reached (check OTEL_EXPORTER_OTLP_{s}_ENDPOINT or \
-             OTEL_EXPORTER_OTLP_ENDPOINT)"
-        )
+    } else if text.contains("connect") {
+        unreachable
     } else if text.contains("status")
         || text.contains("unauthenticated")
         || text.contains("permission")
@@ -349,7 +384,19 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     for Redacted<E>
 {
     async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
-        let result = self.inner.export(batch).await;
+        let mut batch = Some(batch);
+        let result = self
+            .retry
+            .run(|| {
+                // each attempt sends a copy, unless there is only the one
+                let spans = if self.retry.is_off() {
+                    batch.take().unwrap_or_default()
+                } else {
+                    batch.clone().unwrap_or_default()
+                };
+                self.inner.export(spans)
+            })
+            .await;
         self.redact(result)
     }
 
@@ -393,7 +440,14 @@ impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
 #[cfg(feature = "logs")]
 impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for Redacted<E> {
     async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
-        let result = self.inner.export(batch).await;
+        let records: Vec<_> = batch.iter().collect();
+        let result = self
+            .retry
+            .run(|| {
+                self.inner
+                    .export(opentelemetry_sdk::logs::LogBatch::new(&records))
+            })
+            .await;
         self.redact(result)
     }
 
@@ -435,5 +489,29 @@ mod tests {
             explain("something else SECRET", Signal::Logs, false),
             "OTLP logs export failed: the request failed"
         );
+    }
+
+    #[test]
+    fn grpc_over_tls_says_unreachable_or_alpn_not_client_certificate() {
+        // what tonic says with an https:// endpoint where nothing listens
+        let refused = "Traces export failed with gRPC code: Unavailable: transport error: \
+                       tcp connect error: Connection refused (os error 111)";
+        assert_eq!(
+            explain(refused, Signal::Traces, true),
+            "OTLP traces export failed: the collector cannot be reached (check OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT)"
+        );
+        // and through a TLS terminator that does not negotiate h2
+        let alpn = "Traces export failed with gRPC code: Unavailable: transport error: \
+                    HTTP/2 was not negotiated.";
+        let message = explain(alpn, Signal::Traces, true);
+        assert!(
+            message.contains("ALPN") && message.contains("`h2`"),
+            "{message}"
+        );
+        assert!(!message.contains("client certificate"), "{message}");
+        // a connection closed during the handshake still points at the client certificate
+        let closed = "Traces export failed with gRPC code: Unavailable: transport error: \
+                      connection reset by peer";
+        assert!(explain(closed, Signal::Traces, true).contains("client certificate"));
     }
 }

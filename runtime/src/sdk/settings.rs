@@ -33,6 +33,10 @@ pub(crate) struct Settings {
     pub metric_interval: Duration,
     /// All flushing at shutdown together.
     pub shutdown_timeout: Duration,
+    /// How long a failed span or log batch is retried (zero: not retried).
+    pub retry_budget: Duration,
+    /// `OTEL_TRACES_SAMPLER` / `backend.telemetry.traces.sampler`, if set and usable.
+    pub sampler: Option<Sampler>,
     /// `backend.metrics.cardinalityLimit`.
     pub cardinality_limit: Option<usize>,
     /// Everything that could not be used as given.
@@ -90,6 +94,21 @@ pub(crate) enum Protocol {
     Grpc,
 }
 
+/// A trace sampler the specification names (`OTEL_TRACES_SAMPLER`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Sampler {
+    AlwaysOn,
+    AlwaysOff,
+    /// A share of traces by trace id, from 0 to 1.
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
+}
+
+// The ratio is checked to lie in [0, 1], so never NaN.
+impl Eq for Sampler {}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Propagator {
     TraceContext,
@@ -115,11 +134,12 @@ impl Batch {
     }
 }
 
+/// A signal; as a number, an index (0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
-    Traces,
-    Metrics,
-    Logs,
+    Traces = 0,
+    Metrics = 1,
+    Logs = 2,
 }
 
 impl Signal {
@@ -209,6 +229,13 @@ pub(crate) const SHUTDOWN_TIMEOUT: Limit = Limit {
     range: 100..=60_000,
     unit: " ms",
 };
+/// `BACKSTAGE_TELEMETRY_RETRY_BUDGET` / `backend.telemetry.retryBudget` (ms): how long a
+/// span or log batch is retried while the collector is away (a rolling restart).
+pub(crate) const RETRY_BUDGET: Limit = Limit {
+    default: 30_000,
+    range: 0..=300_000,
+    unit: " ms",
+};
 /// `backend.metrics.cardinalityLimit`: attribute sets per instrument.
 pub(crate) const CARDINALITY_LIMIT: Limit = Limit {
     default: 2_000,
@@ -262,6 +289,13 @@ impl Resolver<'_> {
                 .map(|ms| ("backend.telemetry.shutdownTimeout", ms)),
             &SHUTDOWN_TIMEOUT,
         );
+        let retry_budget = self.duration_in(
+            "BACKSTAGE_TELEMETRY_RETRY_BUDGET",
+            telemetry
+                .retry_budget_ms
+                .map(|ms| ("backend.telemetry.retryBudget", ms)),
+            &RETRY_BUDGET,
+        );
         if disabled {
             return Settings {
                 enabled: false,
@@ -273,6 +307,8 @@ impl Resolver<'_> {
                 log_batch: Batch::default_for(&LOG_SCHEDULE_DELAY),
                 metric_interval: Duration::ZERO,
                 shutdown_timeout,
+                retry_budget,
+                sampler: None,
                 cardinality_limit: None,
                 problems: self.problems,
             };
@@ -284,6 +320,7 @@ impl Resolver<'_> {
         let logs_default = self.otlp_if_endpoint(Signal::Logs);
         let logs = self.exporters(Signal::Logs, telemetry, logs_default);
         let propagators = self.propagators();
+        let sampler = self.sampler(telemetry);
         let batch = self.batch("BSP", &SCHEDULE_DELAY);
         let log_batch = self.batch("BLRP", &LOG_SCHEDULE_DELAY);
         let metric_interval =
@@ -317,6 +354,8 @@ impl Resolver<'_> {
             log_batch,
             metric_interval,
             shutdown_timeout,
+            retry_budget,
+            sampler,
             cardinality_limit,
             problems: self.problems,
         }
@@ -473,33 +512,65 @@ impl Resolver<'_> {
                 None => (String::new(), default.to_owned()),
             },
         };
+        let (exporters, known) = self.exporter_list(signal, telemetry, &setting, &list, default);
+        // Nothing in the list named an exporter at all (a typo such as `promethues`): the
+        // signal keeps its default rather than going dark.
+        if known || list.split(',').all(|name| name.trim().is_empty()) {
+            exporters
+        } else {
+            self.exporter_list(signal, telemetry, "", default, default)
+                .0
+        }
+    }
+
+    /// The exporters `list` names (case-insensitive, each once), and whether any entry was
+    /// a known name (`none` included). An unknown entry is a problem of `setting`.
+    fn exporter_list(
+        &mut self,
+        signal: Signal,
+        telemetry: &TelemetrySettings,
+        setting: &str,
+        list: &str,
+        default: &str,
+    ) -> (Vec<Exporter>, bool) {
         let expected = match signal {
             Signal::Traces | Signal::Logs => "must name `otlp`, `console` (or `stdout`) or `none`",
             Signal::Metrics => "must name `prometheus`, `otlp`, `console` (or `stdout`) or `none`",
         };
+        let entries: Vec<String> = list
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .filter(|name| !name.is_empty())
+            .collect();
+        let known_names = ["none", "console", "stdout", "otlp"];
+        let any_known = entries.iter().any(|name| {
+            known_names.contains(&name.as_str())
+                || (signal == Signal::Metrics && name == "prometheus")
+        });
         let mut exporters = Vec::new();
-        for name in list.split(',').map(str::trim) {
-            let exporter = match (signal, name) {
-                (_, "none" | "") => continue,
-                (_, "console" | "stdout") => Exporter::Stdout,
-                (_, "otlp") => match self.otlp(signal) {
-                    Some(otlp) => Exporter::Otlp(otlp),
-                    None => continue,
-                },
-                (Signal::Metrics, "prometheus") => match self.prometheus(telemetry) {
-                    Some(prometheus) => prometheus,
-                    None => continue,
-                },
+        for name in &entries {
+            let exporter = match (signal, name.as_str()) {
+                (_, "none") => None,
+                (_, "console" | "stdout") => Some(Exporter::Stdout),
+                (_, "otlp") => self.otlp(signal).map(Exporter::Otlp),
+                (Signal::Metrics, "prometheus") => self.prometheus(telemetry),
                 _ => {
-                    self.problem(&setting, expected, "that entry is ignored");
-                    continue;
+                    let effect = if any_known {
+                        "that entry is ignored".to_owned()
+                    } else {
+                        format!("using the default `{default}`")
+                    };
+                    self.problem(setting, expected, effect);
+                    None
                 }
             };
-            if !exporters.contains(&exporter) {
+            if let Some(exporter) = exporter
+                && !exporters.contains(&exporter)
+            {
                 exporters.push(exporter);
             }
         }
-        exporters
+        (exporters, any_known)
     }
 
     /// `host:port` from the variables, else the config, else 127.0.0.1:9464.
@@ -526,7 +597,18 @@ impl Resolver<'_> {
                     return None;
                 }
             },
-            Ok(None) => telemetry.prometheus_port.unwrap_or(DEFAULT_PROMETHEUS_PORT),
+            Ok(None) => match telemetry.prometheus_port.map(u16::try_from) {
+                None => DEFAULT_PROMETHEUS_PORT,
+                Some(Ok(port)) => port,
+                Some(Err(_)) => {
+                    self.problem(
+                        "backend.telemetry.metrics.prometheus.port",
+                        "must be a port number from 0 to 65535",
+                        OFF,
+                    );
+                    return None;
+                }
+            },
             Err(NotUnicode) => {
                 self.problem("OTEL_EXPORTER_PROMETHEUS_PORT", "is not valid UTF-8", OFF);
                 return None;
@@ -548,8 +630,10 @@ impl Resolver<'_> {
 
         let protocol = match self.first_of(&names("PROTOCOL"), off).ok()? {
             None => Protocol::HttpProtobuf,
-            Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
-            Some((_, value)) if value == "grpc" => Protocol::Grpc,
+            Some((_, value)) if value.eq_ignore_ascii_case("http/protobuf") => {
+                Protocol::HttpProtobuf
+            }
+            Some((_, value)) if value.eq_ignore_ascii_case("grpc") => Protocol::Grpc,
             Some((name, _)) => {
                 self.problem(&name, "must be `http/protobuf` or `grpc`", off);
                 return None;
@@ -615,8 +699,8 @@ impl Resolver<'_> {
 
         let gzip = match self.first_of(&names("COMPRESSION"), off).ok()? {
             None => false,
-            Some((_, value)) if value == "gzip" => true,
-            Some((_, value)) if value == "none" => false,
+            Some((_, value)) if value.eq_ignore_ascii_case("gzip") => true,
+            Some((_, value)) if value.eq_ignore_ascii_case("none") => false,
             Some((name, _)) => {
                 self.problem(&name, "must be `gzip` or `none`", off);
                 return None;
@@ -662,6 +746,59 @@ impl Resolver<'_> {
         })
     }
 
+    /// The sampler from `OTEL_TRACES_SAMPLER` (and `_ARG`), else the config keys; `None`
+    /// (the default, `parentbased_always_on`) when unset or unusable.
+    fn sampler(&mut self, telemetry: &TelemetrySettings) -> Option<Sampler> {
+        const DEFAULT: &str = "using the default `parentbased_always_on`";
+        let (setting, name) = match self.text("OTEL_TRACES_SAMPLER", DEFAULT) {
+            Some(name) => ("OTEL_TRACES_SAMPLER", name),
+            None => (
+                "backend.telemetry.traces.sampler",
+                telemetry.traces_sampler.clone()?,
+            ),
+        };
+        let sampler = match name.trim().to_ascii_lowercase().as_str() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(self.sampler_ratio(telemetry)),
+            "parentbased_always_on" => Sampler::ParentBasedAlwaysOn,
+            "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
+            "parentbased_traceidratio" => {
+                Sampler::ParentBasedTraceIdRatio(self.sampler_ratio(telemetry))
+            }
+            _ => {
+                self.problem(
+                    setting,
+                    "must be `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, \
+                     `parentbased_always_off` or `parentbased_traceidratio`",
+                    DEFAULT,
+                );
+                return None;
+            }
+        };
+        Some(sampler)
+    }
+
+    /// The ratio of a `traceidratio` sampler: `OTEL_TRACES_SAMPLER_ARG`, else
+    /// `backend.telemetry.traces.samplerArg`, else 1 (as the specification says).
+    fn sampler_ratio(&mut self, telemetry: &TelemetrySettings) -> f64 {
+        const EFFECT: &str = "using 1 (every trace)";
+        let (setting, ratio) = match self.text("OTEL_TRACES_SAMPLER_ARG", EFFECT) {
+            Some(text) => ("OTEL_TRACES_SAMPLER_ARG", text.parse::<f64>().ok()),
+            None => match telemetry.traces_sampler_arg {
+                Some(ratio) => ("backend.telemetry.traces.samplerArg", Some(ratio)),
+                None => return 1.0,
+            },
+        };
+        match ratio {
+            Some(ratio) if (0.0..=1.0).contains(&ratio) => ratio,
+            _ => {
+                self.problem(setting, "must be a number from 0 to 1", EFFECT);
+                1.0
+            }
+        }
+    }
+
     fn propagators(&mut self) -> Vec<Propagator> {
         const NAME: &str = "OTEL_PROPAGATORS";
         let default = vec![Propagator::TraceContext, Propagator::Baggage];
@@ -669,8 +806,8 @@ impl Resolver<'_> {
             return default;
         };
         let mut propagators = Vec::new();
-        for name in list.split(',').map(str::trim) {
-            let propagator = match name {
+        for name in list.split(',').map(|name| name.trim().to_ascii_lowercase()) {
+            let propagator = match name.as_str() {
                 "tracecontext" => Propagator::TraceContext,
                 "baggage" => Propagator::Baggage,
                 "none" | "" => continue,
@@ -1023,9 +1160,18 @@ mod tests {
             settings.problems[0].to_string(),
             "OTEL_TRACES_EXPORTER must name `otlp`, `console` (or `stdout`) or `none`; that entry is ignored"
         );
+        // a list that names no exporter at all keeps the signal's default
         let settings = resolve("", &[("OTEL_METRICS_EXPORTER", "statsd")]);
-        assert_eq!(settings.metrics, []);
+        assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)]);
         assert_eq!(problem_settings(&settings), ["OTEL_METRICS_EXPORTER"]);
+        assert_eq!(
+            settings.problems[0].to_string(),
+            "OTEL_METRICS_EXPORTER must name `prometheus`, `otlp`, `console` (or `stdout`) or `none`; using the default `prometheus`"
+        );
+        let settings = resolve("", &[("OTEL_METRICS_EXPORTER", "statsd,zipkin")]);
+        assert_eq!(settings.metrics, [prometheus("127.0.0.1", 9464)]);
+        // `none` is a choice, not a typo
+        assert_eq!(ok("", &[("OTEL_METRICS_EXPORTER", "none")]).metrics, []);
         let settings = resolve(
             "backend:\n  telemetry:\n    traces:\n      exporter: prometheus\n",
             &[],
@@ -1038,6 +1184,125 @@ mod tests {
         assert_eq!(settings.propagators, [Propagator::TraceContext]);
         assert_eq!(problem_settings(&settings), ["OTEL_PROPAGATORS"]);
         assert_eq!(ok("", &[("OTEL_PROPAGATORS", "none")]).propagators, []);
+    }
+
+    #[test]
+    fn enumerated_values_are_case_insensitive() {
+        let settings = ok(
+            "",
+            &[
+                ("OTEL_METRICS_EXPORTER", "Prometheus,CONSOLE"),
+                ("OTEL_TRACES_EXPORTER", "OTLP"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "Gzip"),
+                ("OTEL_PROPAGATORS", "TraceContext"),
+                ("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ],
+        );
+        assert_eq!(
+            settings.metrics,
+            [prometheus("127.0.0.1", 9464), Exporter::Stdout]
+        );
+        assert_eq!(protocols(&settings.traces), [Protocol::Grpc]);
+        assert!(otlp(&settings.traces)[0].gzip);
+        assert_eq!(settings.propagators, [Propagator::TraceContext]);
+        assert_eq!(
+            settings.sampler,
+            Some(Sampler::ParentBasedTraceIdRatio(0.5))
+        );
+    }
+
+    #[test]
+    fn samplers_from_the_variables_or_the_file_checked() {
+        for (name, sampler) in [
+            ("always_on", Sampler::AlwaysOn),
+            ("always_off", Sampler::AlwaysOff),
+            ("traceidratio", Sampler::TraceIdRatio(1.0)),
+            ("parentbased_always_on", Sampler::ParentBasedAlwaysOn),
+            ("parentbased_always_off", Sampler::ParentBasedAlwaysOff),
+            (
+                "parentbased_traceidratio",
+                Sampler::ParentBasedTraceIdRatio(1.0),
+            ),
+        ] {
+            assert_eq!(
+                ok("", &[("OTEL_TRACES_SAMPLER", name)]).sampler,
+                Some(sampler)
+            );
+        }
+        assert_eq!(ok("", &[]).sampler, None);
+        let file = "backend:\n  telemetry:\n    traces:\n      sampler: traceidratio\n      samplerArg: 0.1\n";
+        assert_eq!(ok(file, &[]).sampler, Some(Sampler::TraceIdRatio(0.1)));
+        // the variables win, each on its own
+        assert_eq!(
+            ok(file, &[("OTEL_TRACES_SAMPLER_ARG", "0.2")]).sampler,
+            Some(Sampler::TraceIdRatio(0.2))
+        );
+        assert_eq!(
+            ok(file, &[("OTEL_TRACES_SAMPLER", "always_off")]).sampler,
+            Some(Sampler::AlwaysOff)
+        );
+        // an unknown sampler keeps the default; a bad ratio means 1; neither is quoted
+        let settings = resolve("", &[("OTEL_TRACES_SAMPLER", "jaeger_remote_SECRET")]);
+        assert_eq!(settings.sampler, None);
+        assert_eq!(problem_settings(&settings), ["OTEL_TRACES_SAMPLER"]);
+        assert!(!settings.problems[0].to_string().contains("SECRET"));
+        for arg in ["1.5", "-0.1", "NaN", "half"] {
+            let settings = resolve(
+                "",
+                &[
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", arg),
+                ],
+            );
+            assert_eq!(settings.sampler, Some(Sampler::TraceIdRatio(1.0)), "{arg}");
+            assert_eq!(
+                problem_settings(&settings),
+                ["OTEL_TRACES_SAMPLER_ARG"],
+                "{arg}"
+            );
+            assert!(!settings.problems[0].to_string().contains(arg), "{arg}");
+        }
+        let settings = resolve(
+            "backend:\n  telemetry:\n    traces:\n      sampler: traceidratio\n      samplerArg: 7\n",
+            &[],
+        );
+        assert_eq!(
+            problem_settings(&settings),
+            ["backend.telemetry.traces.samplerArg"]
+        );
+    }
+
+    #[test]
+    fn the_retry_budget_is_read_and_clamped() {
+        assert_eq!(ok("", &[]).retry_budget, Duration::from_secs(30));
+        assert_eq!(
+            ok("backend:\n  telemetry:\n    retryBudget: 0\n", &[]).retry_budget,
+            Duration::ZERO
+        );
+        let settings = resolve("", &[("BACKSTAGE_TELEMETRY_RETRY_BUDGET", "86400000")]);
+        assert_eq!(settings.retry_budget, Duration::from_secs(300));
+        assert_eq!(
+            problem_settings(&settings),
+            ["BACKSTAGE_TELEMETRY_RETRY_BUDGET"]
+        );
+        // beyond any integer in the file: clamped too, not fatal
+        let settings = resolve(
+            "backend:\n  telemetry:\n    retryBudget: 99999999999999999999999\n  metrics:\n    cardinalityLimit: 18446744073709551617\n",
+            &[],
+        );
+        assert_eq!(settings.retry_budget, Duration::from_secs(300));
+        assert_eq!(settings.cardinality_limit, Some(100_000));
+        let settings = resolve(
+            "backend:\n  telemetry:\n    metrics:\n      prometheus: { port: 70000 }\n",
+            &[],
+        );
+        assert_eq!(settings.metrics, []);
+        assert_eq!(
+            problem_settings(&settings),
+            ["backend.telemetry.metrics.prometheus.port"]
+        );
     }
 
     #[test]

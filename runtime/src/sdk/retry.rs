@@ -1,0 +1,271 @@
+//! Exports that outlast a collector restart. A span or log batch whose export fails with an
+//! error worth retrying (the collector cannot be reached, closed the connection, answered
+//! 429, 502, 503 or 504, or gRPC `UNAVAILABLE` and the like) is tried again, with pauses
+//! that double from 250 ms up to 5 s, for up to the retry budget
+//! (`backend.telemetry.retryBudget`, `BACKSTAGE_TELEMETRY_RETRY_BUDGET`; 30 s by default).
+//! Meanwhile new spans and records wait in the processor's bounded queue, so a rolling
+//! restart loses nothing that fits in it. A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
+//! is not retried: it would fail again.
+//!
+//! Shutdown keeps its own deadline whatever the retry state: when it begins, every pause
+//! is cut short and no pause may end past three quarters of the shutdown deadline, leaving
+//! the rest for the last attempt.
+//!
+//! Metrics are not retried: they are cumulative, so the next export carries the totals.
+
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+
+use super::settings::Signal;
+
+/// The pause after the first failure; each further failure doubles it, up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause between two attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// How one exporter retries: its budget and the shutdown it listens to.
+#[derive(Clone, Debug)]
+pub(super) struct Retry {
+    budget: Duration,
+    stopping: Arc<Stopping>,
+}
+
+impl Retry {
+    pub(super) fn new(budget: Duration, stopping: Arc<Stopping>) -> Retry {
+        Retry { budget, stopping }
+    }
+
+    /// Notes how the last export of `signal` ended, for the shutdown's message.
+    pub(super) fn note(&self, signal: Signal, result: &OTelSdkResult) {
+        let mut failures = crate::sync::lock(&self.stopping.last_failure);
+        failures[signal as usize] = match result {
+            Err(OTelSdkError::InternalFailure(message)) => Some(message.clone()),
+            _ => None,
+        };
+    }
+
+    /// Whether a failure is final at once (metrics, or a budget of 0).
+    pub(super) fn is_off(&self) -> bool {
+        self.budget.is_zero()
+    }
+
+    /// Runs `attempt` until it succeeds, fails with an error not worth retrying, or the
+    /// budget (or the shutdown's cutoff) leaves no room for another pause. The result is
+    /// the last attempt's.
+    ///
+    /// The pauses block the calling thread: the SDK's batch processors export from
+    /// threads of their own.
+    pub(super) async fn run<F, Fut>(&self, mut attempt: F) -> OTelSdkResult
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = OTelSdkResult>,
+    {
+        let started = Instant::now();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let result = attempt().await;
+            match &result {
+                Err(error) if retryable(error) => {}
+                _ => return result,
+            }
+            let left = self.budget.saturating_sub(started.elapsed());
+            let this_pause = jittered(pause);
+            if this_pause > left || !self.stopping.pause(this_pause) {
+                return result;
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+}
+
+/// Shutdown as the exporters' retries see it.
+#[derive(Debug, Default)]
+pub(super) struct Stopping {
+    /// No pause may end after this, once shutdown has begun.
+    cutoff: Mutex<Option<Instant>>,
+    changed: Condvar,
+    /// The explained error of each signal's last export, if it failed.
+    last_failure: Mutex<[Option<String>; 3]>,
+}
+
+impl Stopping {
+    /// Why the last export of `signal` failed, if it did.
+    pub(super) fn last_failure(&self, signal: Signal) -> Option<String> {
+        crate::sync::lock(&self.last_failure)[signal as usize].clone()
+    }
+
+    /// From now on no pause ends after `cutoff`; pauses under way are woken to check.
+    pub(super) fn stop_at(&self, cutoff: Instant) {
+        *crate::sync::lock(&self.cutoff) = Some(cutoff);
+        self.changed.notify_all();
+    }
+
+    /// Waits `pause`; `false` (at once, or when shutdown begins) if it would end after
+    /// the shutdown's cutoff.
+    fn pause(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        let mut cutoff = crate::sync::lock(&self.cutoff);
+        loop {
+            if cutoff.is_some_and(|cutoff| until > cutoff) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            cutoff = match self.changed.wait_timeout(cutoff, until - now) {
+                Ok((cutoff, _)) => cutoff,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+}
+
+/// `pause` plus up to a tenth more, so that many instances restarted together do not
+/// retry in step.
+fn jittered(pause: Duration) -> Duration {
+    let spread = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos() / 1_000);
+    pause + pause / 10 * (spread % 100) / 100
+}
+
+/// Whether an export error may go away by itself (the OTLP specification's list): the
+/// collector was unreachable or overloaded, or the connection broke. Read from the
+/// exporters' own words, before they are redacted.
+pub(super) fn retryable(error: &OTelSdkError) -> bool {
+    let message = match error {
+        OTelSdkError::InternalFailure(message) => message.as_str(),
+        OTelSdkError::Timeout(_) => return true,
+        _ => return false,
+    };
+    if message.contains("network error") {
+        return true;
+    }
+    if let Some(code) = word_after(message, "status code: ") {
+        return matches!(code, "429" | "502" | "503" | "504");
+    }
+    if let Some(code) = word_after(message, "gRPC code: ") {
+        return matches!(
+            code,
+            "Unavailable"
+                | "Cancelled"
+                | "DeadlineExceeded"
+                | "Aborted"
+                | "OutOfRange"
+                | "DataLoss"
+        );
+    }
+    false
+}
+
+/// The word after `marker` in `text`.
+fn word_after<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest.split(|c: char| !c.is_ascii_alphanumeric()).next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn failure(message: &str) -> OTelSdkError {
+        OTelSdkError::InternalFailure(message.to_owned())
+    }
+
+    #[test]
+    fn transient_failures_are_retried_and_refusals_are_not() {
+        for message in [
+            "HTTP export failed: network error",
+            "HTTP export failed with status code: 503",
+            "HTTP export failed with status code: 429",
+            "Traces export failed with gRPC code: Unavailable: tcp connect error",
+            "Logs export failed with gRPC code: DeadlineExceeded",
+        ] {
+            assert!(retryable(&failure(message)), "{message}");
+        }
+        for message in [
+            "HTTP export failed with status code: 400",
+            "HTTP export failed with status code: 401",
+            "HTTP export failed with status code: 5030",
+            "Traces export failed with gRPC code: InvalidArgument",
+            "Traces export failed with gRPC code: Unauthenticated",
+            "something else",
+        ] {
+            assert!(!retryable(&failure(message)), "{message}");
+        }
+    }
+
+    fn attempts(retry: &Retry, fail_first: usize, message: &'static str) -> (usize, OTelSdkResult) {
+        let calls = AtomicUsize::new(0);
+        let result = futures::executor::block_on(retry.run(|| {
+            let call = calls.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if call < fail_first {
+                    Err(failure(message))
+                } else {
+                    Ok(())
+                }
+            }
+        }));
+        (calls.into_inner(), result)
+    }
+
+    #[test]
+    fn a_failed_batch_is_retried_until_it_goes_through() {
+        let retry = Retry::new(Duration::from_secs(5), Arc::default());
+        let (calls, result) = attempts(&retry, 2, "HTTP export failed: network error");
+        assert_eq!(calls, 3);
+        assert!(result.is_ok());
+    }
+
+    #[test]
+    fn the_budget_bounds_the_retries() {
+        let retry = Retry::new(Duration::from_millis(900), Arc::default());
+        let started = Instant::now();
+        let (calls, result) = attempts(&retry, usize::MAX, "HTTP export failed: network error");
+        // pauses of 250 and 500 ms fit in 900 ms; a third of 1 s does not
+        assert_eq!(calls, 3);
+        assert!(result.is_err());
+        assert!(started.elapsed() < Duration::from_millis(1_500));
+    }
+
+    #[test]
+    fn refusals_and_a_zero_budget_are_tried_once() {
+        let retry = Retry::new(Duration::from_secs(30), Arc::default());
+        let (calls, _) = attempts(
+            &retry,
+            usize::MAX,
+            "HTTP export failed with status code: 400",
+        );
+        assert_eq!(calls, 1);
+        let retry = Retry::new(Duration::ZERO, Arc::default());
+        let (calls, _) = attempts(&retry, usize::MAX, "HTTP export failed: network error");
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn shutdown_cuts_a_pause_short() {
+        let stopping = Arc::new(Stopping::default());
+        let retry = Retry::new(Duration::from_secs(60), stopping.clone());
+        let started = Instant::now();
+        let waker = {
+            let stopping = stopping.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1_000));
+                stopping.stop_at(Instant::now());
+            })
+        };
+        let (calls, result) = attempts(&retry, usize::MAX, "HTTP export failed: network error");
+        waker.join().unwrap();
+        let elapsed = started.elapsed();
+        // 250 + 500 ms pass, the 1 s pause is cut short when shutdown begins at 1 s
+        assert_eq!(calls, 3);
+        assert!(result.is_err());
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+}
