@@ -3,7 +3,7 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items]
+//! probe [--config FILE] [--spans N] [--interval-ms M] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items]
 //! ```
 //!
 //! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; each
@@ -137,9 +137,16 @@ fn application(args: &[String]) {
         }
     }
     let spans: u64 = value("--spans").map_or(0, |n| n.parse().unwrap_or(0));
+    // `--interval-ms`: a steady load, one call every M ms
+    let interval = value("--interval-ms")
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis);
     let run = || {
         for index in 0..spans {
             let _ = probe::handle(index);
+            if let Some(interval) = interval {
+                std::thread::sleep(interval);
+            }
         }
     };
     match value("--traceparent") {
