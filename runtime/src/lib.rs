@@ -53,6 +53,8 @@ pub mod naming;
 pub mod principal;
 #[cfg(feature = "sdk")]
 pub mod sdk;
+#[cfg(feature = "server")]
+pub mod server;
 mod site;
 mod sync;
 #[cfg(feature = "testing")]

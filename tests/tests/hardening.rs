@@ -151,6 +151,77 @@ fn more_connections_than_the_cap_do_not_lock_scrapes_out_for_long() {
     serving.stop();
 }
 
+/// 300 slow clients (more than the cap of 256) that each send half a request head and
+/// reconnect at once whenever they are cut off: at the cap the oldest connection without a
+/// whole request head makes room, so every scrape gets through.
+#[test]
+fn reconnecting_slow_clients_cannot_lock_scrapers_out() {
+    let (serving, _config) = serving();
+    let address = serving.endpoint;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let open = |_| {
+                let mut stream = TcpStream::connect(address).ok()?;
+                stream.write_all(b"GET /metrics HTTP/1.1\r\nHo").ok()?;
+                stream.set_nonblocking(true).ok()?;
+                Some(stream)
+            };
+            let mut clients: Vec<Option<TcpStream>> = (0..300).map(open).collect();
+            let mut reconnects = 0u64;
+            let started = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(30)
+            {
+                for client in clients.iter_mut() {
+                    let cut_off = match client {
+                        None => true,
+                        Some(stream) => match stream.read(&mut [0u8; 64]) {
+                            Ok(_) => true,
+                            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                        },
+                    };
+                    if cut_off {
+                        *client = open(0);
+                        reconnects += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            reconnects
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let mut answered = 0;
+    const SCRAPES: usize = 20;
+    for _ in 0..SCRAPES {
+        let response = exchange(
+            address,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        );
+        if response.starts_with(b"HTTP/1.1 200") {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reconnects = attacker.join().unwrap();
+    eprintln!(
+        "{answered} of {SCRAPES} scrapes answered while 300 slow clients reconnected {reconnects} times"
+    );
+    assert!(
+        reconnects > 300,
+        "the slow clients were cut off and came back"
+    );
+    assert_eq!(
+        answered, SCRAPES,
+        "scrapes locked out by reconnecting slow clients"
+    );
+    serving.stop();
+}
+
 #[test]
 fn the_server_speaks_http_as_scrapers_do() {
     let (serving, _config) = serving();

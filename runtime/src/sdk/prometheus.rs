@@ -1,11 +1,12 @@
 //! The `/metrics` endpoint: the Prometheus exporter's registry in the text format, served by
-//! hyper on a small runtime of its own (one thread), so no client can delay another's scrape.
+//! the bounded server of [`crate::server`] on a small runtime of its own (one thread), so no
+//! client can delay another's scrape.
 //!
 //! Every client is bounded:
 //!
 //! | what | bound |
 //! |---|---|
-//! | connections open at once | [`MAX_CONNECTIONS`]; beyond it new ones are closed at once |
+//! | connections open at once | [`MAX_CONNECTIONS`]; at the cap the oldest connection that has not sent a whole request head is closed to make room (so reconnecting slow clients cannot lock scrapers out), and a new one is closed at once only when all are being answered |
 //! | sending a request head (also between keep-alive requests) | [`HEAD_TIMEOUT`], then the connection is closed |
 //! | request head size | [`MAX_HEAD`] bytes (larger: 431) |
 //! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed after the answer in progress |
@@ -26,14 +27,13 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::sync::{Semaphore, watch};
 
 use super::problem::SetupProblem;
+use crate::server::Limits;
 
 /// Connections served at once.
 pub(crate) const MAX_CONNECTIONS: usize = 256;
@@ -43,6 +43,8 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// How long one connection is kept, however busy.
 pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// From a request's head to its answer (waiting for an encoder included).
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers gathered and encoded at once (each holds the whole text in memory).
 pub(crate) const MAX_ENCODERS: usize = 2;
 
@@ -133,53 +135,24 @@ async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Re
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let encoders = Arc::new(Semaphore::new(MAX_ENCODERS));
-    loop {
-        let accepted = tokio::select! {
-            _ = stopped.changed() => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                // Over the cap: closed at once, so the backlog never fills with them.
-                let Ok(slot) = connections.clone().try_acquire_owned() else {
-                    continue;
-                };
-                let registry = registry.clone();
-                let encoders = encoders.clone();
-                tokio::spawn(async move {
-                    connection(stream, registry, encoders).await;
-                    drop(slot);
-                });
-            }
-            // Out of file descriptors and the like: back off instead of spinning.
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-async fn connection(stream: tokio::net::TcpStream, registry: Registry, encoders: Arc<Semaphore>) {
-    let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let registry = registry.clone();
         let encoders = encoders.clone();
         async move { Ok::<_, Infallible>(answer(&request, registry, &encoders).await) }
     });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        () = tokio::time::sleep(CONNECTION_LIFETIME) => {
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(HEAD_TIMEOUT, connection).await;
-        }
-    }
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        head_timeout: HEAD_TIMEOUT,
+        max_head_bytes: MAX_HEAD,
+        request_timeout: REQUEST_TIMEOUT,
+        connection_lifetime: CONNECTION_LIFETIME,
+        shutdown_grace: Duration::from_millis(100),
+    };
+    crate::server::serve(listener, service, limits, async move {
+        let _ = stopped.changed().await;
+    })
+    .await;
 }
 
 async fn answer(
