@@ -1,18 +1,20 @@
 //! The backend's HTTP edge: the health endpoints, each plugin's routes under `/api/{id}`,
-//! authentication, one server span per request, and the graceful shutdown.
+//! authentication, limits on what a client may send, one server span per request, and the
+//! signal that starts the graceful shutdown. The server itself, with its timeouts and
+//! connection cap, is `backstage_telemetry::server` (see `main.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use backend_plugin_api::BackendPlugin;
-use backstage_telemetry::BackstageCredentials;
+use backend_plugin_api::{BackendPlugin, SENSITIVE_QUERY_PARAMETERS};
 use backstage_telemetry::health::{HealthResponse, RootHealthService};
+use backstage_telemetry::{BackstageCredentials, Principal};
 
 /// The whole API: health, then every plugin's routes under `/api/{id}`.
 pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> Router {
@@ -25,6 +27,8 @@ pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> 
     }
     router
         .layer(axum::middleware::from_fn(authenticate))
+        // larger bodies are refused with 413 before a handler reads them
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // one server span per request, with the W3C traceparent as parent; after the routes
         // so that `http.route` is the matched route
         .layer(
@@ -33,44 +37,17 @@ pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> 
                 .build()
                 .expect("the HTTP server layer"),
         )
-        .layer(axum::middleware::map_request(absolute_uri))
+        .layer(axum::middleware::map_request(server_uri))
         .layer(axum::middleware::map_request(known_method))
 }
 
-/// Query parameters whose values are replaced by `REDACTED` in `url.query`: the
-/// conventions' list and the usual names of tokens and passwords.
-const SENSITIVE_QUERY_PARAMETERS: &[&str] = &[
-    "access_token",
-    "api_key",
-    "apikey",
-    "apiKey",
-    "auth",
-    "client_secret",
-    "code",
-    "id_token",
-    "key",
-    "password",
-    "passwd",
-    "refresh_token",
-    "secret",
-    "session",
-    "sig",
-    "signature",
-    "Signature",
-    "state",
-    "token",
-    "AWSAccessKeyId",
-    "X-Amz-Credential",
-    "X-Amz-Security-Token",
-    "X-Amz-Signature",
-    "X-Goog-Signature",
-];
+/// The largest request body a handler reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Records a method outside the standard set as `_OTHER` (as the HTTP semantic conventions
 /// ask), so clients cannot mint span names and metric series with made-up methods. No
 /// route takes such a method: the answer stays 405.
 async fn known_method(mut request: Request) -> Request {
-    use axum::http::Method;
     let known = [
         Method::GET,
         Method::HEAD,
@@ -88,43 +65,74 @@ async fn known_method(mut request: Request) -> Request {
     request
 }
 
-/// Gives the request its absolute URI (`http://host/path`): a server sees only the path,
-/// and the span's `url.scheme` comes from the URI.
-async fn absolute_uri(mut request: Request) -> Request {
+/// Gives the request the URI of this server (`http://{Host}/path`), whatever the request
+/// target said: a server sees only the path, the span's `url.scheme` comes from the URI, and
+/// a client sending `s1://x/api/todos` must not choose a metric label. The authority is the
+/// `Host` header, or `localhost` without a usable one (it is on no metric).
+async fn server_uri(mut request: Request) -> Request {
+    use axum::http::uri::{Authority, Scheme};
     let authority = request
         .headers()
         .get("host")
         .and_then(|host| host.to_str().ok())
-        .and_then(|host| host.parse::<axum::http::uri::Authority>().ok());
+        .and_then(|host| host.parse::<Authority>().ok())
+        .unwrap_or_else(|| Authority::from_static("localhost"));
     let mut parts = request.uri().clone().into_parts();
-    if parts.scheme.is_none()
-        && let Some(authority) = authority
-    {
-        parts.scheme = Some(axum::http::uri::Scheme::HTTP);
-        parts.authority = Some(authority);
-        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(axum::http::uri::PathAndQuery::from_static("/"));
+    }
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
     }
     request
 }
 
 /// The auth middleware of this example: verifies the bearer token against a fixed table
-/// and stores the credentials on the request. Spans read them from there, never the header.
+/// and stores the credentials on the request; spans read them from there, never the
+/// header. As Backstage's default policy asks, a token that does not verify is a 401, and
+/// so is a write (`POST`, `PUT`, `PATCH`, `DELETE`) without a token; reads are open.
 async fn authenticate(mut request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let credentials = match token {
-        Some("alice-token") => BackstageCredentials::user("user:default/alice"),
-        Some("bob-token") => BackstageCredentials::user("user:default/bob"),
-        Some("ci-token") => BackstageCredentials::service("external:ci-pipeline"),
-        _ => BackstageCredentials::none(),
+    let credentials = match request.headers().get("authorization") {
+        None => BackstageCredentials::none(),
+        Some(value) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "));
+            match token.and_then(verify) {
+                Some(credentials) => credentials,
+                None => return unauthorized("the token is not valid"),
+            }
+        }
     };
+    let write =
+        [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(request.method());
+    if write && matches!(credentials.principal(), Principal::None) {
+        return unauthorized("writes need a token: Authorization: Bearer <token>");
+    }
     request.extensions_mut().insert(credentials);
     next.run(request).await
+}
+
+/// Who a token belongs to (the example's stand-in for Backstage's token verification).
+fn verify(token: &str) -> Option<BackstageCredentials> {
+    match token {
+        "alice-token" => Some(BackstageCredentials::user("user:default/alice")),
+        "bob-token" => Some(BackstageCredentials::user("user:default/bob")),
+        "ci-token" => Some(BackstageCredentials::service("external:ci-pipeline")),
+        _ => None,
+    }
+}
+
+fn unauthorized(why: &'static str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [("www-authenticate", "Bearer")],
+        format!("{why}\n"),
+    )
+        .into_response()
 }
 
 /// Waits for SIGINT or SIGTERM, turns readiness to 503, waits `delay` so load balancers

@@ -6,8 +6,13 @@
 //!   `/.backstage/health/v1/{liveness,readiness}`;
 //! - metrics at `http://127.0.0.1:9464/metrics`; traces over OTLP when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; JSON logs on stdout;
-//! - SIGINT/SIGTERM: readiness turns 503, requests in flight finish, the plugins and the
-//!   scheduler stop, telemetry is flushed.
+//! - the API's edge is bounded (`backstage_telemetry::server`): a client has 5 s to send a
+//!   request head (also between keep-alive requests), 30 s for a whole request, at most
+//!   `--max-connections` are open (at the cap the oldest one without a whole request head
+//!   makes room, so health checks get through), bodies are at most 64 KiB;
+//! - SIGINT/SIGTERM: readiness turns 503, requests in flight get `--shutdown-grace-ms` to
+//!   finish (then their connections are closed), the plugins and the scheduler stop,
+//!   telemetry is flushed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +23,11 @@ use backend::http::{router, shutdown_signal};
 use backend_plugin_api::Scheduler;
 use backstage_telemetry::health::RootHealthService;
 use backstage_telemetry::logs::JsonLogs;
+use backstage_telemetry::server::Limits;
 use backstage_telemetry::{Config, RootMetricsService};
 use clap::Parser;
 use clap::error::{ContextKind, ErrorKind};
+use hyper_util::service::TowerToHyperService;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -36,9 +43,11 @@ struct Cli {
         value_name = "FILE",
         env = "APP_CONFIG",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        // an empty value (`APP_CONFIG=`) is allowed, and names no file
+        value_parser = clap::value_parser!(std::ffi::OsString)
     )]
-    configs: Vec<PathBuf>,
+    configs: Vec<std::ffi::OsString>,
     /// The port of the API, on 127.0.0.1.
     #[arg(long, env = "PORT", hide_env_values = true, default_value_t = 7007)]
     port: u16,
@@ -46,6 +55,13 @@ struct Cli {
     /// notice.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     shutdown_delay_ms: u64,
+    /// Then, how long requests in flight may take before their connections are closed.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    shutdown_grace_ms: u64,
+    /// Connections the API keeps open at once (keep it well below `ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_connections: u32,
     /// Print every metric and span site of this backend (its metric catalog) and exit,
     /// with any conflict on stderr (exit 1).
     #[arg(long, value_name = "FORMAT")]
@@ -88,10 +104,17 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
-    let config = if cli.configs.is_empty() {
+    // `APP_CONFIG=` (empty) names no file
+    let configs: Vec<PathBuf> = cli
+        .configs
+        .iter()
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let config = if configs.is_empty() {
         Config::default()
     } else {
-        match Config::load(&cli.configs) {
+        match Config::load(&configs) {
             Ok(config) => config,
             Err(error) => {
                 eprintln!("backend: {error}");
@@ -154,14 +177,16 @@ async fn main() -> ExitCode {
     });
 
     let shutdown = shutdown_signal(health.clone(), Duration::from_millis(cli.shutdown_delay_ms));
-    if let Err(error) = axum::serve(listener, router(&plugins, health))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(%error, "server failed");
-    }
+    let limits = Limits {
+        max_connections: cli.max_connections as usize,
+        shutdown_grace: Duration::from_millis(cli.shutdown_grace_ms),
+        ..Limits::default()
+    };
+    let app = TowerToHyperService::new(router(&plugins, health));
+    backstage_telemetry::server::serve(listener, app, limits, shutdown).await;
 
-    // Requests in flight have finished: stop the plugins and the scheduler, then flush.
+    // Requests in flight have finished (or were cut off at the grace deadline): stop the
+    // plugins and the scheduler, then flush.
     for plugin in &plugins {
         plugin.stop();
     }

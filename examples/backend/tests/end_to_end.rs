@@ -32,6 +32,10 @@ impl Backend {
     }
 
     fn start_with(receiver: &Receiver, env: &[(&str, &str)]) -> Backend {
+        Backend::start_with_args(receiver, env, &[])
+    }
+
+    fn start_with_args(receiver: &Receiver, env: &[(&str, &str)], args: &[&str]) -> Backend {
         let address = free_address();
         let metrics = free_address();
         let mut command = Command::new(backend_binary());
@@ -46,6 +50,7 @@ impl Backend {
                 "--shutdown-delay-ms",
                 "1500",
             ])
+            .args(args)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -213,7 +218,7 @@ fn the_example_backend_end_to_end() {
             .request(
                 "POST",
                 &format!("/api/scaffolder/v2/tasks/{cancelled}/cancel"),
-                &[],
+                &[("authorization", "Bearer ci-token")],
                 ""
             )
             .0,
@@ -481,8 +486,8 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
     let (status, _) = backend.request(
         "POST",
         "/api/catalog/locations",
-        &[],
-        &format!(r#"{{"target":"https://robot:{SECRET}@git.example.com/org/payments/catalog-info.yaml"}}"#),
+        &[("authorization", "Bearer ci-token")],
+        &format!(r#"{{"target":"https://robot:{SECRET}@git.example.com/org/payments/catalog-info.yaml?ref=main&token={SECRET}"}}"#),
     );
     assert_eq!(status, 201);
     for i in 0..50 {
@@ -715,4 +720,321 @@ fn the_catalog_flag_prints_every_metric_and_span_site_and_exits() {
         .expect("run the backend");
     assert_eq!(bad.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&bad.stderr).contains("SECRET"));
+}
+
+/// What Backstage would enforce: writes need a valid token, inputs have length limits,
+/// each principal's todos are capped, lists come in pages, and a location's credentials
+/// reach no log line, span or listing.
+#[test]
+fn writes_need_a_token_and_inputs_are_bounded() {
+    const SECRET: &str = "SECRETQS77";
+    let receiver = Receiver::start();
+    let backend = Backend::start(&receiver);
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let alice = [("authorization", "Bearer alice-token")];
+    let bob = [("authorization", "Bearer bob-token")];
+
+    // 401: a write without a token, and any request with a token that does not verify
+    let (status, body) = backend.request("POST", "/api/todos", &[], r#"{"title":"x"}"#);
+    assert_eq!(status, 401, "{body}");
+    for (method, path) in [
+        ("PUT", "/api/todos/1"),
+        ("DELETE", "/api/todos/1"),
+        ("POST", "/api/scaffolder/v2/tasks"),
+        ("POST", "/api/catalog/locations"),
+    ] {
+        assert_eq!(
+            backend.request(method, path, &[], "{}").0,
+            401,
+            "{method} {path}"
+        );
+    }
+    let forged = [("authorization", "Bearer forged-token")];
+    assert_eq!(backend.request("GET", "/api/todos", &forged, "").0, 401);
+    assert_eq!(
+        backend.request("GET", "/api/todos", &[], "").0,
+        200,
+        "reads are open"
+    );
+
+    // lengths: a title of 201 characters is a 400, 200 is fine; a body over 64 KiB a 413
+    let title = |n: usize| format!(r#"{{"title":"{}"}}"#, "é".repeat(n));
+    assert_eq!(
+        backend.request("POST", "/api/todos", &alice, &title(201)).0,
+        400
+    );
+    assert_eq!(
+        backend.request("POST", "/api/todos", &alice, &title(200)).0,
+        201
+    );
+    let huge = format!(r#"{{"title":"{}"}}"#, "x".repeat(70 * 1024));
+    assert_eq!(backend.request("POST", "/api/todos", &alice, &huge).0, 413);
+    let long_target = format!(r#"{{"target":"https://h/{}"}}"#, "a".repeat(3000));
+    assert_eq!(
+        backend
+            .request("POST", "/api/catalog/locations", &alice, &long_target)
+            .0,
+        400
+    );
+
+    // each principal has at most 100 todos; another principal is not affected
+    for i in 0..100 {
+        let (status, body) = backend.request(
+            "POST",
+            "/api/todos",
+            &bob,
+            &format!(r#"{{"title":"t{i}"}}"#),
+        );
+        assert_eq!(status, 201, "{i}: {body}");
+    }
+    let (status, body) = backend.request("POST", "/api/todos", &bob, r#"{"title":"one more"}"#);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        backend
+            .request("POST", "/api/todos", &alice, r#"{"title":"mine"}"#)
+            .0,
+        201
+    );
+
+    // pages: 50 by default, at most 100, the total and where the next page starts
+    let (status, body) = backend.request("GET", "/api/todos", &[], "");
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(50));
+    assert_eq!(page["totalItems"], 102);
+    assert_eq!(page["nextOffset"], 50);
+    let (_, body) = backend.request("GET", "/api/todos?limit=100&offset=100", &[], "");
+    let last: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(last["items"].as_array().map(Vec::len), Some(2));
+    assert!(last.get("nextOffset").is_none(), "{body}");
+    for bad in ["limit=101", "limit=0", "limit=ten", "offset=-1"] {
+        assert_eq!(
+            backend
+                .request("GET", &format!("/api/todos?{bad}"), &[], "")
+                .0,
+            400,
+            "{bad}"
+        );
+    }
+    let (status, body) = backend.request("GET", "/api/catalog/entities?limit=5", &[], "");
+    assert_eq!(status, 200);
+    let entities: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(entities["items"].as_array().map(Vec::len), Some(5));
+
+    // a location's credentials: gone from the listing, the logs and the spans
+    let (status, _) = backend.request(
+        "POST",
+        "/api/catalog/locations",
+        &alice,
+        &format!(r#"{{"target":"https://git.example.com/org/billing.yaml?access_token={SECRET}&ref=main"}}"#),
+    );
+    assert_eq!(status, 201);
+    let (_, listing) = backend.request("GET", "/api/catalog/entities?limit=100", &[], "");
+    assert!(listing.contains("billing"), "{listing}");
+    assert!(!listing.contains(SECRET));
+    let logged = until(Duration::from_secs(5), || {
+        let logs = backend.logs();
+        logs.iter()
+            .find(|l| l.contains("registered location") && l.contains("billing"))
+            .cloned()
+    })
+    .expect("the location is logged");
+    assert!(
+        logged.contains("access_token=REDACTED&ref=main"),
+        "{logged}"
+    );
+    let received = receiver.wait_for(Duration::from_secs(20), |r| {
+        r.spans()
+            .iter()
+            .any(|s| s.span.name == "read-location" && format!("{:?}", s.span).contains("billing"))
+    });
+    for span in received.spans() {
+        assert!(
+            !format!("{:?}", span.span).contains(SECRET),
+            "{}",
+            span.span.name
+        );
+    }
+    for line in backend.logs() {
+        assert!(!line.contains(SECRET), "{line}");
+    }
+}
+
+/// Every field of the request line a client controls (method, scheme, authority, path,
+/// version) and the `Host` header: none adds a series to `/metrics`.
+#[test]
+fn request_line_fields_mint_no_series() {
+    let receiver = Receiver::start();
+    let backend = Backend::start(&receiver);
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let raw = |request: String| {
+        let mut stream = TcpStream::connect(backend.address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.split_whitespace().nth(1).unwrap_or("").to_owned()
+    };
+    // one request of each shape first, so their series exist
+    let shapes = |i: usize| {
+        [
+            format!("GET /api/todos HTTP/1.1\r\nHost: h{i}\r\nConnection: close\r\n\r\n"),
+            format!("GET /api/todos HTTP/1.0\r\nHost: h{i}\r\n\r\n"),
+            format!(
+                "GET s{i}://x{i}/api/todos HTTP/1.1\r\nHost: h{i}\r\nConnection: close\r\n\r\n"
+            ),
+            format!("GET http://x{i}:{i}/api/todos HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            format!("GET /nothing-here-{i} HTTP/1.1\r\nHost: h{i}\r\nConnection: close\r\n\r\n"),
+            format!("GET /api/todos/{i}{i}{i} HTTP/1.1\r\nHost: h{i}\r\nConnection: close\r\n\r\n"),
+            format!("M{i} /api/todos HTTP/1.1\r\nHost: h{i}\r\nConnection: close\r\n\r\n"),
+            format!("GET /api/todos HTTP/{}.{i}\r\nHost: h{i}\r\n\r\n", i % 10),
+        ]
+    };
+    for request in shapes(1) {
+        raw(request);
+    }
+    let series = || {
+        let (_, body) = get(backend.metrics, "/metrics").expect("scrape");
+        body.lines()
+            .filter(|l| l.starts_with("http_server_"))
+            .map(|l| l.rsplit_once(' ').map_or(l, |(name, _)| name).to_owned())
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let before = until(Duration::from_secs(5), || {
+        let s = series();
+        s.iter()
+            .any(|l| l.contains("http_request_method=\"_OTHER\""))
+            .then_some(s)
+    })
+    .expect("the HTTP server metrics");
+    assert!(
+        before
+            .iter()
+            .all(|l| !l.contains("url_scheme=") || l.contains("url_scheme=\"http\"")),
+        "{before:#?}"
+    );
+    let mut statuses = std::collections::BTreeSet::new();
+    for i in 2..102 {
+        for request in shapes(i) {
+            statuses.insert(raw(request));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let after = series();
+    let added: Vec<&String> = after.difference(&before).collect();
+    assert!(added.is_empty(), "series added by clients: {added:#?}");
+    eprintln!(
+        "800 hostile requests (answers {statuses:?}): 0 series added to {}",
+        before.len()
+    );
+}
+
+/// The API's edge: idle connections beyond the cap make room for health checks, a client
+/// that never finishes its request head is cut off, and after SIGTERM neither it nor a
+/// request that never finishes its body holds the process: it exits within the shutdown
+/// delay and grace, and telemetry is flushed. `APP_CONFIG=` (empty) names no file.
+#[test]
+fn slow_and_idle_clients_cannot_hold_the_edge_or_the_shutdown() {
+    let receiver = Receiver::start();
+    let backend = Backend::start_with_args(
+        &receiver,
+        &[("APP_CONFIG", "")],
+        &["--max-connections", "40", "--shutdown-grace-ms", "2000"],
+    );
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready (with APP_CONFIG empty)");
+    let alice = [("authorization", "Bearer alice-token")];
+    assert_eq!(
+        backend
+            .request(
+                "POST",
+                "/api/todos",
+                &alice,
+                r#"{"title":"before the flood"}"#
+            )
+            .0,
+        201
+    );
+
+    // 100 idle connections against a cap of 40: each health check still gets through
+    let idle: Vec<TcpStream> = (0..100)
+        .filter_map(|_| TcpStream::connect(backend.address).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..10 {
+        assert_eq!(backend.readiness(), 200, "a health check past the cap");
+    }
+    drop(idle);
+
+    // half a request head is cut off at the head deadline (5 s)
+    let mut half_head = TcpStream::connect(backend.address).unwrap();
+    half_head.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    half_head
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let started = Instant::now();
+    let _ = half_head.read(&mut [0u8; 64]);
+    let cut_off = started.elapsed();
+    assert!(
+        cut_off < Duration::from_secs(7),
+        "half a request head was kept {cut_off:?}"
+    );
+
+    // SIGTERM with a half head and a body that never comes in flight
+    let mut stalled_head = TcpStream::connect(backend.address).unwrap();
+    stalled_head.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    let mut stalled_body = TcpStream::connect(backend.address).unwrap();
+    stalled_body
+        .write_all(
+            b"POST /api/todos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token\r\n\
+              Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"title\":",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = backend.child.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut backend = backend;
+    let exit = until(Duration::from_secs(20), || {
+        backend.child.try_wait().ok().flatten()
+    })
+    .expect("the backend exited despite the stalled clients");
+    let took = signalled.elapsed();
+    assert!(exit.success(), "{exit:?}");
+    // 1.5 s readiness delay + 2 s grace, then the flush
+    assert!(took < Duration::from_secs(9), "shutdown took {took:?}");
+    eprintln!(
+        "half a head cut off after {cut_off:?}; SIGTERM to exit with stalled clients: {took:?}"
+    );
+    drop((stalled_head, stalled_body));
+    let received = receiver.received();
+    assert!(
+        received
+            .spans()
+            .iter()
+            .any(|s| s.span.name == "create-todo"),
+        "telemetry flushed after the stalled connections were dropped"
+    );
+    assert!(
+        backend
+            .logs()
+            .iter()
+            .any(|l| l.contains(r#""message":"shutdown complete""#))
+    );
 }

@@ -46,3 +46,196 @@ pub trait BackendPlugin: Send + Sync + 'static {
     /// flight finished).
     fn stop(&self) {}
 }
+
+/// Query parameters whose values are credentials: replaced by `REDACTED` in `url.query` on
+/// server spans and wherever a plugin logs or records a URL ([`redacted_url`]). The HTTP
+/// semantic conventions' list and the usual names of tokens and passwords.
+pub const SENSITIVE_QUERY_PARAMETERS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "apiKey",
+    "auth",
+    "client_secret",
+    "code",
+    "id_token",
+    "key",
+    "password",
+    "passwd",
+    "refresh_token",
+    "secret",
+    "session",
+    "sig",
+    "signature",
+    "Signature",
+    "state",
+    "token",
+    "AWSAccessKeyId",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "X-Amz-Signature",
+    "X-Goog-Signature",
+];
+
+/// `url` as it may be logged, put on a span or shown: without the `user:password@` of its
+/// authority, and with the value of every credential-like query parameter
+/// ([`SENSITIVE_QUERY_PARAMETERS`], any case) replaced by `REDACTED`.
+///
+/// ```
+/// use backend_plugin_api::redacted_url;
+/// assert_eq!(
+///     redacted_url("https://robot:pw@git.example.com/org/repo.yaml?ref=main&Token=abc"),
+///     "https://git.example.com/org/repo.yaml?ref=main&Token=REDACTED"
+/// );
+/// ```
+pub fn redacted_url(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    let host_start = url[authority_start..authority_end]
+        .rfind('@')
+        .map_or(authority_start, |at| authority_start + at + 1);
+    let mut redacted = format!("{}{}", &url[..authority_start], &url[host_start..]);
+    let Some(query_start) = redacted.find('?') else {
+        return redacted;
+    };
+    let fragment_start = redacted[query_start..]
+        .find('#')
+        .map_or(redacted.len(), |i| query_start + i);
+    let query: Vec<String> = redacted[query_start + 1..fragment_start]
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _))
+                if SENSITIVE_QUERY_PARAMETERS
+                    .iter()
+                    .any(|sensitive| sensitive.eq_ignore_ascii_case(name)) =>
+            {
+                format!("{name}=REDACTED")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let fragment = redacted[fragment_start..].to_owned();
+    redacted.truncate(query_start + 1);
+    redacted.push_str(&query.join("&"));
+    redacted.push_str(&fragment);
+    redacted
+}
+
+/// One page of a list endpoint: `?limit=` (1 to [`Page::MAX_LIMIT`], default
+/// [`Page::DEFAULT_LIMIT`]) items from `?offset=` (default 0). Read it with
+/// `axum::extract::Query<Page>`; a value out of range is a 400.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Page {
+    /// Items per page unless the client asks for fewer or more.
+    pub const DEFAULT_LIMIT: usize = 50;
+    /// The most items one page holds.
+    pub const MAX_LIMIT: usize = 100;
+
+    /// The page of `items`, as `{"items": [...], "totalItems": n, "nextOffset": m}`
+    /// (`nextOffset` absent on the last page).
+    pub fn of<T: Clone>(&self, items: &[T]) -> Paged<T> {
+        let start = self.offset.min(items.len());
+        let end = start.saturating_add(self.limit).min(items.len());
+        Paged {
+            items: items[start..end].to_vec(),
+            total_items: items.len(),
+            next_offset: (end < items.len()).then_some(end),
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: Page::DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Page {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            limit: Option<usize>,
+            offset: Option<usize>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let limit = raw.limit.unwrap_or(Page::DEFAULT_LIMIT);
+        if !(1..=Page::MAX_LIMIT).contains(&limit) {
+            return Err(serde::de::Error::custom(format!(
+                "limit must be from 1 to {}",
+                Page::MAX_LIMIT
+            )));
+        }
+        Ok(Page {
+            limit,
+            offset: raw.offset.unwrap_or(0),
+        })
+    }
+}
+
+/// A page of items, as list endpoints answer.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total_items: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_userinfo_and_credential_values_only() {
+        for (url, expected) in [
+            (
+                "https://git.example.com/a.yaml",
+                "https://git.example.com/a.yaml",
+            ),
+            (
+                "https://u:p@git.example.com/a.yaml?token=t&ref=main#frag",
+                "https://git.example.com/a.yaml?token=REDACTED&ref=main#frag",
+            ),
+            (
+                "https://h/a?X-Amz-Signature=s&sig=1&access_token",
+                "https://h/a?X-Amz-Signature=REDACTED&sig=REDACTED&access_token",
+            ),
+            ("no-scheme?password=p", "no-scheme?password=REDACTED"),
+        ] {
+            assert_eq!(redacted_url(url), expected);
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let items: Vec<u32> = (0..120).collect();
+        let first = Page::default().of(&items);
+        assert_eq!(
+            (first.items.len(), first.total_items, first.next_offset),
+            (50, 120, Some(50))
+        );
+        let last = Page {
+            limit: 100,
+            offset: 100,
+        }
+        .of(&items);
+        assert_eq!((last.items.len(), last.next_offset), (20, None));
+        let beyond = Page {
+            limit: 10,
+            offset: 500,
+        }
+        .of(&items);
+        assert!(beyond.items.is_empty());
+    }
+}

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use backend_plugin_api::redacted_url;
 use backstage_telemetry::{ErrorType, KeyValue, current_span, span};
 
 use crate::metrics::{
@@ -18,6 +19,8 @@ use crate::store::{Entity, Store, entity_ref, lock};
 pub enum ProcessingError {
     Missing,
     Invalid(String),
+    /// The catalog holds [`MAX_LOCATIONS`] locations already.
+    Full,
 }
 
 impl std::fmt::Display for ProcessingError {
@@ -25,6 +28,9 @@ impl std::fmt::Display for ProcessingError {
         match self {
             ProcessingError::Missing => f.write_str("entity no longer exists"),
             ProcessingError::Invalid(reason) => write!(f, "invalid entity: {reason}"),
+            ProcessingError::Full => {
+                write!(f, "the catalog holds {MAX_LOCATIONS} locations already")
+            }
         }
     }
 }
@@ -34,6 +40,7 @@ impl ErrorType for ProcessingError {
         match self {
             ProcessingError::Missing => "missing".into(),
             ProcessingError::Invalid(_) => "invalid".into(),
+            ProcessingError::Full => "full".into(),
         }
     }
 }
@@ -43,6 +50,11 @@ impl ErrorType for ProcessingError {
 pub struct Catalog {
     pub(crate) store: Arc<Store>,
 }
+
+/// The longest location target, in bytes.
+pub const MAX_LOCATION_TARGET: usize = 2048;
+/// The most locations the catalog registers.
+pub const MAX_LOCATIONS: usize = 1000;
 
 impl Catalog {
     pub fn new(store: Arc<Store>) -> Self {
@@ -55,8 +67,17 @@ impl Catalog {
         if target.trim().is_empty() {
             return Err(ProcessingError::Invalid("empty location target".into()));
         }
-        // What is logged, put on spans and shown: the URL without `user:password@`.
-        let target = &without_userinfo(target);
+        if target.len() > MAX_LOCATION_TARGET {
+            return Err(ProcessingError::Invalid(format!(
+                "a location target has at most {MAX_LOCATION_TARGET} bytes"
+            )));
+        }
+        if self.store.location_count() >= MAX_LOCATIONS as u64 {
+            return Err(ProcessingError::Full);
+        }
+        // What is logged, put on spans and shown: the URL without `user:password@` and
+        // without the values of credential-like query parameters.
+        let target = &redacted_url(target);
         let entities = read_location(target);
         lock(&self.store.locations).push(target.to_owned());
         let count = entities.len();
@@ -153,23 +174,6 @@ impl Catalog {
         }
         STITCHED.add(1, &[]);
         STITCHING_DURATION.record(started.elapsed().as_secs_f64(), &[]);
-    }
-}
-
-/// `url` without the `user:password@` of its authority (credentials never reach logs,
-/// spans or the catalog's listing).
-pub fn without_userinfo(url: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
-    match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}{}",
-            &url[..authority_start],
-            &url[authority_start + at + 1..]
-        ),
-        None => url.to_owned(),
     }
 }
 

@@ -14,16 +14,16 @@ mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use backend_plugin_api::{BackendPlugin, PluginEnvironment, Scheduler, Starting};
+use backend_plugin_api::{BackendPlugin, Page, Paged, PluginEnvironment, Scheduler, Starting};
 use backstage_telemetry::KeyValue;
 use backstage_telemetry::metrics::{MetricsService, ObservableGauge};
 
-pub use engine::{Catalog, ProcessingError, without_userinfo};
+pub use engine::{Catalog, MAX_LOCATION_TARGET, MAX_LOCATIONS, ProcessingError};
 pub use store::{Entity, Store, entity_ref};
 
 /// The plugin's declared instruments. No `id`: the scope is the crate's, from Cargo.toml.
@@ -185,8 +185,12 @@ impl BackendPlugin for CatalogPlugin {
     }
 }
 
-async fn list_entities(State(catalog): State<Catalog>) -> Json<Vec<Entity>> {
-    Json(catalog.store.entities())
+/// `GET /entities`: a page of the entities (`?limit=&offset=`).
+async fn list_entities(
+    State(catalog): State<Catalog>,
+    Query(page): Query<Page>,
+) -> Json<Paged<Entity>> {
+    Json(page.of(&catalog.store.entities()))
 }
 
 async fn get_entity(
@@ -215,6 +219,9 @@ async fn register_location(
             Json(serde_json::json!({ "entities": count })),
         )
             .into_response(),
+        Err(error @ ProcessingError::Full) => {
+            (StatusCode::CONFLICT, format!("{error}\n")).into_response()
+        }
         Err(error) => (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response(),
     }
 }

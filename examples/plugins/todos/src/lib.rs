@@ -4,15 +4,18 @@
 
 mod todos;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use backend_plugin_api::BackendPlugin;
+use backend_plugin_api::{BackendPlugin, Page, Paged};
 use backstage_telemetry::BackstageCredentials;
 
-pub use todos::{CATEGORIES, NewTodo, Todo, TodoError, TodoUpdate, Todos};
+pub use todos::{
+    CATEGORIES, MAX_TITLE_CHARS, MAX_TODOS_PER_PRINCIPAL, NewTodo, Todo, TodoError, TodoUpdate,
+    Todos,
+};
 
 /// The plugin's instruments. No `id`: the scope is the crate's, from Cargo.toml.
 #[backstage_telemetry::backstage_plugin]
@@ -72,17 +75,20 @@ impl BackendPlugin for TodosPlugin {
 
 fn error(error: TodoError) -> Response {
     let status = match error {
-        TodoError::EmptyTitle => StatusCode::BAD_REQUEST,
+        TodoError::EmptyTitle | TodoError::TitleTooLong => StatusCode::BAD_REQUEST,
         TodoError::NotFound(_) => StatusCode::NOT_FOUND,
+        TodoError::TooMany => StatusCode::CONFLICT,
     };
     (status, format!("{error}\n")).into_response()
 }
 
+/// `GET /`: a page of the todos (`?limit=&offset=`).
 async fn list(
     State(todos): State<Todos>,
     Extension(credentials): Extension<BackstageCredentials>,
-) -> Json<Vec<Todo>> {
-    Json(todos.list(&credentials))
+    Query(page): Query<Page>,
+) -> Json<Paged<Todo>> {
+    Json(page.of(&todos.list(&credentials)))
 }
 
 async fn create(

@@ -12,8 +12,12 @@ pub struct Todo {
     pub id: u64,
     pub title: String,
     pub category: String,
+    /// The user who created it, when the app-config lets identities be recorded.
     pub author: Option<String>,
     pub done: bool,
+    /// Whose quota it counts against (never shown).
+    #[serde(skip)]
+    owner: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,18 +49,33 @@ pub struct TodoUpdate {
     pub done: Option<bool>,
 }
 
+/// The longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// The most todos one principal (user or service) may have.
+pub const MAX_TODOS_PER_PRINCIPAL: usize = 100;
+
 /// Why a todo was refused.
 #[derive(Debug)]
 pub enum TodoError {
     EmptyTitle,
+    TitleTooLong,
     NotFound(u64),
+    /// The caller has [`MAX_TODOS_PER_PRINCIPAL`] todos already.
+    TooMany,
 }
 
 impl std::fmt::Display for TodoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TodoError::EmptyTitle => f.write_str("a todo needs a title"),
+            TodoError::TitleTooLong => {
+                write!(f, "a title has at most {MAX_TITLE_CHARS} characters")
+            }
             TodoError::NotFound(id) => write!(f, "no todo {id}"),
+            TodoError::TooMany => write!(
+                f,
+                "you have {MAX_TODOS_PER_PRINCIPAL} todos already: delete some first"
+            ),
         }
     }
 }
@@ -65,8 +84,20 @@ impl backstage_telemetry::ErrorType for TodoError {
     fn error_type(&self) -> std::borrow::Cow<'static, str> {
         match self {
             TodoError::EmptyTitle => "empty_title".into(),
+            TodoError::TitleTooLong => "title_too_long".into(),
             TodoError::NotFound(_) => "not_found".into(),
+            TodoError::TooMany => "too_many".into(),
         }
+    }
+}
+
+/// Who owns a todo: the user's entity ref or the service's subject.
+fn owner(credentials: &BackstageCredentials) -> Option<String> {
+    match credentials.principal() {
+        backstage_telemetry::Principal::User { user_entity_ref } => Some(user_entity_ref.clone()),
+        backstage_telemetry::Principal::Service { subject } => Some(subject.clone()),
+        // nobody (writes need a token: the backend answers 401 before this)
+        _ => None,
     }
 }
 
@@ -96,13 +127,18 @@ impl Todos {
         credentials: &BackstageCredentials,
     ) -> Result<Todo, TodoError> {
         let title = validate_title(&new.title)?;
+        let owner = owner(credentials);
         let mut items = self.items();
+        if items.iter().filter(|t| t.owner == owner).count() >= MAX_TODOS_PER_PRINCIPAL {
+            return Err(TodoError::TooMany);
+        }
         let todo = Todo {
             id: items.iter().map(|t| t.id).max().unwrap_or(0) + 1,
             title,
             category: new.category,
             author: credentials.principal().end_user_id().map(str::to_owned),
             done: false,
+            owner,
         };
         items.push(todo.clone());
         CREATED.add(
@@ -174,6 +210,8 @@ fn trimmed(title: &str) -> Result<String, TodoError> {
     let title = title.trim();
     if title.is_empty() {
         Err(TodoError::EmptyTitle)
+    } else if title.chars().count() > MAX_TITLE_CHARS {
+        Err(TodoError::TitleTooLong)
     } else {
         Ok(title.to_owned())
     }
