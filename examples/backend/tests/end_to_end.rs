@@ -93,6 +93,16 @@ impl Backend {
             .0
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping the backend does.
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(
+            sent.is_ok_and(|status| status.success()),
+            "kill -TERM {pid}"
+        );
+    }
+
     fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
@@ -287,14 +297,7 @@ fn the_example_backend_end_to_end() {
     assert!(!scrape.contains("alice"));
 
     // SIGTERM: readiness turns 503 while requests are still answered, then a clean exit
-    let pid = backend.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    backend.terminate();
     until(Duration::from_secs(5), || {
         (backend.readiness() == 503).then_some(())
     })
@@ -1001,15 +1004,8 @@ fn slow_and_idle_clients_cannot_hold_the_edge_or_the_shutdown() {
         )
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let pid = backend.child.id().to_string();
     let signalled = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    backend.terminate();
     let mut backend = backend;
     let exit = until(Duration::from_secs(20), || {
         backend.child.try_wait().ok().flatten()
