@@ -223,6 +223,12 @@ fn tracing_events_are_exported_as_log_records() {
         for log in &handled {
             assert_eq!(log.record.severity_text, "INFO");
             assert_eq!(log.record.severity_number, 9);
+            // the time of the event, not only when it was observed
+            assert_ne!(log.record.time_unix_nano, 0, "{protocol}: Timestamp");
+            assert_eq!(
+                log.record.time_unix_nano, log.record.observed_time_unix_nano,
+                "{protocol}"
+            );
             assert_eq!(
                 log.attribute("backstage.plugin.id").as_deref(),
                 Some("probe")

@@ -392,6 +392,55 @@ fn a_bad_setting_turns_off_only_its_own_exporter() {
     drop(taken);
 }
 
+/// With the collector gone while spans are being retried, shutdown still keeps its
+/// deadline, and says why each part could not export, naming the variables to check and
+/// never the endpoint.
+#[test]
+fn shutdown_is_bounded_while_exports_are_retried() {
+    // a port nobody listens on: every export is refused
+    let gone = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = run(
+        &[
+            "--spans",
+            "20",
+            "--interval-ms",
+            "50",
+            "--metrics",
+            "--log-items",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{gone}")),
+            ("OTEL_METRICS_EXPORTER", "otlp".to_owned()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("OTEL_BLRP_SCHEDULE_DELAY", "100".to_owned()),
+            ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "2000".to_owned()),
+        ],
+    );
+    let out = stdout(&output);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("shutdown:"))
+        .expect("a shutdown line");
+    let ms: u128 = line
+        .rsplit(" after ")
+        .next()
+        .and_then(|rest| rest.trim_end_matches(" ms").parse().ok())
+        .unwrap_or_else(|| panic!("elapsed ms in {line}"));
+    eprintln!("shutdown while retrying: {line}");
+    assert!(ms < 2_500, "{line}");
+    for part in ["traces", "metrics", "logs"] {
+        assert!(
+            line.contains(&format!("{part}: the last export failed: OTLP {part} export failed: the collector cannot be reached (check OTEL_EXPORTER_OTLP_")),
+            "{part}: {line}"
+        );
+    }
+    assert!(!line.contains(&gone.port().to_string()), "{line}");
+    assert!(!line.contains("Operation failed"), "{line}");
+}
+
 #[test]
 fn shutdown_is_bounded_with_a_silent_collector() {
     // accepts connections and never answers

@@ -483,8 +483,9 @@ impl Telemetry {
 /// One part of the shutdown, run on a thread of its own.
 type StopPart = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
-/// The shutdown of `signal`'s provider as a part, with a failure said in words: a
-/// provider reports only that its exporter failed, the exporter said why.
+/// The shutdown of `signal`'s provider as a part, with a failure said in words. A provider
+/// reports at most that its exporter failed (the batch processors not even that), so the
+/// part fails whenever the signal's last export did, with the exporter's explanation.
 fn provider_part(
     signal: Signal,
     stopping: &std::sync::Arc<retry::Stopping>,
@@ -493,16 +494,21 @@ fn provider_part(
     use opentelemetry_sdk::error::OTelSdkError;
     let stopping = stopping.clone();
     let part = move || {
-        shutdown().map_err(|error| match error {
-            OTelSdkError::AlreadyShutdown => "was shut down already".to_owned(),
-            OTelSdkError::Timeout(_) => {
-                "what was pending could not be exported within the shutdown deadline".to_owned()
+        let result = shutdown();
+        let last_export = stopping
+            .last_failure(signal)
+            .map(|why| format!("the last export failed: {why}"));
+        match (result, last_export) {
+            (Err(OTelSdkError::AlreadyShutdown), _) => Err("was shut down already".to_owned()),
+            (Err(OTelSdkError::Timeout(_)), _) => {
+                Err("what was pending could not be exported within the deadline".to_owned())
             }
-            OTelSdkError::InternalFailure(_) => match stopping.last_failure(signal) {
-                Some(why) => format!("what was pending could not be exported: {why}"),
-                None => "what was pending could not be exported".to_owned(),
-            },
-        })
+            (_, Some(failed)) => Err(failed),
+            (Err(OTelSdkError::InternalFailure(_)), None) => {
+                Err("what was pending could not be exported".to_owned())
+            }
+            (Ok(()), None) => Ok(()),
+        }
     };
     (signal.key(), Box::new(part))
 }

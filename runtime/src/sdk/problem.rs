@@ -18,7 +18,7 @@ use std::fmt;
 /// assert_eq!(
 ///     problem.to_string(),
 ///     "backend.telemetry.traces.exporter must name `otlp`, `console` (or `stdout`) or `none`; \
-///      that entry is ignored",
+///      using the default `none`",
 /// );
 /// # Ok::<(), backstage_telemetry::ConfigError>(())
 /// ```
