@@ -129,7 +129,7 @@ impl Stopping {
 fn jittered(pause: Duration) -> Duration {
     let spread = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.subsec_nanos() / 1_000);
+        .map_or(0, |since| since.subsec_micros());
     pause + pause / 10 * (spread % 100) / 100
 }
 
