@@ -44,6 +44,50 @@ fn handle_spans(received: &Received) -> usize {
         .count()
 }
 
+/// gRPC over TLS fails with what went wrong, not a guess about client certificates: an
+/// `https://` endpoint where nothing listens is unreachable, and a TLS server that does not
+/// choose HTTP/2 through ALPN (here the receiver's HTTP/1.1 port, as a TLS terminator
+/// without `h2` would be) is named as such.
+#[test]
+fn grpc_over_tls_errors_say_unreachable_or_alpn() {
+    let pki = Pki::generate();
+    let ca = ("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.file("ca.pem"));
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (ok, stderr) = export(
+        "grpc",
+        format!("https://127.0.0.1:{}", nobody.port()),
+        std::slice::from_ref(&ca),
+    );
+    assert!(ok, "{stderr}");
+    let error = export_error(&stderr).unwrap_or_else(|| panic!("no export error in {stderr}"));
+    // (the SDK's own words around ours: "Operation failed: ...")
+    assert!(
+        error.ends_with("OTLP traces export failed: the collector cannot be reached (check OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT)"),
+        "{error}"
+    );
+
+    let receiver = Receiver::start_tls(&pki.server(false));
+    let (ok, stderr) = export(
+        "grpc",
+        format!("https://127.0.0.1:{}", receiver.http.port()),
+        std::slice::from_ref(&ca),
+    );
+    assert!(ok, "{stderr}");
+    let error = export_error(&stderr).unwrap_or_else(|| panic!("no export error in {stderr}"));
+    assert!(
+        error.contains("did not choose HTTP/2 through ALPN") && error.contains("`h2`"),
+        "{error}"
+    );
+    assert!(!error.contains("client certificate"), "{error}");
+    assert!(
+        !error.contains(&receiver.http.port().to_string()),
+        "{error}"
+    );
+}
+
 #[test]
 fn otlp_over_tls_with_a_custom_ca_and_mutual_tls() {
     let pki = Pki::generate();
