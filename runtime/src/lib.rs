@@ -63,7 +63,7 @@ pub mod tracing;
 
 pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
 pub use catalog::catalog;
-pub use config::{Config, ConfigError, TelemetrySettings, set_config};
+pub use config::{Config, ConfigError, MetricView, TelemetrySettings, set_config};
 pub use global::{set_meter_provider, set_tracer_provider};
 pub use metrics::{MetricsService, RootMetricsService};
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};

@@ -47,6 +47,7 @@ pub struct Config {
     tracers: BTreeMap<String, ScopeOverride>,
     capture_end_user: bool,
     cardinality_limit: Option<u64>,
+    views: Vec<MetricView>,
     span_metrics: SpanMetricsSettings,
     telemetry: TelemetrySettings,
 }
@@ -91,6 +92,49 @@ impl SpanMetricsSettings {
     /// The boundaries the histogram uses: the configured ones if usable, else the defaults.
     pub fn boundaries_or_default(&self) -> &[f64] {
         self.checked_boundaries().unwrap_or(DEFAULT_SPAN_BOUNDARIES)
+    }
+}
+
+/// One entry of `backend.metrics.views`: how an operator changes what one instrument (or
+/// every instrument of a plugin, `backstage.plugin.catalog.*`) exports, without a code
+/// change. `init` checks each entry against the metric catalog and applies it through the
+/// SDK's views; what it cannot use is a set-up problem naming the entry's key.
+///
+/// ```
+/// let config = backstage_telemetry::Config::from_yaml_str(
+///     "app-config.yaml",
+///     "backend:\n  metrics:\n    views:\n      - instrument: backstage.plugin.catalog.processing.duration\n        boundaries: [0.01, 0.1, 1]\n      - instrument: backstage.plugin.scaffolder.*\n        attributes: [result]\n        cardinalityLimit: 100\n",
+/// )?;
+/// let views = config.views();
+/// assert_eq!(views[0].boundaries.as_deref(), Some(&[0.01, 0.1, 1.0][..]));
+/// assert_eq!(views[1].attributes.as_deref(), Some(&["result".to_owned()][..]));
+/// # Ok::<(), backstage_telemetry::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct MetricView {
+    /// `instrument`: an exported name, or a prefix ending in `*`.
+    pub instrument: Option<String>,
+    /// `boundaries`: a histogram's bucket boundaries.
+    pub boundaries: Option<Vec<f64>>,
+    /// `attributes`: the attribute keys kept (`[]` keeps none).
+    pub attributes: Option<Vec<String>>,
+    /// `cardinalityLimit`: series kept per collection, then the overflow series.
+    pub cardinality_limit: Option<u64>,
+    /// `drop`: export nothing of it.
+    pub drop: bool,
+}
+
+impl MetricView {
+    fn read(view: &Field<'_>) -> Result<MetricView, ConfigError> {
+        // a mapping, or the first `get` says it must be one
+        Ok(MetricView {
+            instrument: view.get("instrument")?.string()?,
+            boundaries: view.get("boundaries")?.numbers()?,
+            attributes: view.get("attributes")?.strings()?,
+            cardinality_limit: view.get("cardinalityLimit")?.whole_number()?,
+            drop: view.get("drop")?.boolean()?.unwrap_or(false),
+        })
     }
 }
 
@@ -228,6 +272,11 @@ impl Config {
         self.cardinality_limit
     }
 
+    /// `backend.metrics.views`, in the order written.
+    pub fn views(&self) -> &[MetricView] {
+        &self.views
+    }
+
     /// `backend.tracing.spanMetrics` and the per-plugin switches.
     pub fn span_metrics(&self) -> &SpanMetricsSettings {
         &self.span_metrics
@@ -291,6 +340,12 @@ impl Config {
                 .boolean()?
                 .unwrap_or(false),
             cardinality_limit: metrics.get("cardinalityLimit")?.whole_number()?,
+            views: metrics
+                .get("views")?
+                .items("a list of views, each a mapping with `instrument`")?
+                .iter()
+                .map(MetricView::read)
+                .collect::<Result<_, _>>()?,
             span_metrics: SpanMetricsSettings {
                 enabled: span_metrics.get("enabled")?.boolean()?.unwrap_or(false),
                 boundaries: span_metrics.get("boundaries")?.numbers()?,

@@ -45,6 +45,41 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// The sequence's items (`key[0]`, `key[1]`, ..); a missing or null key has none.
+    pub(super) fn items(&self, expected: &'static str) -> Result<Vec<Field<'a>>, ConfigError> {
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(Vec::new()),
+            Some((_, Value::Seq(items))) => Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, node)| Field {
+                    node: Some(node),
+                    path: format!("{}[{i}]", self.path),
+                })
+                .collect()),
+            Some((node, _)) => Err(self.wrong_type(node, expected)),
+        }
+    }
+
+    /// A list of strings.
+    pub(super) fn strings(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        const EXPECTED: &str = "a list of strings, such as [kind, result]";
+        match self.node.map(|n| (n, &n.value)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((_, Value::Seq(_))) => self
+                .items(EXPECTED)?
+                .iter()
+                .map(|item| match item.node.map(|n| (n, &n.value)) {
+                    Some((_, Value::String(s))) => Ok(s.clone()),
+                    Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+                    None => Ok(String::new()),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+        }
+    }
+
     pub(super) fn get(&self, key: &str) -> Result<Field<'a>, ConfigError> {
         let node = match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => None,
@@ -307,7 +342,8 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-/// A list item: a scalar as read, anything else skipped (an empty list in its place).
+/// A list item: a scalar or a mapping as read; a list in a list is skipped (an empty list
+/// in its place).
 struct Item(Node);
 
 impl<'de> Deserialize<'de> for Item {
@@ -359,12 +395,10 @@ impl<'de> Deserialize<'de> for Scalar {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
                 Ok(Scalar(Value::Seq(Vec::new())))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map
-                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Scalar(Value::Map(BTreeMap::new())))
+            // a mapping in a list (`backend.metrics.views`) is read whole: its depth is
+            // bounded by the parser's, like every mapping's
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+                ValueVisitor.visit_map(map).map(Scalar)
             }
         }
         deserializer.deserialize_any(ScalarVisitor)
@@ -425,8 +459,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        // Items are kept one level deep only (the one list we read holds numbers): a
-        // nested list or mapping is skipped whole, so deep nesting costs no stack.
+        // Items are scalars or mappings (the lists we read hold numbers, strings and views):
+        // a list in a list is skipped whole.
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Item>()? {
             items.push(item.0);

@@ -52,6 +52,7 @@ mod settings;
 #[cfg(feature = "otlp")]
 mod tls;
 mod unique;
+mod views;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -61,7 +62,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{
-    Instrument, MeterProviderBuilder, PeriodicReader, SdkMeterProvider, Stream,
+    Instrument, MeterProviderBuilder, PeriodicReader, SdkMeterProvider,
 };
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanExporter,
@@ -202,10 +203,15 @@ impl Telemetry {
 
         if !settings.metrics.is_empty() {
             let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
-            if let Some(limit) = settings.cardinality_limit {
-                builder = builder.with_view(move |_: &Instrument| {
-                    Stream::builder().with_cardinality_limit(limit).build().ok()
-                });
+            let views = views::Views::check(
+                config.views(),
+                &crate::catalog(),
+                settings.cardinality_limit,
+                &mut telemetry.problems,
+            );
+            if !views.is_empty() {
+                builder =
+                    builder.with_view(move |instrument: &Instrument| views.stream(instrument));
             }
             let mut readers = 0;
             for exporter in &settings.metrics {
