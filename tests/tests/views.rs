@@ -192,13 +192,13 @@ fn views_the_catalog_does_not_know_are_problems_and_the_rest_apply() {
     assert_eq!(
         problems,
         [
-            "backend.metrics.views[0].instrument names no instrument of the metric catalog (closest: `backstage.plugin.probe.items.handled`, `backstage.plugin.probe.items.queued`, `backstage.plugin.probe.items.duration`); this view is ignored",
+            "backend.metrics.views[0].instrument names no instrument of the metric catalog (closest: `backstage.plugin.probe.items.handled`, `backstage.plugin.probe.items.queued`, `backstage.plugin.probe.items.duration`); it applies only to an instrument of that name built after start-up",
             "backend.metrics.views[1].boundaries apply to histograms only, and this view names none; the instruments keep their boundaries",
             "backend.metrics.views[1].cardinalityLimit must be from 1 to 100000; using 1",
             "backend.metrics.views[2].boundaries must be finite numbers, each larger than the one before; the instruments keep their boundaries",
             "backend.metrics.views[2].attributes must be attribute keys such as `kind` or `http.route` (entry 0 is not); every attribute is kept",
             "backend.metrics.views[3].instrument is missing: name an exported metric, or a prefix ending in `*`; this view is ignored",
-            "backend.metrics.views[4].instrument names no instrument of the metric catalog (closest: `backstage.plugin.probe.items.queued`, `backstage.plugin.probe.items.handled`, `backstage.plugin.probe.items.duration`); this view is ignored",
+            "backend.metrics.views[4].instrument names no instrument of the metric catalog (closest: `backstage.plugin.probe.items.queued`, `backstage.plugin.probe.items.handled`, `backstage.plugin.probe.items.duration`); it applies only to an instrument of that name built after start-up",
             "backend.metrics.views[5].instrument names the same instruments as backend.metrics.views[1]; this view is ignored",
         ],
         "{stderr}"

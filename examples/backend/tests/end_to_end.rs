@@ -1088,3 +1088,54 @@ fn slow_and_idle_clients_cannot_hold_the_edge_or_the_shutdown() {
             .any(|l| l.contains(r#""message":"shutdown complete""#))
     );
 }
+
+/// The sample app-config (`examples/backend/app-config.yaml`) starts the backend with no
+/// set-up problem, and its views shape what Prometheus scrapes.
+#[test]
+fn the_sample_app_config_applies_its_views() {
+    let receiver = Receiver::start();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/app-config.yaml");
+    let backend = Backend::start_with_args(&receiver, &[], &["--config", config]);
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let (status, body) = backend.request(
+        "POST",
+        "/api/scaffolder/v2/tasks",
+        &[("authorization", "Bearer ci-token")],
+        r#"{"templateRef":"react-app"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let metrics = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        (body.contains("backstage_plugin_catalog_processing_duration_seconds_bucket")
+            && body.contains("backstage_plugin_scaffolder_step_count_total{"))
+        .then_some(body)
+    })
+    .expect("catalog and scaffolder metrics");
+    let bounds: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("backstage_plugin_catalog_processing_duration_seconds_bucket{"))
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        bounds,
+        ["0.001", "0.01", "0.1", "1", "+Inf"].into_iter().collect(),
+        "the view's boundaries"
+    );
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("backstage_plugin_scaffolder_step_count_total{"))
+    {
+        assert!(
+            !line.contains("step=") && !line.contains("template="),
+            "{line}"
+        );
+    }
+    let logs = backend.logs();
+    assert!(
+        !logs.iter().any(|l| l.contains("telemetry set-up")),
+        "{logs:#?}"
+    );
+}

@@ -3,10 +3,11 @@
 //! dropping it altogether, applied through one SDK view.
 //!
 //! Each entry is checked against the metric catalog at `init`: an instrument no code
-//! declares (with the closest names the catalog has), boundaries on an instrument that is no
-//! histogram, invalid boundaries or attribute keys, and a cardinality limit out of range are
-//! set-up problems naming the entry's key (`backend.metrics.views[3].instrument`); only that
-//! entry, or that key of it, is left out, and every other view applies. An exact name wins
+//! declares (with the closest names the catalog has; the view is kept for an instrument
+//! built later), boundaries on an instrument that is no histogram, invalid boundaries or
+//! attribute keys, and a cardinality limit out of range are set-up problems naming the
+//! entry's key (`backend.metrics.views[3].instrument`); only that key of the entry is left
+//! out, and every other view applies. An exact name wins
 //! over a prefix, and a longer prefix over a shorter one; `backend.metrics.cardinalityLimit`
 //! applies wherever a view sets none.
 
@@ -69,6 +70,8 @@ impl Views {
                 .iter()
                 .filter(|metric| covers(&target, prefix, &metric.name))
                 .collect();
+            // Not in the catalog: a typo, or an instrument a `MetricsService` builds after
+            // `init`. Said either way; the view is kept for the second case.
             if matched.is_empty() {
                 problems.push(SetupProblem::new(
                     key("instrument"),
@@ -76,9 +79,8 @@ impl Views {
                         "names no instrument of the metric catalog{}",
                         closest(instrument, catalog)
                     ),
-                    "this view is ignored",
+                    "it applies only to an instrument of that name built after start-up",
                 ));
-                continue;
             }
             if let Some(earlier) = views
                 .iter()
@@ -93,7 +95,8 @@ impl Views {
                 continue;
             }
             let boundaries = entry.boundaries.clone().filter(|boundaries| {
-                let histograms = matched.iter().any(|m| m.kind == MetricKind::Histogram);
+                let histograms =
+                    matched.is_empty() || matched.iter().any(|m| m.kind == MetricKind::Histogram);
                 let problem = if !histograms {
                     "apply to histograms only, and this view names none"
                 } else if crate::naming::validate_boundaries(boundaries).is_err() {
