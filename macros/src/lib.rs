@@ -110,6 +110,30 @@ pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (also in traits and under `#[async_trait]`), and functions returning a future from an
 /// `async` block; not on `const fn`.
 ///
+/// On an `impl` block (inherent or trait impl) it traces every method with a body as
+/// `#[span]` with the block's options on that method would: a method's own `#[span(..)]`
+/// replaces the block's options for it, `const fn` methods and the other items are left
+/// alone, and `name` is not accepted on a block (every method would get it).
+///
+/// ```
+/// #[backstage_telemetry::backstage_plugin(id = "catalog")]
+/// mod catalog {
+///     pub struct Store(Vec<String>);
+///
+///     #[backstage_telemetry::span(metrics)]
+///     impl Store {
+///         pub fn add(&mut self, entity: &str) {                 // span "add"
+///             self.0.push(entity.to_owned());
+///         }
+///
+///         #[backstage_telemetry::span(name = "count-entities")]  // its own options
+///         pub fn count(&self) -> usize {
+///             self.0.len()
+///         }
+///     }
+/// }
+/// ```
+///
 /// ```
 /// #[backstage_telemetry::backstage_plugin(id = "todos")]
 /// mod todos {
@@ -135,7 +159,11 @@ pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
     if span::is_expanded(&args) {
         return item;
     }
-    let (errors, item, _) = span::expand(args, item.into(), None);
+    let item = item.into();
+    if span::is_impl(&item) {
+        return span::expand_impl(args, item).into();
+    }
+    let (errors, item, _) = span::expand(args, item, None);
     quote::quote!(#errors #item).into()
 }
 

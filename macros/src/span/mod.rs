@@ -3,7 +3,10 @@
 //! body's own diagnostics still show and editors keep seeing it.
 
 mod attr;
+mod block;
 mod expand;
+
+pub use block::{expand as expand_impl, is_impl};
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use syn::parse::Parser;

@@ -1,0 +1,9 @@
+pub struct Store;
+
+#[backstage_telemetry::span]
+impl Store {
+    pub fn get(&self) {}
+    pub fn put(&self) {}
+}
+
+fn main() {}
