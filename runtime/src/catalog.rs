@@ -124,7 +124,18 @@ pub struct MetricEntry {
     pub scope: Scope,
     /// Where it was declared.
     pub site: Site,
+    /// A histogram's bucket boundaries as exported: an operator's view
+    /// (`backend.metrics.views`) if one sets them, else the declared ones (the app-config's
+    /// for span metrics), else the SDK's default ([`SDK_DEFAULT_BOUNDARIES`]); `None` for
+    /// other kinds.
+    pub boundaries: Option<Cow<'static, [f64]>>,
 }
+
+/// The bucket boundaries the OpenTelemetry SDK gives a histogram that declares none.
+pub const SDK_DEFAULT_BOUNDARIES: &[f64] = &[
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
 
 impl MetricEntry {
     /// The names Prometheus scrapes for it, as the exporter translates them: the name with
@@ -330,6 +341,7 @@ pub fn catalog() -> Catalog {
                 description: Cow::Borrowed(info.description),
                 scope: scope.clone(),
                 site: site(*line),
+                boundaries: (!info.boundaries.is_empty()).then_some(Cow::Borrowed(info.boundaries)),
             });
         }
         for (name, code) in declared.spans.iter().zip(declared.span_codes) {
@@ -365,11 +377,38 @@ pub fn catalog() -> Catalog {
             description: Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION),
             scope,
             site,
+            boundaries: Some(Cow::Owned(
+                config.span_metrics().boundaries_or_default().to_vec(),
+            )),
         });
     }
     metrics.extend(lock(&BUILT).iter().cloned());
+    for metric in &mut metrics {
+        metric.boundaries = effective_boundaries(&config, metric);
+    }
     metrics.sort_by(|a, b| order(&a.scope, &a.site).cmp(&order(&b.scope, &b.site)));
     Catalog { metrics, spans }
+}
+
+/// What a histogram exports: the boundaries of a view that applies, else its own, else
+/// the SDK's; `None` for other kinds.
+fn effective_boundaries(
+    config: &crate::Config,
+    metric: &MetricEntry,
+) -> Option<Cow<'static, [f64]>> {
+    if metric.kind != MetricKind::Histogram {
+        return None;
+    }
+    let viewed = config
+        .view_for(&metric.name)
+        .filter(|view| !view.drop)
+        .and_then(|view| view.boundaries.as_deref())
+        .filter(|boundaries| crate::naming::validate_boundaries(boundaries).is_ok());
+    match (viewed, &metric.boundaries) {
+        (Some(boundaries), _) => Some(Cow::Owned(boundaries.to_vec())),
+        (None, Some(own)) => Some(own.clone()),
+        (None, None) => Some(Cow::Borrowed(SDK_DEFAULT_BOUNDARIES)),
+    }
 }
 
 /// Plugins before core services, then by id, then where.
@@ -383,6 +422,7 @@ pub(crate) fn built(
     type_name: &'static str,
     unit: &str,
     description: &str,
+    boundaries: Option<&[f64]>,
     scope: &Scope,
     location: &'static Location<'static>,
 ) {
@@ -410,6 +450,7 @@ pub(crate) fn built(
             file: Cow::Borrowed(location.file()),
             line: location.line(),
         },
+        boundaries: boundaries.map(|b| Cow::Owned(b.to_vec())),
     };
     let mut built = lock(&BUILT);
     if !built.contains(&entry) {
@@ -517,8 +558,12 @@ impl Catalog {
             .metrics
             .iter()
             .map(|m| {
+                let boundaries = m.boundaries.as_ref().map_or_else(String::new, |b| {
+                    let values: Vec<String> = b.iter().map(f64::to_string).collect();
+                    format!(",\"boundaries\":[{}]", values.join(","))
+                });
                 format!(
-                    "{{\"name\":{},\"kind\":{},\"value_type\":{},\"unit\":{},\"description\":{},\"scope\":{},{}}}",
+                    "{{\"name\":{},\"kind\":{},\"value_type\":{},\"unit\":{},\"description\":{},\"scope\":{},{}{boundaries}}}",
                     text(&m.name),
                     text(m.kind.name()),
                     text(m.value_type),

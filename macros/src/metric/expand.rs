@@ -113,6 +113,7 @@ fn info_in(rt: &TokenStream, metric: &Metric) -> TokenStream {
     let description = metric.description.as_deref().unwrap_or_default();
     let kind = Ident::new(metric.kind.name(), Span::call_site());
     let value_type = metric.value_type;
+    let boundaries = metric.boundaries.as_deref().unwrap_or_default();
     quote! {
         #rt::MetricInfo {
             name: #name,
@@ -120,6 +121,7 @@ fn info_in(rt: &TokenStream, metric: &Metric) -> TokenStream {
             value_type: #value_type,
             unit: #unit,
             description: #description,
+            boundaries: &[#(#boundaries),*],
         }
     }
 }

@@ -126,6 +126,17 @@ pub struct MetricView {
 }
 
 impl MetricView {
+    /// How closely this view names the exported metric `name`: `None` if it does not cover
+    /// it; otherwise an exact name ranks above any prefix, and a longer prefix above a
+    /// shorter one.
+    pub fn covers(&self, name: &str) -> Option<(bool, usize)> {
+        let instrument = self.instrument.as_deref()?.trim();
+        match instrument.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix).then_some((false, prefix.len())),
+            None => (instrument == name).then_some((true, instrument.len())),
+        }
+    }
+
     fn read(view: &Field<'_>) -> Result<MetricView, ConfigError> {
         // a mapping, or the first `get` says it must be one
         Ok(MetricView {
@@ -136,6 +147,23 @@ impl MetricView {
             drop: view.get("drop")?.boolean()?.unwrap_or(false),
         })
     }
+}
+
+/// Of `views` (each with what to return for it), the one that applies to `name`: see
+/// [`Config::view_for`].
+pub(crate) fn best_view<'a, T>(
+    views: impl IntoIterator<Item = (&'a MetricView, T)>,
+    name: &str,
+) -> Option<T> {
+    let mut best: Option<(T, (bool, usize))> = None;
+    for (view, value) in views {
+        if let Some(rank) = view.covers(name)
+            && best.as_ref().is_none_or(|(_, best)| rank > *best)
+        {
+            best = Some((value, rank));
+        }
+    }
+    best.map(|(value, _)| value)
 }
 
 /// `backend.telemetry`: how `init` sets up the SDK. Every key is optional; `OTEL_*`
@@ -275,6 +303,12 @@ impl Config {
     /// `backend.metrics.views`, in the order written.
     pub fn views(&self) -> &[MetricView] {
         &self.views
+    }
+
+    /// The view that applies to the exported metric `name`: the one naming it exactly, else
+    /// the one with the longest prefix covering it (the first written, of equals).
+    pub fn view_for(&self, name: &str) -> Option<&MetricView> {
+        best_view(self.views.iter().map(|view| (view, view)), name)
     }
 
     /// `backend.tracing.spanMetrics` and the per-plugin switches.

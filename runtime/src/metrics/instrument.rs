@@ -144,6 +144,7 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
             short_type_name(std::any::type_name::<I>()),
             unit,
             self.description.as_deref().unwrap_or(""),
+            self.boundaries.as_deref(),
             &self.service.scope,
             location,
         );

@@ -174,7 +174,7 @@ impl MetricsService {
 
 /// One metric a scope declares with `metric!`: an entry of the `METRICS` manifest that
 /// `#[backstage_plugin]` adds to its module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MetricInfo {
     /// The exported name, such as `backstage.plugin.catalog.entities.processed`.
     pub name: &'static str,
@@ -186,4 +186,6 @@ pub struct MetricInfo {
     pub unit: &'static str,
     /// The description (empty if none).
     pub description: &'static str,
+    /// A histogram's bucket boundaries as declared (empty: none declared).
+    pub boundaries: &'static [f64],
 }

@@ -32,9 +32,8 @@ pub(super) struct Views {
 struct View {
     /// Where it is in `backend.metrics.views`.
     index: usize,
-    /// The exported name, or the prefix of the names it covers (`prefix`).
-    target: String,
-    prefix: bool,
+    /// The entry as written: what it covers.
+    written: MetricView,
     boundaries: Option<Vec<f64>>,
     attributes: Option<Vec<Key>>,
     cardinality_limit: Option<usize>,
@@ -61,14 +60,10 @@ impl Views {
                 ));
                 continue;
             };
-            let (target, prefix) = match instrument.strip_suffix('*') {
-                Some(prefix) => (prefix.to_owned(), true),
-                None => (instrument.to_owned(), false),
-            };
             let matched: Vec<&MetricEntry> = catalog
                 .metrics()
                 .iter()
-                .filter(|metric| covers(&target, prefix, &metric.name))
+                .filter(|metric| entry.covers(&metric.name).is_some())
                 .collect();
             // Not in the catalog: a typo, or an instrument a `MetricsService` builds after
             // `init`. Said either way; the view is kept for the second case.
@@ -84,7 +79,7 @@ impl Views {
             }
             if let Some(earlier) = views
                 .iter()
-                .find(|view| view.target == target && view.prefix == prefix)
+                .find(|view| view.written.instrument.as_deref().map(str::trim) == Some(instrument))
                 .map(|view| view.index)
             {
                 problems.push(SetupProblem::new(
@@ -144,8 +139,7 @@ impl Views {
             });
             views.push(View {
                 index,
-                target,
-                prefix,
+                written: entry.clone(),
                 boundaries,
                 attributes,
                 cardinality_limit,
@@ -196,20 +190,10 @@ impl Views {
         builder.build().ok()
     }
 
-    /// The view of the exported name `name`: an exact one, else the longest prefix.
+    /// The view of the exported name `name`: as [`Config::view_for`](crate::Config::view_for)
+    /// picks it.
     fn find(&self, name: &str) -> Option<&View> {
-        self.views
-            .iter()
-            .filter(|view| covers(&view.target, view.prefix, name))
-            .max_by_key(|view| (!view.prefix, view.target.len()))
-    }
-}
-
-fn covers(target: &str, prefix: bool, name: &str) -> bool {
-    if prefix {
-        name.starts_with(target)
-    } else {
-        name == target
+        crate::config::best_view(self.views.iter().map(|view| (&view.written, view)), name)
     }
 }
 
