@@ -199,3 +199,17 @@ pub fn known(args: Vec<Arg>, accepted: &[&str], accepts: &str, errors: &mut Erro
     }
     kept
 }
+
+/// The last word of an attribute's path: `span` in `span(..)` and in
+/// `backstage_telemetry::span`. Macros are recognised by it before name resolution exists.
+pub fn attribute_name(attribute: TokenStream) -> Option<String> {
+    let mut last = None;
+    for token in attribute {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) => last = Some(ident.to_string()),
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ':' => {}
+            _ => break,
+        }
+    }
+    last
+}

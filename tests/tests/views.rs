@@ -77,35 +77,32 @@ fn views_change_what_prometheus_scrapes() {
 
 #[test]
 fn the_prefix_view_limits_the_series_of_each_instrument_it_covers() {
-    let config = config_file(&format!(
-        "{VIEWS}  telemetry:\n    metrics:\n      prometheus: {{ port: 0 }}\n"
-    ));
-    let serving = Serving::start(&["--config", config.as_str(), "--distinct", "50"], &[]);
-    let (_, text) = get(serving.endpoint, "/metrics").expect("a scrape");
+    // the counter's series with these views, after 50 distinct results
+    let handled_with = |views: &str| -> Vec<String> {
+        let config = config_file(&format!(
+            "{views}  telemetry:\n    metrics:\n      prometheus: {{ port: 0 }}\n"
+        ));
+        let serving = Serving::start(&["--config", config.as_str(), "--distinct", "50"], &[]);
+        let (_, text) = get(serving.endpoint, "/metrics").expect("a scrape");
+        serving.stop();
+        text.lines()
+            .filter(|l| l.starts_with("backstage_plugin_probe_items_handled_total"))
+            .map(str::to_owned)
+            .collect()
+    };
     // the counter keeps no attributes (its own view): one series holding all 50
-    let handled: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("backstage_plugin_probe_items_handled_total"))
-        .collect();
     assert_eq!(
-        handled,
+        handled_with(VIEWS),
         [
             "backstage_plugin_probe_items_handled_total{otel_scope_name=\"backstage-plugin-probe\"} 50"
         ]
     );
-    serving.stop();
 
     // without the counter's own view, the plugin's limit of 3 series folds the rest into
     // the overflow series
-    let config = config_file(
-        "backend:\n  metrics:\n    views:\n      - instrument: backstage.plugin.probe.*\n        cardinalityLimit: 3\n  telemetry:\n    metrics:\n      prometheus: { port: 0 }\n",
+    let handled = handled_with(
+        "backend:\n  metrics:\n    views:\n      - instrument: backstage.plugin.probe.*\n        cardinalityLimit: 3\n",
     );
-    let serving = Serving::start(&["--config", config.as_str(), "--distinct", "50"], &[]);
-    let (_, text) = get(serving.endpoint, "/metrics").expect("a scrape");
-    let handled: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("backstage_plugin_probe_items_handled_total"))
-        .collect();
     assert_eq!(handled.len(), 3 + 1, "{handled:#?}");
     let total: u64 = handled
         .iter()
@@ -118,7 +115,6 @@ fn the_prefix_view_limits_the_series_of_each_instrument_it_covers() {
             .any(|l| l.contains("otel_metric_overflow=\"true\"")),
         "{handled:#?}"
     );
-    serving.stop();
 }
 
 #[test]

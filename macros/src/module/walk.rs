@@ -272,15 +272,7 @@ impl Walk {
 
     /// Whether an attribute's path ends in a name of `span`, of a scope attribute, or other.
     fn classify(&self, content: TokenStream) -> Attribute {
-        let mut last_ident = None;
-        for token in content {
-            match token {
-                TokenTree::Ident(ident) => last_ident = Some(ident.to_string()),
-                TokenTree::Punct(p) if p.as_char() == ':' => {}
-                _ => break,
-            }
-        }
-        match last_ident {
+        match crate::args::attribute_name(content) {
             Some(name) if self.names.span.contains(&name) => Attribute::Span,
             Some(name) if self.names.scope.contains(&name) => Attribute::Scope,
             _ => Attribute::Other,

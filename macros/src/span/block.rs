@@ -169,7 +169,7 @@ fn has_own_span(member: &[TokenTree]) -> bool {
         match token {
             TokenTree::Punct(hash) if hash.as_char() == '#' => {
                 if let Some(TokenTree::Group(attribute)) = rest.next()
-                    && last_path_word(attribute.stream()).as_deref() == Some("span")
+                    && crate::args::attribute_name(attribute.stream()).as_deref() == Some("span")
                 {
                     return true;
                 }
@@ -178,17 +178,4 @@ fn has_own_span(member: &[TokenTree]) -> bool {
         }
     }
     false
-}
-
-/// The last word of an attribute's path: `span` in `span(..)` and `backstage_telemetry::span`.
-fn last_path_word(attribute: TokenStream) -> Option<String> {
-    let mut last = None;
-    for token in attribute {
-        match token {
-            TokenTree::Ident(ident) => last = Some(ident.to_string()),
-            TokenTree::Punct(p) if p.as_char() == ':' => {}
-            _ => break,
-        }
-    }
-    last
 }
