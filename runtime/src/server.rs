@@ -182,17 +182,27 @@ async fn connection<S, B>(
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), bounded);
     tokio::pin!(connection);
+    // the lifetime, then `head_timeout` more for the answer in progress (a client that
+    // never reads it would otherwise hold the connection)
     let lifetime = tokio::time::sleep(limits.connection_lifetime);
     tokio::pin!(lifetime);
     let mut graceful = false;
+    let mut last_answer = false;
     loop {
         tokio::select! {
             _ = connection.as_mut() => return,
             // made room for a newer connection: it had sent no whole request head
             () = slot.evicted.notified() => return,
-            () = &mut lifetime, if !graceful => {
+            () = &mut lifetime => {
+                if last_answer {
+                    return;
+                }
+                last_answer = true;
                 graceful = true;
                 connection.as_mut().graceful_shutdown();
+                lifetime
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + limits.head_timeout);
             }
             changed = closing.changed(), if !graceful => {
                 if changed.is_err() || *closing.borrow() {
@@ -351,6 +361,59 @@ impl<B: Body> Body for Counted<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that asks for a large answer and never reads it is cut off at the
+    /// connection's lifetime and `head_timeout` after it, mid-answer.
+    #[test]
+    fn a_client_that_never_reads_is_cut_off_after_its_lifetime() {
+        use std::io::{Read, Write};
+        const ANSWER: usize = 64 << 20;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let big = hyper::service::service_fn(|_| async {
+            Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                hyper::body::Bytes::from(vec![b'x'; ANSWER]),
+            )))
+        });
+        let limits = Limits {
+            connection_lifetime: Duration::from_millis(300),
+            head_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        let server = std::thread::spawn(move || {
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    serve(listener, big, limits, std::future::pending()),
+                )
+                .await;
+            });
+        });
+        let mut client = std::net::TcpStream::connect(address).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut received = Vec::new();
+        // the end, or the read timeout while the server has stopped sending
+        let _ = client.read_to_end(&mut received);
+        assert!(
+            received.len() < ANSWER,
+            "the whole answer ({} bytes) was kept for a client that did not read",
+            received.len()
+        );
+        drop(client);
+        drop(server);
+    }
 
     #[test]
     fn at_the_cap_the_oldest_idle_connection_makes_room() {

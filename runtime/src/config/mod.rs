@@ -129,7 +129,7 @@ impl MetricView {
     /// How closely this view names the exported metric `name`: `None` if it does not cover
     /// it; otherwise an exact name ranks above any prefix, and a longer prefix above a
     /// shorter one.
-    pub fn covers(&self, name: &str) -> Option<(bool, usize)> {
+    pub(crate) fn covers(&self, name: &str) -> Option<(bool, usize)> {
         let instrument = self.instrument.as_deref()?.trim();
         match instrument.strip_suffix('*') {
             Some(prefix) => name.starts_with(prefix).then_some((false, prefix.len())),

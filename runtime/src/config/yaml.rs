@@ -63,20 +63,29 @@ impl<'a> Field<'a> {
 
     /// A list of strings.
     pub(super) fn strings(&self) -> Result<Option<Vec<String>>, ConfigError> {
-        const EXPECTED: &str = "a list of strings, such as [kind, result]";
+        self.list(
+            "a list of strings, such as [kind, result]",
+            |value| match value {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            },
+        )
+    }
+
+    /// A list whose every item `item` reads.
+    fn list<T>(
+        &self,
+        expected: &'static str,
+        item: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<Vec<T>>, ConfigError> {
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
-            Some((_, Value::Seq(_))) => self
-                .items(EXPECTED)?
+            Some((_, Value::Seq(items))) => items
                 .iter()
-                .map(|item| match item.node.map(|n| (n, &n.value)) {
-                    Some((_, Value::String(s))) => Ok(s.clone()),
-                    Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
-                    None => Ok(String::new()),
-                })
+                .map(|node| item(&node.value).ok_or_else(|| self.wrong_type(node, expected)))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
+            Some((node, _)) => Err(self.wrong_type(node, expected)),
         }
     }
 
@@ -125,9 +134,10 @@ impl<'a> Field<'a> {
     pub(super) fn number(&self) -> Result<Option<f64>, ConfigError> {
         match self.node.map(|n| (n, &n.value)) {
             None | Some((_, Value::Null)) => Ok(None),
-            Some((_, Value::Integer(i))) => Ok(Some(*i as f64)),
-            Some((_, Value::Float(f))) => Ok(Some(*f)),
-            Some((node, _)) => Err(self.wrong_type(node, "a number, such as 0.25")),
+            Some((node, value)) => value
+                .number()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(node, "a number, such as 0.25")),
         }
     }
 
@@ -142,20 +152,7 @@ impl<'a> Field<'a> {
     /// A list of numbers (integers or decimals); whether they make sense is for its user
     /// to say.
     pub(super) fn numbers(&self) -> Result<Option<Vec<f64>>, ConfigError> {
-        const EXPECTED: &str = "a list of numbers, such as [0.01, 0.1, 1]";
-        match self.node.map(|n| (n, &n.value)) {
-            None | Some((_, Value::Null)) => Ok(None),
-            Some((_, Value::Seq(items))) => items
-                .iter()
-                .map(|item| match item.value {
-                    Value::Integer(i) => Ok(i as f64),
-                    Value::Float(f) => Ok(f),
-                    _ => Err(self.wrong_type(item, EXPECTED)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some((node, _)) => Err(self.wrong_type(node, EXPECTED)),
-        }
+        self.list("a list of numbers, such as [0.01, 0.1, 1]", Value::number)
     }
 
     pub(super) fn wrong_type(&self, node: &Node, expected: &'static str) -> ConfigError {
@@ -276,6 +273,17 @@ pub(super) enum Value {
     String(String),
     Seq(Vec<Node>),
     Map(BTreeMap<String, Node>),
+}
+
+impl Value {
+    /// An integer or a decimal, as a number.
+    fn number(&self) -> Option<f64> {
+        match self {
+            Value::Integer(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
 }
 
 impl Node {

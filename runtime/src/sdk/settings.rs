@@ -134,6 +134,15 @@ impl Batch {
     }
 }
 
+/// An exporter name of an `OTEL_*_EXPORTER` list.
+#[derive(Clone, Copy)]
+enum Named {
+    None,
+    Console,
+    Otlp,
+    Prometheus,
+}
+
 /// A signal; as a number, an index (0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Signal {
@@ -185,6 +194,22 @@ pub(crate) struct Limit {
     pub default: u64,
     pub range: RangeInclusive<u64>,
     pub unit: &'static str,
+}
+
+impl Limit {
+    /// `value` clamped into the range, with a problem of `setting` if it was outside.
+    pub(crate) fn clamp(&self, setting: &str, value: u64, problems: &mut Vec<SetupProblem>) -> u64 {
+        let (min, max) = (*self.range.start(), *self.range.end());
+        let clamped = value.clamp(min, max);
+        if clamped != value {
+            problems.push(SetupProblem::new(
+                setting,
+                format!("must be from {min} to {max}{}", self.unit),
+                format!("using {clamped}{}", self.unit),
+            ));
+        }
+        clamped
+    }
 }
 
 /// `OTEL_BSP_MAX_QUEUE_SIZE`: spans waiting for export (each a few hundred bytes to a few KB).
@@ -409,16 +434,7 @@ impl Resolver<'_> {
 
     /// `value` clamped into `limit`'s range, with a problem if it was outside.
     fn clamp(&mut self, setting: &str, value: u64, limit: &Limit) -> u64 {
-        let (min, max) = (*limit.range.start(), *limit.range.end());
-        let clamped = value.clamp(min, max);
-        if clamped != value {
-            self.problem(
-                setting,
-                &format!("must be from {min} to {max}{}", limit.unit),
-                format!("using {clamped}{}", limit.unit),
-            );
-        }
-        clamped
+        limit.clamp(setting, value, &mut self.problems)
     }
 
     /// A number from the variable `name`, else from a config key, else the default; a
@@ -537,24 +553,28 @@ impl Resolver<'_> {
             Signal::Traces | Signal::Logs => "must name `otlp`, `console` (or `stdout`) or `none`",
             Signal::Metrics => "must name `prometheus`, `otlp`, `console` (or `stdout`) or `none`",
         };
-        let entries: Vec<String> = list
+        // each entry by name, `None` for a name this signal has no exporter by
+        let entries: Vec<Option<Named>> = list
             .split(',')
             .map(|name| name.trim().to_ascii_lowercase())
             .filter(|name| !name.is_empty())
+            .map(|name| match (signal, name.as_str()) {
+                (_, "none") => Some(Named::None),
+                (_, "console" | "stdout") => Some(Named::Console),
+                (_, "otlp") => Some(Named::Otlp),
+                (Signal::Metrics, "prometheus") => Some(Named::Prometheus),
+                _ => None,
+            })
             .collect();
-        let known_names = ["none", "console", "stdout", "otlp"];
-        let any_known = entries.iter().any(|name| {
-            known_names.contains(&name.as_str())
-                || (signal == Signal::Metrics && name == "prometheus")
-        });
+        let any_known = entries.iter().any(Option::is_some);
         let mut exporters = Vec::new();
-        for name in &entries {
-            let exporter = match (signal, name.as_str()) {
-                (_, "none") => None,
-                (_, "console" | "stdout") => Some(Exporter::Stdout),
-                (_, "otlp") => self.otlp(signal).map(Exporter::Otlp),
-                (Signal::Metrics, "prometheus") => self.prometheus(telemetry),
-                _ => {
+        for entry in entries {
+            let exporter = match entry {
+                Some(Named::None) => None,
+                Some(Named::Console) => Some(Exporter::Stdout),
+                Some(Named::Otlp) => self.otlp(signal).map(Exporter::Otlp),
+                Some(Named::Prometheus) => self.prometheus(telemetry),
+                None => {
                     let effect = if any_known {
                         "that entry is ignored".to_owned()
                     } else {

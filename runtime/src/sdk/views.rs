@@ -123,19 +123,7 @@ impl Views {
                 Some(keys.iter().map(|key| Key::new(key.clone())).collect())
             });
             let cardinality_limit = entry.cardinality_limit.map(|limit| {
-                let (min, max) = (
-                    *CARDINALITY_LIMIT.range.start(),
-                    *CARDINALITY_LIMIT.range.end(),
-                );
-                let clamped = limit.clamp(min, max);
-                if clamped != limit {
-                    problems.push(SetupProblem::new(
-                        key("cardinalityLimit"),
-                        format!("must be from {min} to {max}"),
-                        format!("using {clamped}"),
-                    ));
-                }
-                clamped as usize
+                CARDINALITY_LIMIT.clamp(&key("cardinalityLimit"), limit, problems) as usize
             });
             views.push(View {
                 index,
