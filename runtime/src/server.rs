@@ -91,6 +91,36 @@ impl Default for Limits {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What [`serve`] runs: a hyper service, cloned for each connection, whose answers' body
+/// can also be made from a string (for the `503` of a request past its deadline): axum's
+/// `Router` through `hyper_util::service::TowerToHyperService`, or a `service_fn` answering
+/// `Full<Bytes>`. Implemented for every such service.
+pub trait HttpService:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The answers' body.
+    type Body: Body<Data: Send, Error: Into<BoxError>> + From<&'static str> + Send + 'static;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data: Send, Error: Into<BoxError>> + From<&'static str> + Send + 'static,
+{
+    type Body = B;
+}
+
 /// Serves `service` on `listener` within `limits` until `shutdown` completes, then stops
 /// accepting, lets requests in flight finish for [`Limits::shutdown_grace`] and closes the
 /// connections still open. Returns when every connection is closed.
@@ -98,19 +128,12 @@ impl Default for Limits {
 /// The service answers each request of every connection; a request it has not answered
 /// within [`Limits::request_timeout`] gets a `503`. Its body type must be buildable from a
 /// string, for that answer (axum's `Body` and `Full<Bytes>` are).
-pub async fn serve<S, B>(
+pub async fn serve<S: HttpService>(
     listener: tokio::net::TcpListener,
     service: S,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: Body + From<&'static str> + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let table = Arc::new(Table::new(limits.max_connections.max(1)));
     let (closing, closed) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
@@ -155,20 +178,13 @@ pub async fn serve<S, B>(
 
 /// Serves one connection until it closes, is evicted, outlives its lifetime or the server
 /// shuts down.
-async fn connection<S, B>(
+async fn connection<S: HttpService>(
     stream: tokio::net::TcpStream,
     service: S,
     limits: Limits,
     slot: Slot,
     mut closing: watch::Receiver<bool>,
-) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: Body + From<&'static str> + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let _ = stream.set_nodelay(true);
     let bounded = Bounded {
         inner: service,
