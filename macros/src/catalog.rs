@@ -11,15 +11,17 @@
 //!         crate_name: env!("CARGO_PKG_NAME"), module: module_path!(), file: file!(),
 //!         metrics: METRICS,          // the module's manifest (`&[info]` outside a module)
 //!         metric_lines: &[7, 9],
-//!         spans: &["process"],
-//!         span_codes: &[12 << 4 | 0 << 1 | 0], // line, kind, `metrics`
+//!         span_names: &["process"],
+//!         // line, kind and `#[span(metrics)]` of each (`SpanKind::pack_site`)
+//!         span_sites: &[192],
 //!     };
 //! };
 //! ```
 //!
-//! Plain literal arrays: a struct literal per metric and span cost 11% of a full check.
+//! Plain literal arrays: a struct literal per metric and span cost 11% of a full check, a
+//! tuple with the kind's path per span site 5% (measured, N = 100).
 
-use backstage_telemetry_naming::Scope;
+use backstage_telemetry_naming::{Scope, SpanKind};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
@@ -35,19 +37,10 @@ pub fn line(span: Span) -> u32 {
 /// A `#[span]` site as the catalog stores it.
 pub struct SpanSite {
     pub name: String,
-    /// `line << 4 | kind << 1 | metrics` (kind: internal, server, client, producer,
-    /// consumer): one integer literal per site keeps the entry cheap to compile.
-    pub code: u32,
-}
-
-impl SpanSite {
-    /// `kind`: the index of the span kind in the order above, the runtime's `SPAN_KINDS`.
-    pub fn new(name: String, kind: u32, metrics: bool, line: u32) -> Self {
-        SpanSite {
-            name,
-            code: (line.min(u32::MAX >> 4) << 4) | (kind << 1) | u32::from(metrics),
-        }
-    }
+    pub line: u32,
+    pub kind: SpanKind,
+    /// Whether it asks for span metrics.
+    pub metrics: bool,
 }
 
 /// The entry of `scope`: its metrics (`metrics`, an expression of type `&[MetricInfo]`, with
@@ -65,8 +58,10 @@ pub fn entry(
     }
     let kind = crate::scope::kind_variant(scope);
     let id = scope.id();
-    let names = spans.iter().map(|s| &s.name);
-    let codes = spans.iter().map(|s| s.code);
+    let span_names = spans.iter().map(|site| &site.name);
+    let span_sites = spans
+        .iter()
+        .map(|site| site.kind.pack_site(site.line, site.metrics));
     quote! {
         const _: () = {
             #[#rt::linkme::distributed_slice(#rt::catalog::DECLARED)]
@@ -79,8 +74,8 @@ pub fn entry(
                 file: ::core::file!(),
                 metrics: #metrics,
                 metric_lines: &[#(#metric_lines),*],
-                spans: &[#(#names),*],
-                span_codes: &[#(#codes),*],
+                span_names: &[#(#span_names),*],
+                span_sites: &[#(#span_sites),*],
             };
         };
     }

@@ -155,11 +155,7 @@ pub fn backstage_core(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = args.into();
-    if span::is_expanded(&args) {
-        return item;
-    }
-    let item = item.into();
+    let (args, item) = (args.into(), item.into());
     if span::is_impl(&item) {
         return span::expand_impl(args, item).into();
     }

@@ -22,6 +22,22 @@ pub fn checked(kind: ScopeKind, lit: &LitStr) -> syn::Result<Scope> {
     Scope::new(kind, lit.value()).map_err(|e| syn::Error::new(lit.span(), e.short_message()))
 }
 
+/// `plugin = "id"` on a macro: the scope it names. A wrong one is reported and the
+/// placeholder stands in, so the macro does not look for a scope elsewhere.
+pub fn explicit_plugin(arg: &Arg, errors: &mut Errors) -> Scope {
+    errors
+        .check(
+            arg.lit_str("a string literal, e.g. `plugin = \"catalog\"`")
+                .and_then(|id| checked(ScopeKind::Plugin, &id)),
+        )
+        .unwrap_or_else(placeholder_scope)
+}
+
+/// The scope of a use whose own could not be resolved (an error was reported).
+fn placeholder_scope() -> Scope {
+    Scope::__checked(ScopeKind::Plugin, "unresolved")
+}
+
 /// The path of the runtime's expansion support, in full.
 fn runtime_path() -> TokenStream {
     quote!(::backstage_telemetry::__private)
@@ -39,19 +55,31 @@ pub fn kind_variant(scope: &Scope) -> TokenStream {
 fn declare_site(runtime: &TokenStream, scope: &Scope, spans: usize) -> TokenStream {
     let id = scope.id();
     let kind = kind_variant(scope);
+    // the meter a static of its own: `metric!` initialisers name it whole (a call or a field
+    // of `__BT_SCOPE` there costs more to compile, measured)
+    let meter = quote! {
+        #[allow(dead_code)]
+        static __BT_METER: #runtime::MeterScope =
+            #runtime::MeterScope::installed(#runtime::Scope::__checked(#runtime::ScopeKind::#kind, #id));
+    };
     if spans == 0 {
         return quote! {
+            #meter
+            #[allow(dead_code)]
             static __BT_SCOPE: #runtime::ScopeSite =
-                #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &[]);
+                #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &__BT_METER, &[]);
         };
     }
     // where each span site keeps its span-metrics series: one array, which the sites
     // index with a literal (a reference to an element each costs more to compile)
     quote! {
+        #meter
+        #[allow(dead_code)]
         static __BT_SITES: [#runtime::SiteMetrics; #spans] =
             [const { #runtime::SiteMetrics::new() }; #spans];
+        #[allow(dead_code)]
         static __BT_SCOPE: #runtime::ScopeSite =
-            #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &__BT_SITES);
+            #runtime::ScopeSite::new(#runtime::ScopeKind::#kind, #id, &__BT_METER, &__BT_SITES);
     }
 }
 
@@ -66,7 +94,6 @@ pub fn module_statics(scope: &Scope, spans: usize) -> TokenStream {
         use #runtime as __bt;
         #[allow(unused_imports)]
         use __bt::RecordOutcome as _;
-        #[allow(dead_code)]
         #site
     }
 }
@@ -75,7 +102,7 @@ pub fn module_statics(scope: &Scope, spans: usize) -> TokenStream {
 pub fn nested_module_imports() -> TokenStream {
     quote! {
         #[allow(unused_imports)]
-        use super::{__bt, __BT_SCOPE};
+        use super::{__bt, __BT_METER, __BT_SCOPE};
         #[allow(unused_imports)]
         use __bt::RecordOutcome as _;
     }
@@ -117,26 +144,44 @@ impl Enclosing {
 /// A resolved scope, and where it came from.
 pub struct Resolved {
     pub scope: Scope,
-    /// The Cargo.toml it came from (the crate rebuilds when it changes).
-    pub manifest: Option<PathBuf>,
-    /// From the enclosing scoped module, whose `__bt` and `__BT_SCOPE` the expansion uses.
-    pub shared: bool,
+    pub source: Source,
+}
+
+/// Where a macro use's scope came from; it decides how the expansion reaches the runtime,
+/// whether it declares its own site and catalog entry, and whether a module lists it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Named on the macro itself (`plugin = "id"`, a module's `id = "..."`), or the
+    /// placeholder of a wrong `plugin = ..` (reported; the macro does not look past it).
+    Explicit,
+    /// Handed down by the enclosing scoped module, whose `__bt` and `__BT_SCOPE` are in
+    /// reach and which lists the use in its catalog entry.
+    Module,
+    /// `[package.metadata.backstage]` of this Cargo.toml (the crate rebuilds when it
+    /// changes).
+    Manifest(PathBuf),
+    /// None could be resolved and an error was reported: the expansion still type-checks,
+    /// so the user's other errors show.
+    Unresolved,
 }
 
 impl Resolved {
-    /// The scope of a use whose scope could not be resolved (an error was reported): the
-    /// expansion still type-checks, so the user's other errors show.
-    pub fn placeholder() -> Self {
+    /// The scope of a use whose scope could not be resolved (an error was reported).
+    pub fn placeholder(source: Source) -> Self {
         Resolved {
-            scope: Scope::__checked(ScopeKind::Plugin, "unresolved"),
-            manifest: None,
-            shared: false,
+            scope: placeholder_scope(),
+            source,
         }
+    }
+
+    /// Whether the enclosing scoped module declares this use's site and lists it.
+    pub fn in_module(&self) -> bool {
+        self.source == Source::Module
     }
 
     /// How the expansion names the runtime: the module's alias `__bt`, or the full path.
     pub fn runtime(&self) -> TokenStream {
-        if self.shared {
+        if self.in_module() {
             quote!(__bt)
         } else {
             runtime_path()
@@ -148,7 +193,7 @@ impl Resolved {
     /// its own. A `#[span]` (`spans`: 1) not expanded in a scoped module's walk always has
     /// its own: the module's has room only for the span metrics of the sites it expanded.
     pub fn site(&self, spans: usize) -> TokenStream {
-        if self.shared && spans == 0 {
+        if self.in_module() && spans == 0 {
             return TokenStream::new();
         }
         let track = self.track();
@@ -158,14 +203,14 @@ impl Resolved {
 
     /// Makes the crate depend on the Cargo.toml its scope came from.
     pub fn track(&self) -> TokenStream {
-        match &self.manifest {
-            Some(path) => {
+        match &self.source {
+            Source::Manifest(path) => {
                 let path = path.display().to_string();
                 quote!(
                     const _: &[u8] = ::core::include_bytes!(#path);
                 )
             }
-            None => TokenStream::new(),
+            _ => TokenStream::new(),
         }
     }
 }
@@ -180,14 +225,12 @@ pub fn resolve(
     what: &str,
     errors: &mut Errors,
 ) -> Option<Resolved> {
-    let resolved = |scope, shared| Resolved {
-        scope,
-        manifest: None,
-        shared,
-    };
+    let resolved = |scope, source| Resolved { scope, source };
     match (explicit, enclosing) {
-        (Some(scope), _) => return Some(resolved(scope, false)),
-        (None, Some(Enclosing::Scope(scope))) => return Some(resolved(scope.clone(), true)),
+        (Some(scope), _) => return Some(resolved(scope, Source::Explicit)),
+        (None, Some(Enclosing::Scope(scope))) => {
+            return Some(resolved(scope.clone(), Source::Module));
+        }
         (None, Some(Enclosing::Unresolved)) => return None,
         (None, None) => {}
     }
@@ -231,8 +274,7 @@ pub fn crate_scope(at: Span) -> syn::Result<Option<Resolved>> {
         Scope::new(kind, id).map_err(|e| error(format!("[package.metadata.backstage]: {e}")))?;
     Ok(Some(Resolved {
         scope,
-        manifest: Some(path),
-        shared: false,
+        source: Source::Manifest(path),
     }))
 }
 

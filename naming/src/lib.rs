@@ -4,12 +4,12 @@
 //! This crate has no dependencies. Users reach it through `backstage_telemetry::naming`.
 //!
 //! ```
-//! use backstage_telemetry_naming::{exported_metric_name, ScopeKind};
+//! use backstage_telemetry_naming::Scope;
 //!
-//! let name = exported_metric_name(ScopeKind::Plugin, "catalog", "entities.processed").unwrap();
-//! assert_eq!(name, "backstage.plugin.catalog.entities.processed");
+//! let catalog = Scope::plugin("catalog").unwrap();
+//! assert_eq!(catalog.metric_name("entities.processed").unwrap(), "backstage.plugin.catalog.entities.processed");
 //!
-//! let err = exported_metric_name(ScopeKind::Plugin, "catalog", "Entities").unwrap_err();
+//! let err = catalog.metric_name("Entities").unwrap_err();
 //! assert!(err.to_string().contains("metric name `Entities`"));
 //! ```
 
@@ -93,7 +93,7 @@ impl Scope {
     /// The scope of kind `kind` and id `id`, if `id` is valid.
     pub fn new(kind: ScopeKind, id: impl Into<Cow<'static, str>>) -> Result<Self, NameError> {
         let id = id.into();
-        validate_scope_id(kind, &id)?;
+        check_id(kind, &id)?;
         Ok(Scope { kind, id })
     }
 
@@ -122,14 +122,35 @@ impl Scope {
     }
 
     /// The exported name of metric `authored`: `backstage.{plugin|core}.{id}.{authored}`.
+    /// Fails when `authored` is not a valid metric name, or the exported name is longer than
+    /// [`MAX_METRIC_NAME_LEN`].
     pub fn metric_name(&self, authored: &str) -> Result<String, NameError> {
-        exported_metric_name(self.kind, &self.id, authored)
+        validate_metric_name(authored)?;
+        let full = self.metric_prefix() + authored;
+        if full.len() > MAX_METRIC_NAME_LEN {
+            let len = full.len();
+            return Err(NameError::new(
+                Subject::ExportedMetricName,
+                full,
+                Problem::TooLong {
+                    len,
+                    max: MAX_METRIC_NAME_LEN,
+                },
+            ));
+        }
+        Ok(full)
+    }
+
+    /// The prefix of every metric of this scope: `backstage.plugin.{id}.` or
+    /// `backstage.core.{id}.`.
+    pub fn metric_prefix(&self) -> String {
+        format!("{ROOT_NAMESPACE}.{}.{}.", self.kind.segment(), self.id)
     }
 
     /// The default name of this scope's meter and tracer: `backstage-plugin-{id}` or
     /// `backstage-core-{id}`.
     pub fn instrumentation_scope_name(&self) -> String {
-        instrumentation_scope_name(self.kind, &self.id)
+        format!("{ROOT_NAMESPACE}-{}-{}", self.kind.segment(), self.id)
     }
 
     /// The key of the attribute every span of this scope carries: `backstage.plugin.id` or
@@ -211,6 +232,88 @@ impl MetricKind {
                 | MetricKind::ObservableUpDownCounter
                 | MetricKind::ObservableGauge
         )
+    }
+}
+
+/// The five span kinds of OpenTelemetry, as `#[span(kind = ..)]`, the span metrics' `span.kind`
+/// attribute and the catalog name them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// Work inside the process (the default).
+    #[default]
+    Internal,
+    /// The handling of a request from a remote client.
+    Server,
+    /// A request to a remote service.
+    Client,
+    /// The sending of a message handled later.
+    Producer,
+    /// The handling of a message sent earlier.
+    Consumer,
+}
+
+impl SpanKind {
+    /// Every kind.
+    pub const ALL: [SpanKind; 5] = [
+        SpanKind::Internal,
+        SpanKind::Server,
+        SpanKind::Client,
+        SpanKind::Producer,
+        SpanKind::Consumer,
+    ];
+
+    /// The kind as written in `kind = ..` and exported in `span.kind`: `internal`, `server`,
+    /// `client`, `producer` or `consumer`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+
+    /// The kind named `name` (as [`name`](Self::name) writes it), if there is one.
+    ///
+    /// ```
+    /// use backstage_telemetry_naming::SpanKind;
+    ///
+    /// assert_eq!(SpanKind::from_name("server"), Some(SpanKind::Server));
+    /// assert_eq!(SpanKind::from_name("Server"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<SpanKind> {
+        SpanKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// A `#[span]` site as the catalog the expansions write stores it: its `line`, this kind
+    /// and whether it asks for span metrics, in one number (one literal per site is cheaper
+    /// to compile than a tuple or a struct, measured). Read back by
+    /// [`unpack_site`](Self::unpack_site).
+    ///
+    /// ```
+    /// use backstage_telemetry_naming::SpanKind;
+    ///
+    /// let code = SpanKind::Client.pack_site(42, true);
+    /// assert_eq!(SpanKind::unpack_site(code), Some((42, SpanKind::Client, true)));
+    /// assert_eq!(SpanKind::unpack_site(7 << 1), None); // no kind 7
+    /// ```
+    pub const fn pack_site(self, line: u32, metrics: bool) -> u32 {
+        let kind = match self {
+            SpanKind::Internal => 0,
+            SpanKind::Server => 1,
+            SpanKind::Client => 2,
+            SpanKind::Producer => 3,
+            SpanKind::Consumer => 4,
+        };
+        (line << 4) | (kind << 1) | metrics as u32
+    }
+
+    /// The line, kind and span-metrics flag [`pack_site`](Self::pack_site) packed; `None`
+    /// for a code it cannot have made.
+    pub fn unpack_site(code: u32) -> Option<(u32, SpanKind, bool)> {
+        let kind = *SpanKind::ALL.get(((code >> 1) & 0b111) as usize)?;
+        Some((code >> 4, kind, code & 1 == 1))
     }
 }
 
@@ -460,18 +563,9 @@ fn quoted(value: &str) -> String {
 
 impl std::error::Error for NameError {}
 
-/// Checks a plugin id: `^[a-z][a-z0-9]*(-[a-z0-9]+)*$`, 1–63 characters.
-pub fn validate_plugin_id(id: &str) -> Result<(), NameError> {
-    validate_scope_id(ScopeKind::Plugin, id)
-}
-
-/// Checks a core service id: same rule as plugin ids.
-pub fn validate_core_id(id: &str) -> Result<(), NameError> {
-    validate_scope_id(ScopeKind::Core, id)
-}
-
-/// Checks a plugin or core service id.
-pub fn validate_scope_id(kind: ScopeKind, id: &str) -> Result<(), NameError> {
+/// Checks a plugin or core service id: `^[a-z][a-z0-9]*(-[a-z0-9]+)*$`, 1–63 characters
+/// (the one check behind [`Scope::new`]).
+fn check_id(kind: ScopeKind, id: &str) -> Result<(), NameError> {
     let subject = kind.subject();
     check_len(subject, id, MAX_ID_LEN)?;
     check_segments(id, '-', |c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -497,42 +591,6 @@ pub fn validate_metric_name(name: &str) -> Result<(), NameError> {
         return Err(NameError::new(subject, name, Problem::SingleSegment));
     }
     Ok(())
-}
-
-/// The prefix of every metric of a scope: `backstage.plugin.{id}.` or `backstage.core.{id}.`.
-/// The id is not checked.
-pub fn metric_prefix(kind: ScopeKind, id: &str) -> String {
-    format!("{ROOT_NAMESPACE}.{}.{id}.", kind.segment())
-}
-
-/// Checks the id and the authored metric name, and returns the exported name
-/// `backstage.{plugin|core}.{id}.{authored}` if it fits in 255 characters.
-pub fn exported_metric_name(
-    kind: ScopeKind,
-    id: &str,
-    authored: &str,
-) -> Result<String, NameError> {
-    validate_scope_id(kind, id)?;
-    validate_metric_name(authored)?;
-    let full = metric_prefix(kind, id) + authored;
-    if full.len() > MAX_METRIC_NAME_LEN {
-        let len = full.len();
-        return Err(NameError::new(
-            Subject::ExportedMetricName,
-            full,
-            Problem::TooLong {
-                len,
-                max: MAX_METRIC_NAME_LEN,
-            },
-        ));
-    }
-    Ok(full)
-}
-
-/// The default instrumentation scope (meter and tracer) name: `backstage-plugin-{id}` or
-/// `backstage-core-{id}`. The id is not checked.
-pub fn instrumentation_scope_name(kind: ScopeKind, id: &str) -> String {
-    format!("{ROOT_NAMESPACE}-{}-{id}", kind.segment())
 }
 
 /// Checks a unit: ASCII without whitespace or control characters, at most 63 characters.
@@ -699,35 +757,35 @@ mod tests {
             "a1-b2-c3",
             &"a".repeat(63),
         ] {
-            validate_plugin_id(ok).unwrap();
-            validate_core_id(ok).unwrap();
+            Scope::plugin(ok.to_owned()).unwrap();
+            Scope::core(ok.to_owned()).unwrap();
         }
-        assert_eq!(problem(validate_plugin_id("")), Problem::Empty);
+        assert_eq!(problem(Scope::plugin("")), Problem::Empty);
         assert_eq!(
-            problem(validate_plugin_id("Catalog")),
+            problem(Scope::plugin("Catalog")),
             Problem::InvalidChar { ch: 'C', at: 0 }
         );
         assert_eq!(
-            problem(validate_plugin_id("_catalog")),
+            problem(Scope::plugin("_catalog")),
             Problem::InvalidChar { ch: '_', at: 0 }
         );
         assert_eq!(
-            problem(validate_plugin_id("1catalog")),
+            problem(Scope::plugin("1catalog")),
             Problem::BadSegmentStart { ch: '1', at: 0 }
         );
         assert_eq!(
-            problem(validate_plugin_id("tech--insights")),
+            problem(Scope::plugin("tech--insights")),
             Problem::EmptySegment { at: 5 }
         );
         assert_eq!(
-            problem(validate_plugin_id("catalog-")),
+            problem(Scope::plugin("catalog-")),
             Problem::EmptySegment { at: 8 }
         );
         assert_eq!(
-            problem(validate_plugin_id(&"a".repeat(64))),
+            problem(Scope::plugin("a".repeat(64))),
             Problem::TooLong { len: 64, max: 63 }
         );
-        let err = validate_core_id("Db").unwrap_err();
+        let err = Scope::core("Db").unwrap_err();
         assert_eq!(err.subject(), Subject::CoreServiceId);
         assert!(
             err.to_string()
@@ -770,11 +828,15 @@ mod tests {
     #[test]
     fn exported_names() {
         assert_eq!(
-            exported_metric_name(ScopeKind::Core, "database", "connections.active").unwrap(),
+            Scope::core("database")
+                .unwrap()
+                .metric_name("connections.active")
+                .unwrap(),
             "backstage.core.database.connections.active"
         );
         let long = format!("a.{}", "b".repeat(240));
-        let err = exported_metric_name(ScopeKind::Plugin, "catalog", &long).unwrap_err();
+        let catalog = Scope::plugin("catalog").unwrap();
+        let err = catalog.metric_name(&long).unwrap_err();
         assert_eq!(err.subject(), Subject::ExportedMetricName);
         assert_eq!(
             err.problem(),
@@ -785,18 +847,13 @@ mod tests {
         );
         // exactly 255 is fine
         let fits = format!("a.{}", "b".repeat(255 - 25 - 2));
+        assert_eq!(catalog.metric_name(&fits).unwrap().len(), 255);
         assert_eq!(
-            exported_metric_name(ScopeKind::Plugin, "catalog", &fits)
-                .unwrap()
-                .len(),
-            255
-        );
-        assert_eq!(
-            instrumentation_scope_name(ScopeKind::Plugin, "catalog"),
+            catalog.instrumentation_scope_name(),
             "backstage-plugin-catalog"
         );
         assert_eq!(
-            instrumentation_scope_name(ScopeKind::Core, "http"),
+            Scope::core("http").unwrap().instrumentation_scope_name(),
             "backstage-core-http"
         );
     }

@@ -36,51 +36,46 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::Location;
-use std::sync::Mutex;
 
-use opentelemetry::trace::SpanKind;
+use crate::config::Config;
+use crate::metrics::{Built, MetricKind};
+use crate::naming::{Scope, ScopeKind, SpanKind};
+use crate::tracing::{
+    SPAN_DURATION_DESCRIPTION, SPAN_DURATION_UNIT, span_duration_boundaries, span_duration_name,
+};
 
-use crate::metrics::{MetricInfo, MetricKind};
-use crate::naming::{Scope, ScopeKind};
-use crate::sync::lock;
-use crate::tracing::SPAN_DURATION_METRIC;
+/// What the expansions write: reachable through `__private` only.
+pub(crate) mod link {
+    use crate::metrics::MetricInfo;
+    use crate::naming::ScopeKind;
 
-/// What one scoped module, or one site outside such a module, declared: an element of
-/// [`DECLARED`], written by the macro expansions.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Declared {
-    pub kind: ScopeKind,
-    pub id: &'static str,
-    pub crate_name: &'static str,
-    pub module: &'static str,
-    pub file: &'static str,
-    pub metrics: &'static [MetricInfo],
-    /// The line of each metric.
-    pub metric_lines: &'static [u32],
-    /// The name of each span site.
-    pub spans: &'static [&'static str],
-    /// Each span site's `line << 4 | kind << 1 | metrics`, kind in [`SPAN_KINDS`] order.
-    pub span_codes: &'static [u32],
+    /// What one scoped module, or one site outside such a module, declared: an element of
+    /// `DECLARED`, written by the macro expansions.
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub struct Declared {
+        pub kind: ScopeKind,
+        pub id: &'static str,
+        pub crate_name: &'static str,
+        pub module: &'static str,
+        pub file: &'static str,
+        pub metrics: &'static [MetricInfo],
+        /// The line of each metric.
+        pub metric_lines: &'static [u32],
+        /// The name of each span site.
+        pub span_names: &'static [&'static str],
+        /// The line, kind and whether it asks for span metrics of each span site
+        /// (`SpanKind::pack_site`).
+        pub span_sites: &'static [u32],
+    }
+
+    /// Every declaration of the macros in the binary, gathered by the linker.
+    #[doc(hidden)]
+    #[linkme::distributed_slice]
+    pub static DECLARED: [Declared];
 }
 
-/// The span kinds in the order of [`Declared::span_codes`].
-const SPAN_KINDS: [SpanKind; 5] = [
-    SpanKind::Internal,
-    SpanKind::Server,
-    SpanKind::Client,
-    SpanKind::Producer,
-    SpanKind::Consumer,
-];
-
-/// Every declaration of the macros in the binary, gathered by the linker.
-#[doc(hidden)]
-#[linkme::distributed_slice]
-pub static DECLARED: [Declared];
-
-/// Instruments built at run time, in order.
-static BUILT: Mutex<Vec<MetricEntry>> = Mutex::new(Vec::new());
+pub(crate) use link::DECLARED;
 
 /// Where something was declared.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -344,14 +339,16 @@ pub fn catalog() -> Catalog {
                 boundaries: (!info.boundaries.is_empty()).then_some(Cow::Borrowed(info.boundaries)),
             });
         }
-        for (name, code) in declared.spans.iter().zip(declared.span_codes) {
-            let kind = SPAN_KINDS.get(((code >> 1) & 0b111) as usize);
+        for (&name, &code) in declared.span_names.iter().zip(declared.span_sites) {
+            // made by the macros of the same release (an exact dependency of this crate)
+            let (line, kind, metrics) = SpanKind::unpack_site(code)
+                .expect("a span site's code made by `SpanKind::pack_site`");
             spans.push(SpanEntry {
                 name,
-                kind: kind.cloned().unwrap_or(SpanKind::Internal),
-                metrics: code & 1 == 1,
+                kind,
+                metrics,
                 scope: scope.clone(),
-                site: site(code >> 4),
+                site: site(line),
             });
         }
     }
@@ -368,21 +365,17 @@ pub fn catalog() -> Catalog {
     }
     for (scope, site) in timed {
         metrics.push(MetricEntry {
-            name: Cow::Owned(
-                crate::naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC,
-            ),
+            name: Cow::Owned(span_duration_name(&scope)),
             kind: MetricKind::Histogram,
             value_type: "f64",
-            unit: Cow::Borrowed("s"),
-            description: Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION),
+            unit: Cow::Borrowed(SPAN_DURATION_UNIT),
+            description: Cow::Borrowed(SPAN_DURATION_DESCRIPTION),
             scope,
             site,
-            boundaries: Some(Cow::Owned(
-                config.span_metrics().boundaries_or_default().to_vec(),
-            )),
+            boundaries: Some(Cow::Owned(span_duration_boundaries(&config).to_vec())),
         });
     }
-    metrics.extend(lock(&BUILT).iter().cloned());
+    metrics.extend(crate::metrics::built().into_iter().map(MetricEntry::from));
     for metric in &mut metrics {
         metric.boundaries = effective_boundaries(&config, metric);
     }
@@ -392,10 +385,7 @@ pub fn catalog() -> Catalog {
 
 /// What a histogram exports: the boundaries of a view that applies, else its own, else
 /// the SDK's; `None` for other kinds.
-fn effective_boundaries(
-    config: &crate::Config,
-    metric: &MetricEntry,
-) -> Option<Cow<'static, [f64]>> {
+fn effective_boundaries(config: &Config, metric: &MetricEntry) -> Option<Cow<'static, [f64]>> {
     if metric.kind != MetricKind::Histogram {
         return None;
     }
@@ -416,45 +406,24 @@ fn order<'a>(scope: &'a Scope, site: &'a Site) -> (bool, &'a str, &'a Site) {
     (scope.kind() == ScopeKind::Core, scope.id(), site)
 }
 
-/// Adds an instrument built at run time by the code at `location`.
-pub(crate) fn built(
-    name: &str,
-    type_name: &'static str,
-    unit: &str,
-    description: &str,
-    boundaries: Option<&[f64]>,
-    scope: &Scope,
-    location: &'static Location<'static>,
-) {
-    let (kind, value_type) = match type_name.split_once('<') {
-        Some((kind, value)) => (kind, value.trim_end_matches('>')),
-        None => (type_name, ""),
-    };
-    let Some(kind) = MetricKind::ALL.into_iter().find(|k| k.name() == kind) else {
-        return;
-    };
-    let value_type = ["u64", "i64", "f64"]
-        .into_iter()
-        .find(|t| *t == value_type)
-        .unwrap_or("");
-    let entry = MetricEntry {
-        name: Cow::Owned(name.to_owned()),
-        kind,
-        value_type,
-        unit: Cow::Owned(unit.to_owned()),
-        description: Cow::Owned(description.to_owned()),
-        scope: scope.clone(),
-        site: Site {
-            crate_name: Cow::Borrowed(""),
-            module: Cow::Borrowed(""),
-            file: Cow::Borrowed(location.file()),
-            line: location.line(),
-        },
-        boundaries: boundaries.map(|b| Cow::Owned(b.to_vec())),
-    };
-    let mut built = lock(&BUILT);
-    if !built.contains(&entry) {
-        built.push(entry);
+impl From<Built> for MetricEntry {
+    /// An instrument built at run time, declared where the code that built it is.
+    fn from(built: Built) -> Self {
+        MetricEntry {
+            name: Cow::Owned(built.name),
+            kind: built.kind,
+            value_type: built.value_type,
+            unit: Cow::Owned(built.unit),
+            description: Cow::Owned(built.description),
+            scope: built.scope,
+            site: Site {
+                crate_name: Cow::Borrowed(""),
+                module: Cow::Borrowed(""),
+                file: Cow::Borrowed(built.location.file()),
+                line: built.location.line(),
+            },
+            boundaries: built.boundaries.map(Cow::Owned),
+        }
     }
 }
 
@@ -581,7 +550,7 @@ impl Catalog {
                 format!(
                     "{{\"name\":{},\"kind\":{},\"metrics\":{},\"scope\":{},{}}}",
                     text(s.name),
-                    text(crate::tracing::kind_name(&s.kind)),
+                    text(s.kind.name()),
                     s.metrics,
                     text(&s.scope.to_string()),
                     site(&s.site)

@@ -1,18 +1,18 @@
-//! All process-wide state of this crate, in one place: the installed providers and their
+//! The process-wide state every other module reads: the installed providers and their
 //! generations, the installed configuration, the observable instruments to register with
-//! each new meter provider, the metric names claimed at run time, whether spans carry
-//! their scope in the context (for the logs), and the interned instrumentation scope names.
+//! each new meter provider, whether spans carry their scope in the context (for the logs),
+//! and the interned instrumentation scope names.
 //!
 //! Every instrument and tracer resolves against the global providers when it is used and
 //! caches what it resolved with the *generation* [`set_meter_provider`],
-//! [`set_tracer_provider`] and [`set_config`] advance ([`crate::binding`]); only after a
+//! [`set_tracer_provider`] and [`set_config`] advance (the `binding` module); only after a
 //! new one is installed does the next use bind again.
 //!
 //! Install providers through these functions (or [`crate::init`]-style set-up that calls
 //! them). A provider installed with `opentelemetry::global::set_*_provider` directly is seen
 //! by everything first used after it, but not by what was already bound.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -154,28 +154,6 @@ pub(crate) fn installed_config() -> Arc<Config> {
 /// Set once something reads the scope of the active span from the context (the JSON logs);
 /// until then spans do not carry it, which saves an allocation per span.
 pub(crate) static SCOPE_IN_CONTEXT: AtomicBool = AtomicBool::new(false);
-
-/// Exported names built at run time, with the instrument type and unit that hold each:
-/// one name is one instrument, as the macros check at compile time.
-static CLAIMED: Mutex<BTreeMap<String, (&'static str, String)>> = Mutex::new(BTreeMap::new());
-
-/// Registers exported metric `name` for an instrument of type `kind` with `unit`; if
-/// another type or unit holds it already, returns that one's.
-pub(crate) fn claim_metric_name(
-    name: &str,
-    kind: &'static str,
-    unit: &str,
-) -> Result<(), (&'static str, String)> {
-    let mut claimed = lock(&CLAIMED);
-    match claimed.get(name) {
-        Some((held_kind, held_unit)) if *held_kind == kind && held_unit == unit => Ok(()),
-        Some((held_kind, held_unit)) => Err((held_kind, held_unit.clone())),
-        None => {
-            claimed.insert(name.to_owned(), (kind, unit.to_owned()));
-            Ok(())
-        }
-    }
-}
 
 /// Instrumentation scope names made `'static` (see [`intern`]).
 static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());

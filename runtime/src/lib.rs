@@ -63,8 +63,8 @@ pub mod tracing;
 
 pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
 pub use catalog::catalog;
-pub use config::{Config, ConfigError, MetricView, TelemetrySettings, set_config};
-pub use global::{set_meter_provider, set_tracer_provider};
+pub use config::{Config, ConfigError, MetricView, TelemetrySettings};
+pub use global::{set_config, set_meter_provider, set_tracer_provider};
 pub use metrics::{MetricsService, RootMetricsService};
 pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
 pub use opentelemetry::{InstrumentationScope, KeyValue};
@@ -84,17 +84,17 @@ pub mod __private {
 
     /// The link-time catalog the expansions add to.
     pub mod catalog {
-        pub use crate::catalog::{DECLARED, Declared};
+        pub use crate::catalog::link::{DECLARED, Declared};
     }
-    pub use crate::metrics::{
-        __callback, Callback, Instrument, InstrumentSpec, MetricInfo, MetricKind,
-    };
-    pub use crate::naming::{Scope, ScopeKind};
+    pub use crate::metrics::instrument::{__callback, InstrumentSpec};
+    pub use crate::metrics::{Callback, Instrument, MeterScope, MetricInfo, MetricKind};
+    pub use crate::naming::{Scope, ScopeKind, SpanKind};
     pub use crate::site::ScopeSite;
-    pub use crate::tracing::{
-        Outcome, RecordOutcome, SiteMetrics, in_span_async, in_span_sync, with_output,
-    };
-    pub use crate::{KeyValue, SpanKind, SpanOptions, metrics};
+    pub use crate::tracing::metrics::SiteMetrics;
+    pub use crate::tracing::outcome::{Outcome, RecordOutcome};
+    pub use crate::tracing::run::{in_span_async, in_span_sync, with_output};
+    pub use crate::tracing::tracer::{Attributes, Options, Plain, SpanInit, SpanStart, Started};
+    pub use crate::{KeyValue, SpanOptions, metrics};
     pub use core::option::Option::{None, Some};
     pub use opentelemetry::trace::SpanRef;
     pub use std::sync::LazyLock;

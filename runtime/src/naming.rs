@@ -1,6 +1,6 @@
 //! The naming rules (docs/design.md, "Naming") and the scope of a plugin or core service.
 //!
-//! These are the same functions the macros run at compile time, so a name accepted there is
+//! These are the same rules the macros check at compile time, so a name accepted there is
 //! accepted here and the other way round.
 //!
 //! ```
@@ -14,10 +14,9 @@
 
 pub use backstage_telemetry_naming::{
     CORE_ID_ATTRIBUTE, MAX_ID_LEN, MAX_METRIC_NAME_LEN, MAX_SPAN_NAME_LEN, MAX_UNIT_LEN,
-    MetricKind, NameError, PLUGIN_ID_ATTRIBUTE, Problem, QUOTED_PREFIX_LEN, ROOT_NAMESPACE, Scope,
-    ScopeKind, Subject, already_registered, exported_metric_name, instrumentation_scope_name,
-    metric_prefix, validate_attribute_key, validate_boundaries, validate_core_id,
-    validate_metric_name, validate_plugin_id, validate_scope_id, validate_span_name, validate_unit,
+    MetricKind, NameError, PLUGIN_ID_ATTRIBUTE, Problem, ROOT_NAMESPACE, Scope, ScopeKind,
+    SpanKind, Subject, validate_attribute_key, validate_boundaries, validate_metric_name,
+    validate_span_name, validate_unit,
 };
 use opentelemetry::{Key, KeyValue};
 
@@ -28,4 +27,16 @@ pub(crate) fn id_attribute(scope: &Scope) -> KeyValue {
         Key::from_static_str(scope.id_attribute_key()),
         scope.id_cow().clone(),
     )
+}
+
+/// `kind` as OpenTelemetry's span kind.
+pub(crate) fn otel_kind(kind: SpanKind) -> opentelemetry::trace::SpanKind {
+    use opentelemetry::trace::SpanKind as Otel;
+    match kind {
+        SpanKind::Internal => Otel::Internal,
+        SpanKind::Server => Otel::Server,
+        SpanKind::Client => Otel::Client,
+        SpanKind::Producer => Otel::Producer,
+        SpanKind::Consumer => Otel::Consumer,
+    }
 }

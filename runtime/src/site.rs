@@ -1,32 +1,24 @@
-//! The statics the macro expansions start spans and build instruments from.
+//! The statics the macro expansions start spans and build instruments from: the glue between
+//! a `#[backstage_plugin]` module (or a lone `#[span]` / `metric!`) and the runtime.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 
-use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
-
 use crate::metrics::MeterScope;
-use crate::naming::{self, Scope, ScopeKind};
-use crate::tracing::{
-    BoundTracer, SPAN_DURATION_METRIC, ScopeTracer, SiteMetrics, SpanMetrics, SpanOptions, Started,
-};
+use crate::naming::{Scope, ScopeKind};
+use crate::tracing::{BoundTracer, ScopeTracer, SiteMetrics, SpanInit, SpanMetrics, Started};
 
 /// The tracer and meter of one plugin or core service, as a `static` of the expansion: one
 /// per `#[backstage_plugin]` / `#[backstage_core]` module, shared by every `#[span]` and
 /// `metric!` inside it, or one per site outside such a module. Both bind to the global
 /// providers on first use, and again whenever new ones are installed.
-///
-/// Each start takes `metrics`: whether the site asked for span metrics (`#[span(metrics)]`);
-/// the app-config decides with it whether the call is timed ([`Config::span_metrics_enabled`]).
-/// And `site`: the index of the `#[span]` among the scope's span sites, where its
-/// span-metrics series are kept once found.
-///
-/// [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
 #[doc(hidden)]
 pub struct ScopeSite {
     tracer: ScopeTracer,
-    meter: MeterScope,
+    /// The scope's meter: a `static` of its own, which the `metric!` instruments of the
+    /// scope are made from (`__BT_METER`).
+    meter: &'static MeterScope,
     /// `backstage.{kind}.{id}.span.duration`, made when first needed.
     span_duration: OnceLock<SpanMetrics>,
     /// The series of each `#[span]` of the scope, once found.
@@ -34,149 +26,90 @@ pub struct ScopeSite {
 }
 
 impl ScopeSite {
-    /// The site of scope `id` of `kind` (checked by the macro), for `#[span]` sites with
-    /// one `SiteMetrics` each in `sites`.
-    pub const fn new(kind: ScopeKind, id: &'static str, sites: &'static [SiteMetrics]) -> Self {
+    /// The site of scope `id` of `kind` (checked by the macro), with the scope's `meter`,
+    /// for `#[span]` sites with one `SiteMetrics` each in `sites`.
+    pub const fn new(
+        kind: ScopeKind,
+        id: &'static str,
+        meter: &'static MeterScope,
+        sites: &'static [SiteMetrics],
+    ) -> Self {
         ScopeSite {
             tracer: ScopeTracer::installed(Scope::__checked(kind, id)),
-            meter: MeterScope::installed(Scope::__checked(kind, id)),
+            meter,
             span_duration: OnceLock::new(),
             sites,
         }
     }
 
-    pub(crate) const fn meter(&self) -> &MeterScope {
-        &self.meter
-    }
-
-    pub(crate) fn scope(&self) -> &Scope {
-        self.tracer.scope()
-    }
-
-    /// `backstage.{kind}.{id}.span.duration`, made the first time a site of this scope is
-    /// timed.
-    fn span_metrics(&'static self) -> &'static SpanMetrics {
-        self.span_duration.get_or_init(|| {
-            let scope = self.scope();
-            let name = naming::metric_prefix(scope.kind(), scope.id()) + SPAN_DURATION_METRIC;
-            SpanMetrics::new(&self.meter, name)
-        })
-    }
-
-    /// Starts the span `name` (checked by the macro) of `kind`, or `None` without
-    /// evaluating `options` when no SDK is installed (and no span metrics are on).
+    /// Starts a call of the `#[span]` site `site` (its index among the scope's span sites)
+    /// named `name`: its span, made from `init` only if a tracer records, and its timer if
+    /// the site records span metrics (`metrics`: whether it asks for them,
+    /// `#[span(metrics)]`; the app-config decides). `None`, with nothing evaluated, when
+    /// there is nothing to do.
     #[inline]
-    pub fn start<'a>(
+    pub fn start<I: SpanInit>(
         &'static self,
-        name: &'static str,
-        kind: SpanKind,
-        metrics: bool,
         site: usize,
-        options: impl FnOnce() -> SpanOptions<'a>,
+        metrics: bool,
+        name: &'static str,
+        init: I,
     ) -> Option<Started> {
         let bound = self.tracer.bound();
-        if bound.idle(metrics) {
+        if bound.idle(bound.timed.timed(metrics)) {
             return None;
         }
-        let timer_kind = kind.clone();
-        self.start_site(bound, name, &timer_kind, metrics, site, |bound| {
-            self.tracer.start_checked(bound, name, kind, options)
-        })
+        Some(self.active(bound, metrics, site, name, init))
     }
 
-    /// Starts the span `name` of a site without options.
-    #[inline]
-    pub fn start_plain(
-        &'static self,
-        name: &'static str,
-        metrics: bool,
-        site: usize,
-    ) -> Option<Started> {
-        let bound = self.tracer.bound();
-        if bound.idle(metrics) {
-            return None;
-        }
-        self.start_plain_active(bound, name, metrics, site)
-    }
-
+    /// A call that is not idle, out of line (the function a `#[span]` expands to keeps a
+    /// small frame; `metrics` is read again here rather than kept in a register there).
     #[inline(never)]
-    fn start_plain_active(
+    fn active<I: SpanInit>(
         &'static self,
         bound: &BoundTracer,
-        name: &'static str,
         metrics: bool,
         site: usize,
-    ) -> Option<Started> {
-        self.start_site(bound, name, &SpanKind::Internal, metrics, site, |bound| {
-            self.tracer.start_plain_recording(bound, name)
-        })
-    }
-
-    /// Starts the span `name` of a site that gives only a kind and attributes:
-    /// `attributes` gets the scope attribute and returns them all.
-    #[inline]
-    pub fn start_with<const N: usize>(
-        &'static self,
         name: &'static str,
-        kind: SpanKind,
-        metrics: bool,
-        site: usize,
-        attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
-    ) -> Option<Started> {
-        let bound = self.tracer.bound();
-        if bound.idle(metrics) {
-            return None;
-        }
-        let timer_kind = kind.clone();
-        self.start_site(bound, name, &timer_kind, metrics, site, |bound| {
-            self.tracer
-                .start_with_recording(bound, name, kind, attributes)
-        })
-    }
-
-    /// What `start` starts for a site of `kind` that is not idle: timed when span metrics
-    /// are on for it, else the span alone (if a tracer records).
-    #[inline]
-    fn start_site(
-        &'static self,
-        bound: &BoundTracer,
-        name: &'static str,
-        kind: &SpanKind,
-        metrics: bool,
-        site: usize,
-        start: impl FnOnce(&BoundTracer) -> Started,
-    ) -> Option<Started> {
-        if bound.span_metrics[usize::from(metrics)] {
-            Some(self.start_timed(bound, name, kind, site, start))
+        init: I,
+    ) -> Started {
+        if bound.timed.timed(metrics) {
+            self.timed(bound, site, name, init)
         } else {
-            self.tracer.start_bound(bound, start)
+            self.tracer.open(bound, Cow::Borrowed(name), init)
         }
     }
 
-    /// What `start` starts (its span, if a tracer records), timed from before it: the site
-    /// has span metrics.
+    /// A call of a site with span metrics: timed from before its span (if a tracer records)
+    /// starts. Out of line, so a site without span metrics keeps its small frame.
     #[inline(never)]
-    fn start_timed(
+    fn timed<I: SpanInit>(
         &'static self,
         bound: &BoundTracer,
-        name: &'static str,
-        kind: &SpanKind,
         site: usize,
-        start: impl FnOnce(&BoundTracer) -> Started,
+        name: &'static str,
+        init: I,
     ) -> Started {
         // the expansion gives each site of the scope its own index
         let timer = self
             .sites
             .get(site)
-            .map(|site| site.start(|| self.span_metrics(), name, kind));
-        debug_assert!(timer.is_some(), "span site {site} of {:?}", self.scope());
-        let mut started = if bound.recording {
-            start(bound)
-        } else {
-            self.tracer.untraced()
-        };
+            .map(|series| series.timer(|| self.span_metrics(), name, init.kind()));
+        debug_assert!(
+            timer.is_some(),
+            "span site {site} of {:?}",
+            self.tracer.scope()
+        );
+        let mut started = self.tracer.open(bound, Cow::Borrowed(name), init);
         started.timer = timer;
         started
+    }
+
+    /// `backstage.{kind}.{id}.span.duration`, made the first time a site of this scope is
+    /// timed.
+    fn span_metrics(&'static self) -> &'static SpanMetrics {
+        self.span_duration
+            .get_or_init(|| SpanMetrics::new(self.meter, self.tracer.scope()))
     }
 }
 

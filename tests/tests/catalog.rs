@@ -134,7 +134,7 @@ fn every_site_is_listed_with_where_it_was_declared() {
     let span = |name: &str| catalog.spans().iter().find(|s| s.name == name);
     let run = span("run_checks").expect("span site");
     assert!(run.metrics);
-    assert_eq!(run.kind, backstage_telemetry::SpanKind::Server);
+    assert_eq!(run.kind, backstage_telemetry::naming::SpanKind::Server);
     assert_eq!(run.site.line, 17);
     assert_eq!(span("loose").expect("loose site").scope.id(), "loose");
 

@@ -533,14 +533,16 @@ proptest! {
     #[test]
     fn garbage_names_never_panic(input in any::<String>(), numbers in proptest::collection::vec(any::<f64>(), 0..8)) {
         use backstage_telemetry::naming::*;
-        let _ = validate_plugin_id(&input);
-        let _ = validate_core_id(&input);
+        let _ = Scope::plugin(input.clone());
+        let _ = Scope::core(input.clone());
         let _ = validate_metric_name(&input);
         let _ = validate_unit(&input);
         let _ = validate_attribute_key(&input);
         let _ = validate_span_name(&input);
         let _ = validate_boundaries(&numbers);
-        let _ = exported_metric_name(ScopeKind::Plugin, &input, &input);
+        if let Ok(scope) = Scope::plugin(input.clone()) {
+            let _ = scope.metric_name(&input);
+        }
         let metrics = plugin("garbage");
         if let Err(error) = metrics.counter::<u64>(&input).build() {
             prop_assert!(!error.to_string().is_empty());
@@ -553,7 +555,7 @@ proptest! {
     fn messages_quote_a_short_escaped_prefix(input in "\\PC{0,40}[\\x00-\\x1f\\x7f]{0,4}.{0,2000}") {
         use backstage_telemetry::naming::*;
         let errors = [
-            validate_plugin_id(&input).err(),
+            Scope::plugin(input.clone()).err(),
             validate_metric_name(&input).err(),
             validate_unit(&input).err(),
             validate_attribute_key(&input).err(),

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! pub static PROCESSED: __bt::metrics::Counter<u64> = __bt::metrics::Counter::__declared(
-//!     &__BT_SCOPE, "backstage.plugin.catalog.entities.processed", "", "{entity}", __bt::None,
+//!     &__BT_METER, "backstage.plugin.catalog.entities.processed", "", "{entity}", __bt::None,
 //! ); // (an empty description or unit is none)
 //! ```
 //!
@@ -94,7 +94,7 @@ pub fn line(metric: &Metric) -> u32 {
 
 /// The catalog entry of a metric outside a scoped module (inside one, the module lists it).
 fn own_entry(rt: &TokenStream, metric: &Metric) -> TokenStream {
-    if metric.resolved.shared {
+    if metric.resolved.in_module() {
         return TokenStream::new();
     }
     let info = info_in(rt, metric);
@@ -151,12 +151,12 @@ fn build(rt: &TokenStream, metric: &Metric) -> TokenStream {
         };
         quote! {
             <#ty as #rt::Instrument>::from_parts(
-                #rt::InstrumentSpec::__checked(&__BT_SCOPE, #name, #description, #unit, #boundaries),
+                #rt::InstrumentSpec::__checked(&__BT_METER, #name, #description, #unit, #boundaries),
                 #rt::__callback::<#value_type, _>(#callback),
             )
         }
     } else {
         let kind = Ident::new(metric.kind.name(), Span::call_site());
-        quote!(#rt::metrics::#kind::__declared(&__BT_SCOPE, #name, #description, #unit, #boundaries))
+        quote!(#rt::metrics::#kind::__declared(&__BT_METER, #name, #description, #unit, #boundaries))
     }
 }

@@ -5,20 +5,17 @@ mod expand;
 mod parse;
 mod valid;
 
-use proc_macro2::{Delimiter, Ident, TokenStream, TokenTree};
+use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 use crate::args::Errors;
-use crate::scope::Enclosing;
+use crate::scope::{Enclosing, Source};
 pub use expand::{info, line};
 use parse::{Form, MetricInput, MetricItem};
 pub use valid::Metric;
 
 /// `metric!(..)` / `metric! { .. }` on its own.
 pub fn expand(input: TokenStream) -> TokenStream {
-    if let Some(expanded) = already_expanded(&input) {
-        return expanded;
-    }
     let mut errors = Errors::default();
     let expanded = match MetricInput::parse(input, &mut errors) {
         Ok(input) => {
@@ -35,19 +32,6 @@ pub fn expand(input: TokenStream) -> TokenStream {
     quote!(#errors #expanded)
 }
 
-/// `__expanded { tokens }`: what a scoped module's walk already expanded.
-fn already_expanded(input: &TokenStream) -> Option<TokenStream> {
-    let mut tokens = input.clone().into_iter();
-    match (tokens.next(), tokens.next(), tokens.next()) {
-        (Some(TokenTree::Ident(marker)), Some(TokenTree::Group(expanded)), None)
-            if marker == "__expanded" && expanded.delimiter() == Delimiter::Brace =>
-        {
-            Some(expanded.stream())
-        }
-        _ => None,
-    }
-}
-
 /// What a `metric!` expands to, and what it declares in its scope.
 pub struct Expanded {
     pub tokens: TokenStream,
@@ -56,6 +40,8 @@ pub struct Expanded {
     pub declared: Vec<Metric>,
     /// The observable statics among them.
     pub observables: Vec<Ident>,
+    /// The expression form (a block evaluating to a reference), not items.
+    pub expression: bool,
 }
 
 /// Parses `input` for the module walk: `None` if any of it does not parse (then `metric!`
@@ -79,6 +65,7 @@ pub fn expand_input(
         tokens: TokenStream::new(),
         declared: Vec::new(),
         observables: Vec::new(),
+        expression: false,
     };
     match input.form {
         Form::Items(items) => {
@@ -92,7 +79,7 @@ pub fn expand_input(
                     continue;
                 };
                 expanded.tokens.extend(expand::item(&header, &metric));
-                if !metric.explicit_scope {
+                if metric.resolved.source != Source::Explicit {
                     if metric.kind.is_observable() {
                         expanded.observables.push(header.ident);
                     }
@@ -101,9 +88,10 @@ pub fn expand_input(
             }
         }
         Form::Expr(declaration) => {
+            expanded.expression = true;
             if let Some(metric) = valid::validate(*declaration, None, enclosing, errors) {
                 expanded.tokens = expand::expression(&metric);
-                if !metric.explicit_scope {
+                if metric.resolved.source != Source::Explicit {
                     expanded.declared.push(metric);
                 }
             }

@@ -4,8 +4,7 @@
 //! still type-checks.
 
 use backstage_telemetry_naming::{
-    MetricKind as Kind, Problem, ScopeKind, validate_boundaries, validate_metric_name,
-    validate_unit,
+    MetricKind as Kind, Problem, validate_boundaries, validate_metric_name, validate_unit,
 };
 use proc_macro2::Span;
 use syn::spanned::Spanned;
@@ -13,7 +12,7 @@ use syn::{Expr, Lit};
 
 use super::parse::Declaration;
 use crate::args::{Arg, Errors, known, lit_str};
-use crate::scope::{Enclosing, Resolved, checked, resolve};
+use crate::scope::{Enclosing, Resolved, Source, explicit_plugin, resolve};
 
 /// A checked declaration: what is expanded and what the module lists.
 pub struct Metric {
@@ -27,8 +26,6 @@ pub struct Metric {
     /// Observable kinds only (a placeholder if missing).
     pub callback: Option<Expr>,
     pub resolved: Resolved,
-    /// `plugin = "..."` named another scope than the enclosing one.
-    pub explicit_scope: bool,
     /// Where the name is written.
     pub span: Span,
 }
@@ -73,8 +70,7 @@ pub fn validate(
         description: doc,
         boundaries: None,
         callback: None,
-        resolved: Resolved::placeholder(),
-        explicit_scope: false,
+        resolved: Resolved::placeholder(Source::Unresolved),
         span: declaration.name.span(),
     };
     let mut plugin = None;
@@ -103,13 +99,7 @@ pub fn validate(
                 ),
             )),
             "callback" => metric.callback = errors.check(arg.into_expr("a closure")),
-            _ => {
-                plugin = errors.check(
-                    arg.lit_str("a string literal, e.g. `plugin = \"catalog\"`")
-                        .and_then(|id| checked(ScopeKind::Plugin, &id)),
-                );
-                metric.explicit_scope = true;
-            }
+            _ => plugin = Some(explicit_plugin(&arg, errors)),
         }
     }
     if kind.is_observable() && !has_callback {
@@ -121,10 +111,7 @@ pub fn validate(
             ),
         ));
     }
-    // a wrong `plugin = ..` was reported: no looking past it
-    if !(metric.explicit_scope && plugin.is_none())
-        && let Some(resolved) = resolve(plugin, enclosing, metric.span, "metric!", errors)
-    {
+    if let Some(resolved) = resolve(plugin, enclosing, metric.span, "metric!", errors) {
         metric.resolved = resolved;
     }
     if let Some(authored) = authored {

@@ -1,10 +1,10 @@
 //! `#[backstage_plugin(id = "...")]` / `#[backstage_core(id = "...")]` on an inline module.
 //!
-//! Attribute macros inside the module expand after this one, so the module hands its scope
-//! down by rewriting their tokens (`walk`): `#[span(..)]` becomes
-//! `#[span(.., __scope(plugin = "id"))]`, and each `metric!` is parsed, checked and expanded
-//! in place with the scope, in nested modules and function bodies too, but not inside a
-//! nested scoped module (the nearest scope wins). It checks that one name means one
+//! Attribute macros inside the module expand after this one, so the module applies its
+//! scope by rewriting their tokens (`walk`): each `#[span]` function and each `metric!` is
+//! parsed, checked and expanded in place with the scope, in nested modules and function
+//! bodies too, but not inside a nested scoped module (the nearest scope wins); a `#[span]`
+//! it cannot expand in place becomes `#[span(.., __scope(plugin = "id"))]`. It checks that one name means one
 //! instrument, and adds to the module:
 //!
 //! ```text
@@ -28,7 +28,7 @@ use syn::{Ident, Token};
 
 use crate::args::{Arg, Errors, known};
 use crate::metric::{check_duplicates, info, line};
-use crate::scope::{Enclosing, Resolved, checked, crate_scope, module_statics};
+use crate::scope::{Enclosing, Resolved, Source, checked, crate_scope, module_statics};
 
 pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStream {
     let attribute = match kind {
@@ -65,7 +65,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     };
     let mut walk = walk::Walk::new(enclosing, body.stream());
     let content = walk
-        .rewrite(body.stream(), true, &mut errors)
+        .rewrite(body.stream(), walk::Place::Top, &mut errors)
         .unwrap_or_else(|| body.stream());
     check_duplicates(&walk.declared, &mut errors);
     let infos = walk.declared.iter().map(info);
@@ -83,7 +83,10 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     let track = resolved.as_ref().map(Resolved::track);
     // declared even when the module's id is wrong, so the code inside still type-checks
     let statics = module_statics(
-        &resolved.map_or_else(|| Resolved::placeholder().scope, |r| r.scope),
+        &resolved.map_or_else(
+            || Resolved::placeholder(Source::Unresolved).scope,
+            |r| r.scope,
+        ),
         walk.spans.len(),
     );
     let errors = errors.into_compile_errors();
@@ -129,8 +132,7 @@ fn scope(
         let id = arg_id(&id, kind, errors)?;
         return Some(Resolved {
             scope: id,
-            manifest: None,
-            shared: false,
+            source: Source::Explicit,
         });
     }
     match errors.check(crate_scope(Span::call_site()))? {

@@ -1,5 +1,10 @@
-//! The token walk of a scoped module: hands the scope down to `#[span]`, expands each
-//! `metric!` with it, and collects the metrics declared.
+//! The token walk of a scoped module: expands each `#[span]` function and each `metric!`
+//! in place with the module's scope (one pass; rustc never invokes them), hands the scope
+//! to a `#[span]` it cannot expand here (after another attribute macro, on an `impl`
+//! block, inside one), and collects the span sites and metrics declared. A macro expanded
+//! in place leaves `use its::path as _;` once per level, so the user's import of it stays
+//! used. `rewrite` reads one level of tokens; one handler per thing it rewrites
+//! (`attribute`, `span_in_place`, `metric`, `group`).
 //!
 //! Macros are recognised by name, before name resolution exists: an attribute whose path
 //! ends in `span` and an invocation whose path ends in `metric`, or in a name they are
@@ -84,6 +89,105 @@ enum Attribute {
     Other,
 }
 
+/// Where a level of tokens is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The scoped module's own items.
+    Top,
+    /// Anything inside them.
+    Inner,
+    /// The body of an `impl` block with `#[span]` on it: a method's own `#[span]` is handed
+    /// the scope and left for the block's expansion, where it replaces the block's options.
+    SpanBlock,
+}
+
+/// One level of tokens (a module's items, a body, any group) as it is rewritten: the
+/// tokens read (`tokens`, handed to each handler beside it) and what is written.
+struct Level {
+    output: Vec<TokenTree>,
+    /// Whether anything changed; if not, the caller keeps the tokens it has.
+    changed: bool,
+    /// What the next brace group is the body of, where that matters.
+    next_body: Option<Body>,
+    /// The macro paths already kept in a `use` at this level (see `Walk::keep_import`).
+    kept: Vec<String>,
+}
+
+impl Level {
+    fn new(capacity: usize) -> Self {
+        Level {
+            output: Vec::with_capacity(capacity),
+            changed: false,
+            next_body: None,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Copies `count` tokens from `at` unchanged; the index after them.
+    fn keep(&mut self, tokens: &[TokenTree], at: usize, count: usize) -> usize {
+        self.output.extend_from_slice(&tokens[at..at + count]);
+        at + count
+    }
+
+    /// `#[allow(unused_imports)] use path as _;` the first time `path` is seen at this
+    /// level (else nothing): a macro the walk expands in place is not invoked by rustc, and
+    /// this keeps the user's import of it used.
+    fn keep_import(&mut self, path: &TokenStream) -> TokenStream {
+        let key = path.to_string();
+        if self.kept.contains(&key) {
+            return TokenStream::new();
+        }
+        self.kept.push(key);
+        quote!(#[allow(unused_imports)] use #path as _;)
+    }
+
+    /// Takes the path written before the macro name `name` (the `backstage_telemetry::` of
+    /// `backstage_telemetry::metric!`) back off the output: the macro's whole path.
+    fn take_path(&mut self, name: &Ident) -> TokenStream {
+        let mut start = self.output.len();
+        while let [.., TokenTree::Punct(first), TokenTree::Punct(second)] = &self.output[..start]
+            && first.as_char() == ':'
+            && first.spacing() == Spacing::Joint
+            && second.as_char() == ':'
+        {
+            start -= 2;
+            match &self.output[..start] {
+                [.., TokenTree::Punct(dollar), TokenTree::Ident(krate)]
+                    if dollar.as_char() == '$' && krate == "crate" =>
+                {
+                    start -= 2;
+                }
+                [.., TokenTree::Ident(segment)] if !is_keyword(segment) => start -= 1,
+                // a leading `::`
+                _ => break,
+            }
+        }
+        let mut path = self.output.split_off(start);
+        path.push(TokenTree::Ident(name.clone()));
+        path.into_iter().collect()
+    }
+}
+
+/// A body the walk treats apart.
+#[derive(Clone, Copy)]
+enum Body {
+    /// Of a nested scoped module, which hands down its own scope: left alone.
+    NestedScope,
+    /// Of an `impl` block with `#[span]` on it.
+    SpanBlock,
+}
+
+/// A keyword that can come before a path in an expression (`return ::a::metric!(..)`),
+/// and so is not one of its segments.
+fn is_keyword(ident: &Ident) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "as", "async", "await", "box", "break", "const", "dyn", "else", "if", "impl", "in", "let",
+        "loop", "match", "move", "mut", "ref", "return", "static", "unsafe", "where", "while",
+        "yield",
+    ];
+    KEYWORDS.iter().any(|keyword| ident == keyword)
+}
+
 impl Walk {
     pub fn new(enclosing: Enclosing, body: TokenStream) -> Self {
         Walk {
@@ -95,155 +199,195 @@ impl Walk {
         }
     }
 
-    /// Rewrites `stream`; `top` is true for the module's own items. `None` when nothing in
+    /// Rewrites `stream`, found at `place`. `None` when nothing in
     /// it changed: the caller keeps the tokens it has (rebuilding every group of every body
     /// would cost as much again as reading them).
     pub fn rewrite(
         &mut self,
         stream: TokenStream,
-        top: bool,
+        place: Place,
         errors: &mut Errors,
     ) -> Option<TokenStream> {
         let tokens: Vec<TokenTree> = stream.into_iter().collect();
-        let mut changed = false;
-        let mut output: Vec<TokenTree> = Vec::with_capacity(tokens.len());
-        let mut skip_next_body = false;
-        // the `#[span]` paths already left as a marker at this level
-        let mut marked: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < tokens.len() {
-            match (&tokens[i], tokens.get(i + 1), tokens.get(i + 2)) {
+        let tokens = tokens.as_slice();
+        let mut level = Level::new(tokens.len());
+        let mut at = 0;
+        while at < tokens.len() {
+            at = match (&tokens[at], tokens.get(at + 1), tokens.get(at + 2)) {
                 // #[...]
                 (TokenTree::Punct(hash), Some(TokenTree::Group(group)), _)
                     if hash.as_char() == '#' && group.delimiter() == Delimiter::Bracket =>
                 {
-                    let attribute = self.classify(group.stream());
-                    if let Some(end) = matches!(attribute, Attribute::Span)
-                        .then(|| span_in_place(&tokens, i))
-                        .flatten()
-                    {
-                        // the function, its body walked, expanded here: one pass
-                        changed = true;
-                        let mut item: Vec<TokenTree> = tokens[i + 2..=end].to_vec();
-                        if let Some(TokenTree::Group(body)) = item.last_mut()
-                            && let Some(walked) = self.rewrite(body.stream(), false, errors)
-                        {
-                            let mut walked = Group::new(Delimiter::Brace, walked);
-                            walked.set_span(body.span());
-                            *body = walked;
-                        }
-                        let (args, path) = attribute_parts(group);
-                        let (errors, expanded, descriptor) = span::expand(
-                            args,
-                            item.into_iter().collect(),
-                            Some((&self.enclosing, self.spans.len())),
-                        );
-                        output.extend(errors);
-                        self.spans.extend(descriptor);
-                        // the first function of each name here keeps the attribute as a
-                        // marker it passes the function through with, so the import is used
-                        let name = path.to_string();
-                        if !marked.contains(&name) {
-                            marked.push(name);
-                            let marker = Ident::new(span::EXPANDED, group.span());
-                            let mut attribute =
-                                Group::new(Delimiter::Bracket, quote!(#path(#marker)));
-                            attribute.set_span(group.span());
-                            output.extend([tokens[i].clone(), TokenTree::Group(attribute)]);
-                        }
-                        output.extend(expanded);
-                        i = end + 1;
-                        continue;
-                    }
-                    output.push(tokens[i].clone());
-                    match attribute {
-                        Attribute::Span => {
-                            changed = true;
-                            output.push(self.scoped_span(group));
-                        }
-                        Attribute::Scope => {
-                            skip_next_body = true;
-                            output.push(tokens[i + 1].clone());
-                        }
-                        Attribute::Other => output.push(tokens[i + 1].clone()),
-                    }
-                    i += 2;
+                    self.attribute(tokens, &mut level, at, group, place, errors)
                 }
                 // metric!(...) / metric!{...}
                 (
-                    TokenTree::Ident(ident),
+                    TokenTree::Ident(name),
                     Some(TokenTree::Punct(bang)),
                     Some(TokenTree::Group(group)),
-                ) if bang.as_char() == '!' && self.names.metric.iter().any(|n| ident == n) => {
-                    changed = true;
-                    match metric::parse_in_module(group.stream()) {
-                        Some(input) => {
-                            let expanded =
-                                metric::expand_input(input, Some(&self.enclosing), errors);
-                            if top {
-                                self.observables.extend(expanded.observables);
-                            }
-                            self.declared.extend(expanded.declared);
-                            // handed back through `metric!` itself, so its import is used
-                            // and its path resolves; it passes them through unparsed
-                            let hidden = expanded.tokens;
-                            let mut rewritten =
-                                Group::new(group.delimiter(), quote!(__expanded { #hidden }));
-                            rewritten.set_span(group.span());
-                            output.extend([
-                                tokens[i].clone(),
-                                tokens[i + 1].clone(),
-                                TokenTree::Group(rewritten),
-                            ]);
-                        }
-                        None => {
-                            // left for `metric!` itself to report, with the scope
-                            let hidden = self.enclosing.hidden_arg();
-                            let original = group.stream();
-                            let mut rewritten =
-                                Group::new(group.delimiter(), quote!(#hidden; #original));
-                            rewritten.set_span(group.span());
-                            output.extend([
-                                tokens[i].clone(),
-                                tokens[i + 1].clone(),
-                                TokenTree::Group(rewritten),
-                            ]);
-                        }
-                    }
-                    i += 3;
+                ) if bang.as_char() == '!' && self.names.metric.iter().any(|n| name == n) => {
+                    self.metric(tokens, &mut level, at, name, group, place, errors)
                 }
                 (TokenTree::Group(group), _, _) => {
-                    if skip_next_body && group.delimiter() == Delimiter::Brace {
-                        // a nested scoped module: its own attribute hands its scope down
-                        skip_next_body = false;
-                        output.push(tokens[i].clone());
-                    } else {
-                        let mut content = self.rewrite(group.stream(), false, errors);
-                        if is_module_body(&tokens[..i], group) {
-                            // a nested module sees the scope's runtime alias and statics
-                            let items = content.unwrap_or_else(|| group.stream());
-                            let imports = nested_module_imports();
-                            content = Some(quote!(#imports #items));
-                        }
-                        match content {
-                            Some(content) => {
-                                changed = true;
-                                let mut rewritten = Group::new(group.delimiter(), content);
-                                rewritten.set_span(group.span());
-                                output.push(TokenTree::Group(rewritten));
-                            }
-                            None => output.push(tokens[i].clone()),
-                        }
-                    }
-                    i += 1;
+                    self.group(tokens, &mut level, at, group, errors)
+                }
+                _ => level.keep(tokens, at, 1),
+            };
+        }
+        level.changed.then(|| level.output.into_iter().collect())
+    }
+
+    /// `#[..]` at `at`: a `#[span]` on a function is expanded in place, or handed the scope
+    /// where it cannot be; a scoped module's attribute marks its body to be left alone.
+    fn attribute(
+        &mut self,
+        tokens: &[TokenTree],
+        level: &mut Level,
+        at: usize,
+        group: &Group,
+        place: Place,
+        errors: &mut Errors,
+    ) -> usize {
+        match self.classify(group.stream()) {
+            Attribute::Span => match span_in_place(tokens, at) {
+                Some(end) if place != Place::SpanBlock => {
+                    self.span_in_place(tokens, level, at, end, group, errors)
                 }
                 _ => {
-                    output.push(tokens[i].clone());
-                    i += 1;
+                    if on_impl(&tokens[at + 2..]) {
+                        level.next_body = Some(Body::SpanBlock);
+                    }
+                    level.changed = true;
+                    level.keep(tokens, at, 1);
+                    level.output.push(self.scoped_span(group));
+                    at + 2
                 }
+            },
+            Attribute::Scope => {
+                level.next_body = Some(Body::NestedScope);
+                level.keep(tokens, at, 2)
+            }
+            Attribute::Other => level.keep(tokens, at, 2),
+        }
+    }
+
+    /// The function of the `#[span]` at `at`, whose body ends at `end`: its body walked,
+    /// then expanded here, in one pass.
+    fn span_in_place(
+        &mut self,
+        tokens: &[TokenTree],
+        level: &mut Level,
+        at: usize,
+        end: usize,
+        attribute: &Group,
+        errors: &mut Errors,
+    ) -> usize {
+        level.changed = true;
+        let (args, path) = attribute_parts(attribute);
+        let mut item: Vec<TokenTree> = tokens[at + 2..=end].to_vec();
+        if let Some(TokenTree::Group(body)) = item.last_mut() {
+            let walked = self.rewrite(body.stream(), Place::Inner, errors);
+            let keep = level.keep_import(&path);
+            if walked.is_some() || !keep.is_empty() {
+                let stream = after_inner_attributes(walked.unwrap_or_else(|| body.stream()), keep);
+                let mut walked = Group::new(Delimiter::Brace, stream);
+                walked.set_span(body.span());
+                *body = walked;
             }
         }
-        changed.then(|| output.into_iter().collect())
+        let (errors, expanded, descriptor) = span::expand(
+            args,
+            item.into_iter().collect(),
+            Some((&self.enclosing, self.spans.len())),
+        );
+        level.output.extend(errors);
+        level.output.extend(expanded);
+        self.spans.extend(descriptor);
+        end + 1
+    }
+
+    /// The `metric!` at `at`, named `name`: expanded in place with the scope (its import
+    /// kept used); when it does not parse, handed the scope for `metric!` itself to report.
+    #[allow(clippy::too_many_arguments)]
+    fn metric(
+        &mut self,
+        tokens: &[TokenTree],
+        level: &mut Level,
+        at: usize,
+        name: &Ident,
+        group: &Group,
+        place: Place,
+        errors: &mut Errors,
+    ) -> usize {
+        level.changed = true;
+        let Some(input) = metric::parse_in_module(group.stream()) else {
+            let hidden = self.enclosing.hidden_arg();
+            let original = group.stream();
+            let mut rewritten = Group::new(group.delimiter(), quote!(#hidden; #original));
+            rewritten.set_span(group.span());
+            level.keep(tokens, at, 2);
+            level.output.push(TokenTree::Group(rewritten));
+            return at + 3;
+        };
+        let expanded = metric::expand_input(input, Some(&self.enclosing), errors);
+        if place == Place::Top {
+            self.observables.extend(expanded.observables);
+        }
+        self.declared.extend(expanded.declared);
+        let path = level.take_path(name);
+        let keep = level.keep_import(&path);
+        let expansion = expanded.tokens;
+        if expanded.expression {
+            if keep.is_empty() {
+                level.output.extend(expansion);
+            } else {
+                let mut block = Group::new(Delimiter::Brace, quote!(#keep #expansion));
+                block.set_span(group.span());
+                level.output.push(TokenTree::Group(block));
+            }
+            return at + 3;
+        }
+        level.output.extend(quote!(#keep #expansion));
+        // items need no `;` after them (and a module accepts none)
+        match tokens.get(at + 3) {
+            Some(TokenTree::Punct(semi)) if semi.as_char() == ';' => at + 4,
+            _ => at + 3,
+        }
+    }
+
+    /// A group at `at`: walked, and a nested module's body given the scope's names; the
+    /// body of a nested scoped module is left to its own attribute.
+    fn group(
+        &mut self,
+        tokens: &[TokenTree],
+        level: &mut Level,
+        at: usize,
+        group: &Group,
+        errors: &mut Errors,
+    ) -> usize {
+        let mut place = Place::Inner;
+        if group.delimiter() == Delimiter::Brace {
+            match level.next_body.take() {
+                Some(Body::NestedScope) => return level.keep(tokens, at, 1),
+                Some(Body::SpanBlock) => place = Place::SpanBlock,
+                None => {}
+            }
+        }
+        let mut content = self.rewrite(group.stream(), place, errors);
+        if is_module_body(&tokens[..at], group) {
+            // a nested module sees the scope's runtime alias and statics
+            let items = content.unwrap_or_else(|| group.stream());
+            let imports = nested_module_imports();
+            content = Some(quote!(#imports #items));
+        }
+        let Some(content) = content else {
+            return level.keep(tokens, at, 1);
+        };
+        level.changed = true;
+        let mut rewritten = Group::new(group.delimiter(), content);
+        rewritten.set_span(group.span());
+        level.output.push(TokenTree::Group(rewritten));
+        at + 1
     }
 
     /// `[span]` → `[span(__scope(..))]`, `[span(args)]` → `[span(args, __scope(..))]`.
@@ -287,6 +431,28 @@ fn is_module_body(before: &[TokenTree], group: &Group) -> bool {
             before,
             [.., TokenTree::Ident(keyword), TokenTree::Ident(_)] if keyword == "mod"
         )
+}
+
+/// Whether the item after an attribute, `item`, is an `impl` block.
+fn on_impl(item: &[TokenTree]) -> bool {
+    for token in item {
+        match token {
+            TokenTree::Ident(word) if word == "impl" => return true,
+            TokenTree::Ident(word) if word == "fn" => return false,
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => return false,
+            TokenTree::Punct(p) if p.as_char() == ';' => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `items` with `insert` put after its inner attributes (`#![..]`), which must come first.
+fn after_inner_attributes(items: TokenStream, insert: TokenStream) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = items.into_iter().collect();
+    let at = span::inner_attributes_end(&tokens);
+    tokens.splice(at..at, insert);
+    tokens.into_iter().collect()
 }
 
 /// The arguments and the path of an attribute: `x` and `path` in `#[path(x)]`.

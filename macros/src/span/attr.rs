@@ -1,7 +1,7 @@
 //! The arguments of `#[span(...)]`: a typed model, built from the options once they parsed,
 //! every problem reported at once.
 
-use backstage_telemetry_naming::{Scope, ScopeKind, validate_attribute_key, validate_span_name};
+use backstage_telemetry_naming::{Scope, SpanKind, validate_attribute_key, validate_span_name};
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -9,7 +9,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Token};
 
 use crate::args::{Arg, Errors, known};
-use crate::scope::{Enclosing, checked};
+use crate::scope::{Enclosing, explicit_plugin};
 
 /// `#[span(name = "...", kind = server, attributes(key = expr, ...), credentials = expr,
 /// request = expr, link = expr, metrics, plugin = "id")]`, every option optional.
@@ -24,43 +24,15 @@ pub struct SpanArgs {
     pub link: Option<Expr>,
     /// `metrics`: the site asks for span metrics.
     pub metrics: bool,
+    /// `plugin = "id"` (a wrong one is reported and the placeholder stands in).
     pub plugin: Option<Scope>,
-    /// `plugin = ..` was given, right or wrong (a wrong one is reported, not looked past).
-    pub plugin_given: bool,
     /// Passed down by an enclosing `#[backstage_plugin]` / `#[backstage_core]` module.
     pub enclosing: Option<Enclosing>,
 }
 
-/// The five span kinds, as written in `kind = ..`.
-#[derive(Clone, Copy)]
-pub enum SpanKind {
-    Internal,
-    Server,
-    Client,
-    Producer,
-    Consumer,
-}
-
-impl SpanKind {
-    const ALL: [(&'static str, SpanKind); 5] = [
-        ("internal", SpanKind::Internal),
-        ("server", SpanKind::Server),
-        ("client", SpanKind::Client),
-        ("producer", SpanKind::Producer),
-        ("consumer", SpanKind::Consumer),
-    ];
-
-    /// The variant of `opentelemetry::trace::SpanKind`.
-    pub fn variant(self) -> Ident {
-        let name = match self {
-            SpanKind::Internal => "Internal",
-            SpanKind::Server => "Server",
-            SpanKind::Client => "Client",
-            SpanKind::Producer => "Producer",
-            SpanKind::Consumer => "Consumer",
-        };
-        Ident::new(name, Span::call_site())
-    }
+/// The variant of the runtime's `SpanKind` for `kind`, such as `Server`.
+pub fn variant(kind: SpanKind) -> Ident {
+    Ident::new(&format!("{kind:?}"), Span::call_site())
 }
 
 /// One `key = expr` of `attributes(...)`.
@@ -118,13 +90,7 @@ impl SpanArgs {
                             ))
                             .is_some();
                 }
-                "plugin" => {
-                    model.plugin_given = true;
-                    model.plugin = errors.check(
-                        arg.lit_str("a string literal, e.g. `plugin = \"catalog\"`")
-                            .and_then(|id| checked(ScopeKind::Plugin, &id)),
-                    );
-                }
+                "plugin" => model.plugin = Some(explicit_plugin(&arg, errors)),
                 _ => model.enclosing = errors.check(Enclosing::from_arg(&arg)),
             }
         }
@@ -134,11 +100,7 @@ impl SpanArgs {
 
 fn kind(arg: &Arg) -> syn::Result<SpanKind> {
     let word = arg.word(KINDS)?;
-    SpanKind::ALL
-        .iter()
-        .find(|(name, _)| word == name)
-        .map(|(_, kind)| *kind)
-        .ok_or_else(|| {
+    SpanKind::from_name(&word.to_string()).ok_or_else(|| {
             syn::Error::new(
                 word.span(),
                 "unknown span kind: use `internal` (the default), `server`, `client`, `producer` or `consumer`",

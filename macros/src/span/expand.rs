@@ -4,12 +4,13 @@
 //! ```text
 //! fn process(entity: &Entity) -> Result<(), E> {
 //!     __bt::in_span_sync(
-//!         // or start_with(..), start(..) with options; `true` with `#[span(metrics)]`;
-//!         // 3: the site's index among the module's span sites (where its span metrics
-//!         // are kept, if it is timed)
-//!         __BT_SCOPE.start_plain("process", false, 3),
+//!         // 3: the site's index among the module's span sites (where its span metrics are
+//!         // kept, if it is timed); `true` with `#[span(metrics)]`; what the span starts
+//!         // with: `Plain`, `Attributes(kind, |scope| [scope, ..])` or
+//!         // `Options(kind, || SpanOptions::new()..)`, evaluated only if a span starts
+//!         __BT_SCOPE.start(3, false, "process", __bt::Plain),
 //!         move || -> Result<(), E> { body },
-//!         __bt::record_outcome!(), // the runtime's: an `Err` found by type is recorded
+//!         __bt::record_outcome!(Result<(), E>), // an `Err` found by type is recorded
 //!     )
 //! }
 //! ```
@@ -25,12 +26,12 @@
 //! `#[async_trait]` writes it) gets that block wrapped the same way. Either way the span
 //! starts when the future is first polled.
 
-use proc_macro2::{Delimiter, Group, Ident, TokenStream};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::{ToTokens, quote};
 use syn::{Block, Expr, GenericArgument, PathArguments, Stmt, Type, TypeParamBound};
 
 use super::Function;
-use super::attr::SpanArgs;
+use super::attr::{self, SpanArgs};
 use crate::scope::Resolved;
 
 /// The function wrapped, and the catalog descriptor of its site. `in_walk`: the site's index
@@ -53,15 +54,17 @@ pub fn expand(
     // any other (its own `plugin = ..`, or not expanded in the walk) has a scope site of its
     // own, with room for itself only
     let (site, index) = match in_walk {
-        Some(index) if resolved.shared => (TokenStream::new(), index),
+        Some(index) if resolved.in_module() => (TokenStream::new(), index),
         _ => (resolved.site(1), 0),
     };
     let start = start(rt, &name, args, index);
     let returns = output.filter(|ty| !mentions_impl(ty));
-    // the order of `attr::SpanKind`, which the runtime's catalog decodes
-    let kind = args.kind.map_or(0, |kind| kind as u32);
-    let line = crate::catalog::line(function.sig.ident.span());
-    let descriptor = crate::catalog::SpanSite::new(name.clone(), kind, args.metrics, line);
+    let descriptor = crate::catalog::SpanSite {
+        name: name.clone(),
+        line: crate::catalog::line(function.sig.ident.span()),
+        kind: args.kind.unwrap_or_default(),
+        metrics: args.metrics,
+    };
     let site = if !own_entry {
         site
     } else {
@@ -75,12 +78,15 @@ pub fn expand(
         quote!(#site #entry)
     };
 
-    let block = &function.body;
+    // inner attributes (`#![allow(..)]`) stay on the function's body: a closure's or an
+    // async block's body cannot have them
+    let (inner, block) = split_inner_attributes(&function.body);
+    let block = &block;
     let mut tail_block = (!function.sig.asyncness && mentions_async(block.stream()))
         .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
         .flatten();
     let body = if function.sig.asyncness {
-        let record = record(rt, resolved.shared, output.is_some(), returns);
+        let record = record(rt, resolved.in_module(), output.is_some(), returns);
         let future = annotated_async(returns, block);
         quote! {
             #site
@@ -91,7 +97,7 @@ pub fn expand(
         let mut future =
             std::mem::replace(tail, Expr::Verbatim(TokenStream::new())).into_token_stream();
         let output = output.and_then(future_output);
-        let record = record(rt, resolved.shared, true, output.as_ref());
+        let record = record(rt, resolved.in_module(), true, output.as_ref());
         if let Some(output) = &output {
             // the block's output, known before its outcome is recorded
             future = quote!(#rt::with_output::<#output, _>(#future));
@@ -110,7 +116,7 @@ pub fn expand(
             #(#stmts)*
         }
     } else {
-        let record = record(rt, resolved.shared, output.is_some(), returns);
+        let record = record(rt, resolved.in_module(), output.is_some(), returns);
         let closure = match returns {
             Some(ty) => quote!(move || -> #ty #block),
             None => quote!(move || #block),
@@ -122,10 +128,27 @@ pub fn expand(
     };
     // The body's braces keep the user's span, so the item still counts as user code for
     // lints such as `dead_code`.
-    let mut body = Group::new(Delimiter::Brace, body);
+    let mut body = Group::new(Delimiter::Brace, quote!(#inner #body));
     body.set_span(function.body.span());
     let head = &function.head;
     (quote!(#head #body), descriptor)
+}
+
+/// The inner attributes a body starts with, and the body without them.
+fn split_inner_attributes(body: &Group) -> (TokenStream, Group) {
+    // most bodies have none: one token read to know
+    if !matches!(body.stream().into_iter().next(), Some(TokenTree::Punct(p)) if p.as_char() == '#')
+    {
+        return (TokenStream::new(), body.clone());
+    }
+    let tokens: Vec<TokenTree> = body.stream().into_iter().collect();
+    let at = super::inner_attributes_end(&tokens);
+    if at == 0 {
+        return (TokenStream::new(), body.clone());
+    }
+    let mut rest = Group::new(Delimiter::Brace, tokens[at..].iter().cloned().collect());
+    rest.set_span(body.span());
+    (tokens[..at].iter().cloned().collect(), rest)
 }
 
 /// How the outcome is recorded: not at all without a return type; by the function the
@@ -133,53 +156,40 @@ pub fn expand(
 /// compile); else by a closure that picks it from the value.
 fn record(
     rt: &TokenStream,
-    shared: bool,
+    in_module: bool,
     returns: bool,
     output: Option<&TokenStream>,
 ) -> TokenStream {
     match (returns, output) {
         (false, _) => quote!(|_, _| #rt::None),
         // in a scoped module, which imports the dispatch trait once for all its functions
-        (true, Some(output)) if shared => quote!(#rt::record_outcome!(in_scope #output)),
+        (true, Some(output)) if in_module => quote!(#rt::record_outcome!(in_scope #output)),
         (true, Some(output)) => quote!(#rt::record_outcome!(#output)),
         (true, None) => quote!(#rt::record_outcome!()),
     }
 }
 
-/// `__BT_SCOPE.start(name, || options)`, with the principal's expressions borrowed in a
-/// block of their own so nothing borrowed lives across an `.await`.
+/// `__BT_SCOPE.start(site, metrics, name, init)`: with the principal's expressions borrowed
+/// in a block of their own so nothing borrowed lives across an `.await`.
 fn start(rt: &TokenStream, name: &str, args: &SpanArgs, site: usize) -> TokenStream {
-    let plain = args.kind.is_none()
-        && args.attributes.is_empty()
-        && args.credentials.is_none()
-        && args.request.is_none()
-        && args.link.is_none();
     let metrics = args.metrics;
-    if plain {
-        return quote!(__BT_SCOPE.start_plain(#name, #metrics, #site));
+    let start = |init: TokenStream| quote!(__BT_SCOPE.start(#site, #metrics, #name, #init));
+    let with_options = args.credentials.is_some() || args.request.is_some() || args.link.is_some();
+    if args.kind.is_none() && args.attributes.is_empty() && !with_options {
+        return start(quote!(#rt::Plain));
     }
-    let kind = args.kind.map_or_else(
-        || Ident::new("Internal", proc_macro2::Span::call_site()),
-        |kind| kind.variant(),
-    );
-    if args.credentials.is_none() && args.request.is_none() && args.link.is_none() {
-        // every attribute, made only when a span is started (one exactly sized vector)
-        let attributes = args.attributes.iter().map(|attribute| {
-            let key = &attribute.key;
-            let value = &attribute.value;
-            quote!(#rt::KeyValue::new(#key, #value))
-        });
-        return quote! {
-            __BT_SCOPE.start_with(#name, #rt::SpanKind::#kind, #metrics, #site, |__bt_scope| {
-                [__bt_scope, #(#attributes),*]
-            })
-        };
-    }
+    let kind = attr::variant(args.kind.unwrap_or_default());
+    let kind = quote!(#rt::SpanKind::#kind);
     let attributes = args.attributes.iter().map(|attribute| {
         let key = &attribute.key;
         let value = &attribute.value;
-        quote!(.with_attribute(#rt::KeyValue::new(#key, #value)))
+        quote!(#rt::KeyValue::new(#key, #value))
     });
+    if !with_options {
+        // every attribute, made only when a span is started (one exactly sized vector)
+        return start(quote!(#rt::Attributes(#kind, |__bt_scope| [__bt_scope, #(#attributes),*])));
+    }
+    let attributes = attributes.map(|attribute| quote!(.with_attribute(#attribute)));
     let (credentials_let, credentials) = match &args.credentials {
         Some(expr) => (
             quote!(let __bt_credentials = &(#expr);),
@@ -196,12 +206,13 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs, site: usize) -> TokenStr
     };
     // evaluated only when a span is started, like the attributes
     let link = args.link.as_ref().map(|expr| quote!(.with_link(#expr)));
+    let start = start(quote! {
+        #rt::Options(#kind, || #rt::SpanOptions::new() #(#attributes)* #credentials #request #link)
+    });
     quote! {{
         #credentials_let
         #request_let
-        __BT_SCOPE.start(#name, #rt::SpanKind::#kind, #metrics, #site, || {
-            #rt::SpanOptions::new() #(#attributes)* #credentials #request #link
-        })
+        #start
     }}
 }
 

@@ -56,19 +56,6 @@ pub fn expand(
     }
 }
 
-/// Whether `args` is the marker of a function the scoped module already expanded.
-pub fn is_expanded(args: &TokenStream) -> bool {
-    let mut tokens = args.clone().into_iter();
-    matches!(
-        (tokens.next(), tokens.next()),
-        (Some(proc_macro2::TokenTree::Ident(marker)), None) if marker == EXPANDED
-    )
-}
-
-/// `#[span(__expanded)]`: left on a function the module expanded, so the import of `span`
-/// is used; the attribute then returns the function as it is.
-pub const EXPANDED: &str = "__expanded";
-
 /// What can only be checked with the function in hand; the scope it belongs to.
 fn validate(args: &SpanArgs, function: &Function, errors: &mut Errors) -> Option<Resolved> {
     if let Some(constness) = function.sig.constness {
@@ -77,9 +64,6 @@ fn validate(args: &SpanArgs, function: &Function, errors: &mut Errors) -> Option
             "#[span] cannot go on a `const fn`: spans are started at run time; remove `const` \
              or the attribute",
         ));
-    }
-    if args.plugin_given && args.plugin.is_none() {
-        return None;
     }
     resolve(
         args.plugin.clone(),
@@ -201,6 +185,23 @@ impl Signature {
             output,
         })
     }
+}
+
+/// Where the inner attributes (`#![..]`) that a body's `tokens` start with end.
+pub fn inner_attributes_end(tokens: &[TokenTree]) -> usize {
+    let mut at = 0;
+    while let [
+        TokenTree::Punct(hash),
+        TokenTree::Punct(bang),
+        TokenTree::Group(_),
+        ..,
+    ] = &tokens[at..]
+        && hash.as_char() == '#'
+        && bang.as_char() == '!'
+    {
+        at += 3;
+    }
+    at
 }
 
 /// Nesting of `<..>` after `punct` (the `>` of `->` closes nothing).

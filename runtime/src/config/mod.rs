@@ -31,8 +31,6 @@ pub use error::ConfigError;
 use yaml::{Field, Node, parse};
 pub use yaml::{MAX_ALIASES, MAX_DEPTH, MAX_NODES};
 
-pub use crate::global::set_config;
-
 /// The default `backend.metrics.serviceName`.
 pub const DEFAULT_SERVICE_NAME: &str = "backstage";
 

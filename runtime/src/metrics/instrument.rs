@@ -8,12 +8,14 @@ use std::sync::Arc;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 
+use backstage_telemetry_naming::already_registered;
+
 use super::MetricsService;
+use super::built::{Built, register};
 use super::meter::{MeterRef, MeterScope};
 use crate::binding::Bound;
-use crate::global::{claim_metric_name, meter_generation};
-use crate::naming::{NameError, already_registered, validate_boundaries, validate_unit};
-use crate::site::ScopeSite;
+use crate::global::meter_generation;
+use crate::naming::{MetricKind, NameError, validate_boundaries, validate_unit};
 
 /// What an instrument is made from: its exported name, description, unit and boundaries,
 /// and the meter it resolves against.
@@ -21,37 +23,78 @@ use crate::site::ScopeSite;
 #[doc(hidden)]
 pub struct InstrumentSpec {
     pub(super) meter: MeterRef,
-    pub(super) name: Cow<'static, str>,
-    pub(super) description: Option<Cow<'static, str>>,
-    pub(super) unit: Option<Cow<'static, str>>,
-    boundaries: Option<Cow<'static, [f64]>>,
+    pub(super) name: Held<str>,
+    pub(super) description: Option<Held<str>>,
+    pub(super) unit: Option<Held<str>>,
+    boundaries: Option<Held<[f64]>>,
+}
+
+/// A part of a spec: given at compile time or made at run time.
+///
+/// Not a `Cow`: the compiler proves `Sync` for every instrument `static` that `metric!`
+/// declares, field by field, and finding a `Cow`'s owned type through `ToOwned` makes
+/// that proof dearer (BENCHMARKS.md, "Compile time").
+#[derive(Debug)]
+pub(super) enum Held<T: ?Sized + 'static> {
+    Static(&'static T),
+    Shared(Arc<T>),
+}
+
+impl<T: ?Sized> Clone for Held<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Held::Static(value) => Held::Static(value),
+            Held::Shared(value) => Held::Shared(value.clone()),
+        }
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for Held<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Held::Static(value) => value,
+            Held::Shared(value) => value,
+        }
+    }
+}
+
+impl Held<str> {
+    /// For the OpenTelemetry builders.
+    pub(super) fn cow(&self) -> Cow<'static, str> {
+        match self {
+            Held::Static(value) => Cow::Borrowed(value),
+            Held::Shared(value) => Cow::Owned(value.to_string()),
+        }
+    }
+
+    const fn given(value: &'static str) -> Option<Self> {
+        if value.is_empty() {
+            None
+        } else {
+            Some(Held::Static(value))
+        }
+    }
 }
 
 impl InstrumentSpec {
-    /// The spec of an instrument declared with `metric!`: every part checked at compile time.
-    /// An empty `description` or `unit` is none.
+    /// The spec of an instrument declared with `metric!` in the scope whose meter is
+    /// `meter`: every part checked at compile time. An empty `description` or `unit` is none.
     pub const fn __checked(
-        site: &'static ScopeSite,
+        meter: &'static MeterScope,
         name: &'static str,
         description: &'static str,
         unit: &'static str,
         boundaries: Option<&'static [f64]>,
     ) -> Self {
         InstrumentSpec {
-            meter: MeterRef::Static(site.meter()),
-            name: Cow::Borrowed(name),
-            description: if description.is_empty() {
-                None
-            } else {
-                Some(Cow::Borrowed(description))
-            },
-            unit: if unit.is_empty() {
-                None
-            } else {
-                Some(Cow::Borrowed(unit))
-            },
+            meter: MeterRef::Static(meter),
+            name: Held::Static(name),
+            description: Held::given(description),
+            unit: Held::given(unit),
             boundaries: match boundaries {
-                Some(boundaries) => Some(Cow::Borrowed(boundaries)),
+                Some(boundaries) => Some(Held::Static(boundaries)),
                 None => None,
             },
         }
@@ -62,19 +105,29 @@ impl InstrumentSpec {
         self.meter.meter()
     }
 
-    /// The span-metrics histogram `name` (in seconds) of a site's meter, with `boundaries`.
-    pub(crate) fn span_duration(
+    /// The spec of an instrument the runtime makes itself (the span metrics' histogram).
+    pub(crate) fn new(
         meter: &'static MeterScope,
-        name: &str,
-        boundaries: &[f64],
+        name: String,
+        description: &'static str,
+        unit: &'static str,
+        boundaries: Option<Vec<f64>>,
     ) -> Self {
         InstrumentSpec {
             meter: MeterRef::Static(meter),
-            name: Cow::Owned(name.to_owned()),
-            description: Some(Cow::Borrowed(crate::tracing::SPAN_DURATION_DESCRIPTION)),
-            unit: Some(Cow::Borrowed("s")),
-            boundaries: Some(Cow::Owned(boundaries.to_vec())),
+            name: Held::Shared(name.into()),
+            description: Some(Held::Static(description)),
+            unit: Some(Held::Static(unit)),
+            boundaries: boundaries.map(|boundaries| Held::Shared(boundaries.into())),
         }
+    }
+}
+
+/// A description or unit given to a builder.
+fn held(text: Cow<'static, str>) -> Held<str> {
+    match text {
+        Cow::Borrowed(text) => Held::Static(text),
+        Cow::Owned(text) => Held::Shared(text.into()),
     }
 }
 
@@ -126,7 +179,7 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
 
     /// The instrument, or why its name, unit or boundaries are invalid. An observable
     /// instrument's callbacks run while it (or a clone) is alive. It is listed in the
-    /// [`catalog`](crate::catalog()) with the place of this call.
+    /// catalog (`backstage_telemetry::catalog()`) with the place of this call.
     #[track_caller]
     pub fn build(self) -> Result<I, NameError> {
         let location = std::panic::Location::caller();
@@ -137,43 +190,27 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
         if let Some(boundaries) = &self.boundaries {
             validate_boundaries(boundaries)?;
         }
-        let unit = self.unit.as_deref().unwrap_or("");
-        claim::<I>(&name, &self.name, unit)?;
-        crate::catalog::built(
-            &name,
-            short_type_name(std::any::type_name::<I>()),
-            unit,
-            self.description.as_deref().unwrap_or(""),
-            self.boundaries.as_deref(),
-            &self.service.scope,
+        register(Built {
+            name: name.clone(),
+            kind: I::KIND,
+            value_type: I::VALUE_TYPE,
+            unit: self.unit.as_deref().unwrap_or("").to_owned(),
+            description: self.description.as_deref().unwrap_or("").to_owned(),
+            boundaries: self.boundaries.clone(),
+            scope: self.service.scope.clone(),
             location,
-        );
+        })
+        .map_err(|held| already_registered(&self.name, held))?;
         let spec = InstrumentSpec {
             meter: MeterRef::Shared(self.service.meter.clone()),
-            name: Cow::Owned(name),
-            description: self.description,
-            unit: self.unit,
-            boundaries: self.boundaries.map(Cow::Owned),
+            name: Held::Shared(name.into()),
+            description: self.description.map(held),
+            unit: self.unit.map(held),
+            boundaries: self
+                .boundaries
+                .map(|boundaries| Held::Shared(boundaries.into())),
         };
         Ok(I::from_parts(spec, self.callbacks))
-    }
-}
-
-/// Registers `name` for an `I` with `unit`, or says what holds it already.
-/// Registers `name` for an `I` with `unit`, or says what holds it already.
-fn claim<I: Instrument>(name: &str, authored: &str, unit: &str) -> Result<(), NameError> {
-    let kind = short_type_name(std::any::type_name::<I>());
-    claim_metric_name(name, kind, unit).map_err(|(held_kind, held_unit)| {
-        already_registered(authored, format!("{held_kind} with unit `{held_unit}`"))
-    })
-}
-
-/// `backstage_telemetry::metrics::Counter<u64>` as `Counter<u64>`.
-fn short_type_name(full: &'static str) -> &'static str {
-    let generic = full.find('<').unwrap_or(full.len());
-    match full[..generic].rfind("::") {
-        Some(at) => &full[at + 2..],
-        None => full,
     }
 }
 
@@ -203,6 +240,10 @@ impl<I: Instrument + Observed> InstrumentBuilder<'_, I> {
 pub trait Instrument: Sized + sealed::Sealed {
     /// The value type it records.
     type Value;
+    /// The instrument kind.
+    const KIND: MetricKind;
+    /// The value type's name: `u64`, `i64` or `f64`.
+    const VALUE_TYPE: &'static str;
 
     #[doc(hidden)]
     fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<Self::Value>>) -> Self;
@@ -220,10 +261,10 @@ macro_rules! configure {
     ($builder:expr, $spec:expr) => {{
         let mut builder = $builder;
         if let Some(description) = &$spec.description {
-            builder = builder.with_description(description.clone());
+            builder = builder.with_description(description.cow());
         }
         if let Some(unit) = &$spec.unit {
-            builder = builder.with_unit(unit.clone());
+            builder = builder.with_unit(unit.cow());
         }
         builder
     }};
@@ -263,13 +304,17 @@ macro_rules! sync_instrument {
 
         /// A value type of this instrument kind.
         pub trait $value: Copy + Send + Sync + 'static {
+            /// The type's name: `u64`, `i64` or `f64`.
+            #[doc(hidden)]
+            const NAME: &'static str;
             #[doc(hidden)]
             fn build(meter: &Meter, spec: &InstrumentSpec) -> opentelemetry::metrics::$name<Self>;
         }
 
         $(impl $value for $ty {
+            const NAME: &'static str = stringify!($ty);
             fn build(meter: &Meter, spec: &InstrumentSpec) -> opentelemetry::metrics::$name<Self> {
-                configure!(meter.$make(spec.name.clone()), spec)
+                configure!(meter.$make(spec.name.cow()), spec)
                     .boundaries(spec)
                     .build()
             }
@@ -291,42 +336,29 @@ macro_rules! sync_instrument {
         }
 
         impl<T> $name<T> {
-            /// An instrument declared with `metric!`, every part checked at compile time.
+            /// An instrument declared with `metric!` in the scope whose meter is `meter`, every
+            /// part checked at compile time. An empty `description` or `unit` is none.
             #[doc(hidden)]
-            /// An empty `description` or `unit` is none.
             pub const fn __declared(
-                site: &'static ScopeSite,
+                meter: &'static MeterScope,
                 name: &'static str,
                 description: &'static str,
                 unit: &'static str,
                 boundaries: Option<&'static [f64]>,
             ) -> Self {
                 $name {
-                    spec: InstrumentSpec::__checked(site, name, description, unit, boundaries),
+                    spec: InstrumentSpec::__checked(meter, name, description, unit, boundaries),
                     bound: Bound::new(),
                 }
             }
         }
 
-        // SAFETY: both fields are `Sync` for every `T`, as the function below proves (it
-        // stops compiling if that changes). The impl is explicit because the compiler checks
-        // `Sync` for every `static` of this type a `metric!` declares: an explicit impl is one
-        // lookup, the auto trait a walk through every field (BENCHMARKS.md, "Compile time").
-        unsafe impl<T> Sync for $name<T> {}
-
-        const _: () = {
-            #[allow(dead_code)]
-            fn fields_are_sync<T>() {
-                fn sync<S: Sync>() {}
-                sync::<InstrumentSpec>();
-                sync::<Bound<opentelemetry::metrics::$name<T>>>();
-            }
-        };
-
         impl<T> sealed::Sealed for $name<T> {}
 
         impl<T: $value> Instrument for $name<T> {
             type Value = T;
+            const KIND: MetricKind = MetricKind::$name;
+            const VALUE_TYPE: &'static str = T::NAME;
 
             fn from_parts(spec: InstrumentSpec, _callbacks: Vec<Callback<T>>) -> Self {
                 $name { spec, bound: Bound::new() }

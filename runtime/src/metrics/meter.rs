@@ -55,10 +55,25 @@ impl fmt::Debug for MeterScope {
 }
 
 /// A meter scope shared by a service's instruments, or the static one of a macro site.
-#[derive(Clone, Debug)]
+///
+/// Held as `dyn Scoped`: the compiler proves `Sync` for every instrument `static` that
+/// `metric!` declares, field by field, and a trait object ends that proof where the meter
+/// scope begins (BENCHMARKS.md, "Compile time").
+#[derive(Clone)]
 pub(super) enum MeterRef {
-    Shared(Arc<MeterScope>),
-    Static(&'static MeterScope),
+    Shared(Arc<dyn Scoped>),
+    Static(&'static dyn Scoped),
+}
+
+/// A [`MeterScope`] behind a trait object (see [`MeterRef`]).
+pub(super) trait Scoped: Send + Sync {
+    fn scope(&self) -> &MeterScope;
+}
+
+impl Scoped for MeterScope {
+    fn scope(&self) -> &MeterScope {
+        self
+    }
 }
 
 impl std::ops::Deref for MeterRef {
@@ -66,8 +81,14 @@ impl std::ops::Deref for MeterRef {
 
     fn deref(&self) -> &MeterScope {
         match self {
-            MeterRef::Shared(scope) => scope,
-            MeterRef::Static(scope) => scope,
+            MeterRef::Shared(scope) => scope.scope(),
+            MeterRef::Static(scope) => scope.scope(),
         }
+    }
+}
+
+impl fmt::Debug for MeterRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        MeterScope::fmt(self, f)
     }
 }

@@ -21,7 +21,8 @@
 //! # Ok::<(), backstage_telemetry::naming::NameError>(())
 //! ```
 
-mod instrument;
+mod built;
+pub(crate) mod instrument;
 mod meter;
 mod observable;
 
@@ -33,9 +34,11 @@ use opentelemetry::metrics::Meter;
 use crate::config::Config;
 pub use crate::naming::MetricKind;
 use crate::naming::{NameError, Scope};
+pub(crate) use built::{Built, all as built};
+pub(crate) use instrument::InstrumentSpec;
 pub use instrument::{
-    __callback, Callback, Counter, CounterValue, Gauge, GaugeValue, Histogram, HistogramValue,
-    Instrument, InstrumentBuilder, InstrumentSpec, Observed, UpDownCounter, UpDownCounterValue,
+    Callback, Counter, CounterValue, Gauge, GaugeValue, Histogram, HistogramValue, Instrument,
+    InstrumentBuilder, Observed, UpDownCounter, UpDownCounterValue,
 };
 pub use meter::MeterScope;
 pub use observable::{

@@ -8,6 +8,7 @@ use opentelemetry::metrics::{AsyncInstrument, Meter};
 
 use super::instrument::{Callback, Instrument, InstrumentSpec, Observed, configure, sealed};
 use crate::global::{Register, register_observable};
+use crate::naming::MetricKind;
 
 /// The state behind an observable instrument: its callbacks, registered with every meter
 /// provider installed while it is alive.
@@ -20,7 +21,9 @@ pub struct Observable<T> {
 }
 
 impl<T: Send + Sync + 'static> Observable<T> {
-    fn start(
+    /// The observable of `spec`, its callbacks registered with the current meter provider
+    /// and every later one.
+    fn new(
         spec: InstrumentSpec,
         callbacks: Vec<Callback<T>>,
         register: fn(&Meter, &InstrumentSpec, Weak<Observable<T>>),
@@ -64,13 +67,17 @@ macro_rules! observable_instrument {
 
         /// A value type of this instrument kind.
         pub trait $value: Copy + Send + Sync + 'static {
+            /// The type's name: `u64`, `i64` or `f64`.
+            #[doc(hidden)]
+            const NAME: &'static str;
             #[doc(hidden)]
             fn register(meter: &Meter, spec: &InstrumentSpec, this: Weak<Observable<Self>>);
         }
 
         $(impl $value for $ty {
+            const NAME: &'static str = stringify!($ty);
             fn register(meter: &Meter, spec: &InstrumentSpec, this: Weak<Observable<Self>>) {
-                configure!(meter.$make(spec.name.clone()), spec)
+                configure!(meter.$make(spec.name.cow()), spec)
                     .with_callback(move |observer| Observable::observe(&this, observer))
                     .build();
             }
@@ -87,9 +94,11 @@ macro_rules! observable_instrument {
 
         impl<T: $value> Instrument for $name<T> {
             type Value = T;
+            const KIND: MetricKind = MetricKind::$name;
+            const VALUE_TYPE: &'static str = T::NAME;
 
             fn from_parts(spec: InstrumentSpec, callbacks: Vec<Callback<T>>) -> Self {
-                $name { observable: Observable::start(spec, callbacks, T::register) }
+                $name { observable: Observable::new(spec, callbacks, T::register) }
             }
         }
 

@@ -20,13 +20,14 @@ use std::time::Instant;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Histogram};
-use opentelemetry::trace::SpanKind;
 
 use super::ERROR_TYPE_ATTRIBUTE;
 use super::outcome::Record;
 use crate::binding::Bound;
+use crate::config::Config;
 use crate::global::meter_generation;
 use crate::metrics::{HistogramValue, InstrumentSpec, MeterScope};
+use crate::naming::{Scope, SpanKind};
 use crate::sync::lock;
 
 /// The authored name of the span-metrics histogram, prefixed with the plugin's.
@@ -34,6 +35,18 @@ pub const SPAN_DURATION_METRIC: &str = "span.duration";
 /// The description of the span-metrics histogram.
 pub const SPAN_DURATION_DESCRIPTION: &str =
     "How long each call of a #[span] function took, by span name, kind and outcome.";
+/// The unit of the span-metrics histogram: seconds.
+pub const SPAN_DURATION_UNIT: &str = "s";
+
+/// The span-metrics histogram of `scope`: `backstage.{kind}.{id}.span.duration`.
+pub(crate) fn span_duration_name(scope: &Scope) -> String {
+    scope.metric_prefix() + SPAN_DURATION_METRIC
+}
+
+/// Its bucket boundaries under `config` (`backend.tracing.spanMetrics.boundaries`).
+pub(crate) fn span_duration_boundaries(config: &Config) -> &[f64] {
+    config.span_metrics().boundaries_or_default()
+}
 /// Attribute holding the span's compile-time name.
 pub const SPAN_NAME_ATTRIBUTE: &str = "span.name";
 /// Attribute holding the span kind: `internal`, `server`, `client`, `producer`, `consumer`.
@@ -69,14 +82,14 @@ impl SiteMetrics {
         SiteMetrics(Bound::new())
     }
 
-    /// Starts timing a call of site `name` of `kind`, whose series are in the span metrics
-    /// `metrics` gives (asked only when a meter provider is new to this site).
+    /// A timer started now for a call of site `name` of `kind`, whose series are in the span
+    /// metrics `metrics` gives (asked only when a meter provider is new to this site).
     #[inline]
-    pub(crate) fn start(
+    pub(crate) fn timer(
         &'static self,
         metrics: impl Fn() -> &'static SpanMetrics,
         name: &'static str,
-        kind: &SpanKind,
+        kind: SpanKind,
     ) -> SpanTimer {
         let site = *self
             .0
@@ -112,7 +125,7 @@ impl SiteSeries {
         name: &'static str,
         kind: SpanKind,
     ) -> Self {
-        let bind = |outcome: &'static str| histogram.bind(&attributes(name, &kind, outcome));
+        let bind = |outcome: &'static str| histogram.bind(&attributes(name, kind, outcome));
         SiteSeries {
             ok: bind("ok"),
             panic: bind("panic"),
@@ -128,26 +141,27 @@ impl SiteSeries {
     #[cold]
     #[inline(never)]
     fn error(&self, seconds: f64, error_type: Cow<'static, str>) {
-        let [name, kind, outcome] = attributes(self.name, &self.kind, "error");
+        let [name, kind, outcome] = attributes(self.name, self.kind, "error");
         let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, self.metrics.bounded(error_type));
         self.histogram
             .record(seconds, &[name, kind, outcome, error_type]);
     }
 }
 
-fn attributes(name: &'static str, kind: &SpanKind, outcome: &'static str) -> [KeyValue; 3] {
+fn attributes(name: &'static str, kind: SpanKind, outcome: &'static str) -> [KeyValue; 3] {
     [
         KeyValue::new(SPAN_NAME_ATTRIBUTE, name),
-        KeyValue::new(SPAN_KIND_ATTRIBUTE, kind_name(kind)),
+        KeyValue::new(SPAN_KIND_ATTRIBUTE, kind.name()),
         KeyValue::new(OUTCOME_ATTRIBUTE, outcome),
     ]
 }
 
 impl SpanMetrics {
-    pub(crate) fn new(meter: &'static MeterScope, name: String) -> Self {
+    /// The span metrics of `scope`, whose meter is `meter`.
+    pub(crate) fn new(meter: &'static MeterScope, scope: &Scope) -> Self {
         SpanMetrics {
             meter,
-            name,
+            name: span_duration_name(scope),
             bound: Bound::new(),
             error_types: Mutex::new(BTreeSet::new()),
         }
@@ -158,8 +172,13 @@ impl SpanMetrics {
     #[cold]
     fn histogram(&self) -> Histogram<f64> {
         let config = crate::global::installed_config();
-        let boundaries = config.span_metrics().boundaries_or_default();
-        let spec = InstrumentSpec::span_duration(self.meter, &self.name, boundaries);
+        let spec = InstrumentSpec::new(
+            self.meter,
+            self.name.clone(),
+            SPAN_DURATION_DESCRIPTION,
+            SPAN_DURATION_UNIT,
+            Some(span_duration_boundaries(&config).to_vec()),
+        );
         f64::build(spec.meter(), &spec)
     }
 
@@ -167,14 +186,9 @@ impl SpanMetrics {
     /// site binds once per provider and keeps them (in its [`SiteMetrics`], for the life of
     /// the process: timers hold them by reference, and sites are compile-time items, so they
     /// are few). Sites that bind the same attributes share the SDK's series.
-    fn site(&'static self, name: &'static str, kind: &SpanKind) -> &'static SiteSeries {
+    fn site(&'static self, name: &'static str, kind: SpanKind) -> &'static SiteSeries {
         let histogram = self.bound.get(meter_generation(), || self.histogram());
-        Box::leak(Box::new(SiteSeries::new(
-            self,
-            histogram,
-            name,
-            kind.clone(),
-        )))
+        Box::leak(Box::new(SiteSeries::new(self, histogram, name, kind)))
     }
 
     /// `error_type` if it is one of the first [`MAX_ERROR_TYPES`] seen, else `_OTHER`.
@@ -253,16 +267,5 @@ impl std::fmt::Debug for SpanTimer {
             .field("name", &self.site.name)
             .field("kind", &self.site.kind)
             .finish_non_exhaustive()
-    }
-}
-
-/// The value of `span.kind` (and of the catalog's span kinds).
-pub(crate) fn kind_name(kind: &SpanKind) -> &'static str {
-    match kind {
-        SpanKind::Internal => "internal",
-        SpanKind::Server => "server",
-        SpanKind::Client => "client",
-        SpanKind::Producer => "producer",
-        SpanKind::Consumer => "consumer",
     }
 }

@@ -14,11 +14,11 @@
 //! # Ok::<(), backstage_telemetry::naming::NameError>(())
 //! ```
 
-mod metrics;
+pub(crate) mod metrics;
 mod options;
-mod outcome;
-mod run;
-mod tracer;
+pub(crate) mod outcome;
+pub(crate) mod run;
+pub(crate) mod tracer;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -28,19 +28,18 @@ use opentelemetry::InstrumentationScope;
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
-pub use metrics::SiteMetrics;
 pub use metrics::{
     MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_DESCRIPTION,
-    SPAN_DURATION_METRIC, SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
+    SPAN_DURATION_METRIC, SPAN_DURATION_UNIT, SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,
 };
-pub(crate) use metrics::{SpanMetrics, kind_name};
+pub(crate) use metrics::{SiteMetrics, SpanMetrics, span_duration_boundaries, span_duration_name};
 pub use options::{ActiveSpan, SpanOptions, current_span};
-pub use outcome::{ErrorType, Outcome, Record, RecordOutcome, SpanOutcome};
-pub use run::{InSpan, in_span_async, in_span_sync, with_output};
+pub use outcome::{ErrorType, SpanOutcome};
+pub use run::InSpan;
+use run::{in_span_async, in_span_sync};
 #[cfg_attr(not(any(feature = "logs", feature = "sdk")), allow(unused_imports))]
 pub(crate) use tracer::ActiveScope;
-pub use tracer::Started;
-pub(crate) use tracer::{BoundTracer, ScopeTracer};
+pub(crate) use tracer::{BoundTracer, ScopeTracer, SpanInit, Started};
 
 /// Attribute holding the low-cardinality type of an error (semantic conventions).
 pub const ERROR_TYPE_ATTRIBUTE: &str = "error.type";
@@ -143,13 +142,14 @@ impl TracingService {
         F: FnOnce(ActiveSpan) -> R,
         R: SpanOutcome,
     {
-        let Some(started) = self.tracer.start(name.into(), false, || options) else {
+        let bound = self.tracer.bound();
+        let Some(started) = self.tracer.start(bound, name.into(), options) else {
             return f(ActiveSpan::current());
         };
         let active = ActiveSpan {
             cx: started.cx.clone(),
         };
-        in_span_sync(Some(started), || f(active), outcome::on_span::<R>)
+        in_span_sync(Some(started), || f(active), R::RECORD)
     }
 
     /// Runs the future `f` returns in a new span, active across every `.await` of it, and
@@ -180,20 +180,17 @@ impl TracingService {
         Fut: Future,
         Fut::Output: SpanOutcome,
     {
-        match self.tracer.start(name.into(), false, || options) {
+        let bound = self.tracer.bound();
+        match self.tracer.start(bound, name.into(), options) {
             Some(started) => {
                 let cx = started.cx.clone();
                 let future = {
                     let _active = cx.clone().attach();
                     f(ActiveSpan { cx })
                 };
-                in_span_async(Some(started), future, outcome::on_span::<Fut::Output>)
+                in_span_async(Some(started), future, Fut::Output::RECORD)
             }
-            None => in_span_async(
-                None,
-                f(ActiveSpan::current()),
-                outcome::on_span::<Fut::Output>,
-            ),
+            None => in_span_async(None, f(ActiveSpan::current()), Fut::Output::RECORD),
         }
     }
 }

@@ -1,5 +1,17 @@
-//! What a traced body returned, and how it is recorded on its span: `Err` values (found by
-//! type, whatever alias names them) and panics.
+//! What a traced body returned, and how it is recorded on its span and in its span metrics:
+//! an `Err` (found by type, whatever alias names it) and a panic.
+//!
+//! There is one recorder, [`record`], and one way to describe an error ([`Described`]): by
+//! its [`ErrorType`] if it has one, else by its type name; the message by `Display`, else
+//! by `Debug`. What differs is only who picks the description:
+//!
+//! - a `#[span]` expansion picks it from the concrete return type (the autoref dispatch of
+//!   [`RecordOutcome`]: `ErrorType` + `Display`, then `Display`, then `Debug`, then success);
+//! - [`TracingService`](super::TracingService) methods, generic over the body's result,
+//!   pick it from their bound [`SpanOutcome`]: a generic method cannot ask whether a type
+//!   implements a trait it does not require (stable Rust has no specialisation), so an
+//!   error there is described by `Display` and its type name, the same as a `#[span]`
+//!   function returning an error without an `ErrorType`.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -10,31 +22,6 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanRef, Status};
 
 use super::ERROR_TYPE_ATTRIBUTE;
-
-/// What a traced body returned, as far as the span is concerned: a `Result` records its
-/// `Err`; `()` is always a success.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the result of a traced body",
-    label = "return a `Result` (its `Err` is recorded on the span) or `()`",
-    note = "for a value that cannot fail, return `Ok::<_, std::convert::Infallible>(value)`; the `#[span]` macro accepts any return type"
-)]
-pub trait SpanOutcome {
-    /// Records this outcome on `span` before it ends.
-    fn record(&self, span: &SpanRef<'_>);
-}
-
-impl SpanOutcome for () {
-    fn record(&self, _span: &SpanRef<'_>) {}
-}
-
-impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
-    fn record(&self, span: &SpanRef<'_>) {
-        if let Err(error) = self {
-            let type_name = std::any::type_name::<E>();
-            record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
-        }
-    }
-}
 
 /// Gives the `error.type` that `#[span]` records for an error, instead of its type name:
 /// a short, low-cardinality kind such as an enum variant.
@@ -57,6 +44,125 @@ impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
 pub trait ErrorType {
     /// The value of `error.type` for this error.
     fn error_type(&self) -> Cow<'static, str>;
+}
+
+/// How a body's outcome is recorded: on its span if the span records, and as the
+/// `error.type` of an `Err` for span metrics (`None`: a success).
+pub(crate) type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
+
+/// An error as it is recorded: `error.type`, `exception.type` and the message.
+struct Described {
+    error_type: Cow<'static, str>,
+    exception_type: &'static str,
+    message: String,
+}
+
+impl Described {
+    /// By its `ErrorType` and `Display`.
+    fn typed<E: ErrorType + fmt::Display>(error: &E) -> Self {
+        Described {
+            error_type: error.error_type(),
+            exception_type: std::any::type_name::<E>(),
+            message: error.to_string(),
+        }
+    }
+
+    /// By its type name and `Display`.
+    fn displayed<E: fmt::Display>(error: &E) -> Self {
+        let type_name = std::any::type_name::<E>();
+        Described {
+            error_type: Cow::Borrowed(type_name),
+            exception_type: type_name,
+            message: error.to_string(),
+        }
+    }
+
+    /// By its type name and `Debug`.
+    fn debugged<E: fmt::Debug>(error: &E) -> Self {
+        let type_name = std::any::type_name::<E>();
+        Described {
+            error_type: Cow::Borrowed(type_name),
+            exception_type: type_name,
+            message: format!("{error:?}"),
+        }
+    }
+}
+
+/// The one recorder: an `Err` described by `describe` is recorded on `span` (exception
+/// event, `error.type`, status ERROR with the message) and its `error.type` returned for span
+/// metrics; an `Ok` records nothing. The message is only made when a span records.
+#[inline]
+fn record<T, E>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+    describe: fn(&E) -> Described,
+    error_type: fn(&E) -> Cow<'static, str>,
+) -> Option<Cow<'static, str>> {
+    let error = outcome.as_ref().err()?;
+    match span {
+        Some(span) => {
+            let described = describe(error);
+            record_error(
+                span,
+                described.exception_type,
+                described.error_type.clone(),
+                described.message,
+            );
+            Some(described.error_type)
+        }
+        None => Some(error_type(error)),
+    }
+}
+
+fn by_error_type<T, E: ErrorType + fmt::Display>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    record(outcome, span, Described::typed, E::error_type)
+}
+
+fn by_display<T, E: fmt::Display>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    record(outcome, span, Described::displayed, type_name_of)
+}
+
+fn by_debug<T, E: fmt::Debug>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    record(outcome, span, Described::debugged, type_name_of)
+}
+
+fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
+    None
+}
+
+fn type_name_of<E>(_: &E) -> Cow<'static, str> {
+    Cow::Borrowed(std::any::type_name::<E>())
+}
+
+/// What the body of a [`TracingService`](super::TracingService) span returns, as far as the
+/// span is concerned: a `Result` records its `Err` (described by its type name and
+/// `Display`), `()` is a success.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a traced body",
+    label = "return a `Result` (its `Err` is recorded on the span) or `()`",
+    note = "for a value that cannot fail, return `Ok::<_, std::convert::Infallible>(value)`; the `#[span]` macro accepts any return type"
+)]
+pub trait SpanOutcome: Sized {
+    /// How this outcome is recorded.
+    #[doc(hidden)]
+    const RECORD: Record<Self>;
+}
+
+impl SpanOutcome for () {
+    const RECORD: Record<Self> = success;
+}
+
+impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
+    const RECORD: Record<Self> = by_display;
 }
 
 /// How a `#[span]` expansion records the body's outcome: the recording function picked
@@ -100,11 +206,6 @@ impl<R: ?Sized> Outcome<R> {
     }
 }
 
-/// How a body's outcome is recorded: on its span if the span records, and as the
-/// `error.type` of an `Err` for span metrics (`None`: a success).
-#[doc(hidden)]
-pub type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
-
 /// The recording function of the most specific impl: `Err` of an error with its own
 /// [`ErrorType`] (`&&&Outcome`), of a displayable error (`&&`), of a `Debug` one (`&`),
 /// anything else a success. One trait, implemented at four depths of `&`: a method call
@@ -112,78 +213,40 @@ pub type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
 /// names it.
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
-    fn recorder(&self) -> Record<R>;
+    fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
 }
 
 impl<T, E: ErrorType + fmt::Display> RecordOutcome<Result<T, E>> for &&&Outcome<Result<T, E>> {
     #[inline]
     fn recorder(&self) -> Record<Result<T, E>> {
-        |outcome, span| {
-            let error = outcome.as_ref().err()?;
-            let error_type = error.error_type();
-            if let Some(span) = span {
-                let type_name = std::any::type_name::<E>();
-                record_error(span, type_name, error_type.clone(), error.to_string());
-            }
-            Some(error_type)
-        }
+        by_error_type
     }
 }
 
 impl<T, E: fmt::Display> RecordOutcome<Result<T, E>> for &&Outcome<Result<T, E>> {
     #[inline]
     fn recorder(&self) -> Record<Result<T, E>> {
-        |outcome, span| {
-            let error = outcome.as_ref().err()?;
-            let type_name = std::any::type_name::<E>();
-            if let Some(span) = span {
-                record_error(span, type_name, Cow::Borrowed(type_name), error.to_string());
-            }
-            Some(Cow::Borrowed(type_name))
-        }
+        by_display
     }
 }
 
 impl<T, E: fmt::Debug> RecordOutcome<Result<T, E>> for &Outcome<Result<T, E>> {
     #[inline]
     fn recorder(&self) -> Record<Result<T, E>> {
-        |outcome, span| {
-            let error = outcome.as_ref().err()?;
-            let type_name = std::any::type_name::<E>();
-            if let Some(span) = span {
-                record_error(
-                    span,
-                    type_name,
-                    Cow::Borrowed(type_name),
-                    format!("{error:?}"),
-                );
-            }
-            Some(Cow::Borrowed(type_name))
-        }
+        by_debug
     }
 }
 
 impl<R: ?Sized> RecordOutcome<R> for Outcome<R> {
     #[inline]
     fn recorder(&self) -> Record<R> {
-        |_, _| None
+        success
     }
-}
-
-/// A [`SpanOutcome`] as a [`Record`] (the services' spans, which have no span metrics).
-pub(super) fn on_span<R: SpanOutcome>(
-    outcome: &R,
-    span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
-    if let Some(span) = span {
-        outcome.record(span);
-    }
-    None
 }
 
 /// Records an error: exception event (`exception.type`, `exception.message`),
 /// `error.type`, status ERROR with the message.
-pub(crate) fn record_error(
+fn record_error(
     span: &SpanRef<'_>,
     exception_type: &str,
     error_type: Cow<'static, str>,
@@ -200,6 +263,7 @@ pub(crate) fn record_error(
     span.set_status(Status::error(message));
 }
 
+/// Records a panic as an error of type `panic`, its payload as the message.
 pub(super) fn record_panic(span: &SpanRef<'_>, payload: &(dyn Any + Send)) {
     let message = if let Some(message) = payload.downcast_ref::<&'static str>() {
         (*message).to_owned()

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
-    Link, SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId,
-    TraceState, Tracer, TracerProvider,
+    Link, SpanBuilder, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 
@@ -18,7 +18,7 @@ use crate::binding::Binding;
 use crate::config::Config;
 use crate::global::{SCOPE_IN_CONTEXT, meter_installed, tracer_generation};
 use crate::instrumentation::tracer_scope;
-use crate::naming::{Scope, validate_attribute_key, validate_span_name};
+use crate::naming::{Scope, SpanKind, validate_attribute_key, validate_span_name};
 use crate::principal::BackstageCredentials;
 
 /// The plugin or core service of the active span, kept in its context.
@@ -39,20 +39,37 @@ pub(crate) struct BoundTracer {
     capture_end_user: bool,
     /// `backstage.plugin.id` (or `backstage.core.id`), made once.
     id_attribute: KeyValue,
-    /// Whether a `#[span]` site records span metrics, by whether it asks for them
-    /// (`#[span(metrics)]`): `[no, yes]`. Never for services' spans, nor before a meter
-    /// provider is installed.
-    pub(crate) span_metrics: [bool; 2],
+    /// Which `#[span]` sites of the scope record span metrics.
+    pub(crate) timed: TimedSites,
 }
 
 impl BoundTracer {
-    /// Nothing to do for a `#[span]` site that asks for span metrics or not (`metrics`):
-    /// no span is recorded, no duration, and nothing reads the scope from the context.
+    /// Whether a call has nothing to do: no tracer records, it is not timed (`timed`), and
+    /// the logs do not read the scope from the context. The one idle check.
     #[inline]
-    pub(crate) fn idle(&self, metrics: bool) -> bool {
-        !self.recording
-            && !self.span_metrics[usize::from(metrics)]
-            && !SCOPE_IN_CONTEXT.load(Ordering::Relaxed)
+    pub(crate) fn idle(&self, timed: bool) -> bool {
+        !timed && !self.recording && !SCOPE_IN_CONTEXT.load(Ordering::Relaxed)
+    }
+}
+
+/// Which `#[span]` sites record span metrics, by whether they ask for them
+/// (`#[span(metrics)]`): the app-config decides ([`Config::span_metrics_enabled`]). Never a
+/// service's spans, nor anything before a meter provider is installed.
+///
+/// [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimedSites {
+    /// Sites that ask for span metrics.
+    pub(crate) asking: bool,
+    /// Sites that do not.
+    pub(crate) others: bool,
+}
+
+impl TimedSites {
+    /// Whether a site that asks for span metrics (`asks`) or not records them.
+    #[inline]
+    pub(crate) fn timed(self, asks: bool) -> bool {
+        if asks { self.asking } else { self.others }
     }
 }
 
@@ -67,8 +84,8 @@ enum ScopeTracerKind {
 impl ScopeTracerKind {
     /// The span in a child context of `parent`, and whether it records (read from the typed
     /// span, before it is shared, so no lock is taken).
-    #[inline]
-    fn start(&self, builder: SpanBuilder, parent: &Context) -> (Context, bool) {
+    #[inline(always)]
+    fn build(&self, builder: SpanBuilder, parent: &Context) -> (Context, bool) {
         match self {
             #[cfg(feature = "sdk")]
             ScopeTracerKind::Sdk(tracer) => {
@@ -128,55 +145,64 @@ impl ScopeTracer {
             let installed = self.binding.is_installed();
             let (tracer, recording) = ScopeTracerKind::bind(tracer_scope(config, scope));
             let plugin = (scope.kind() == crate::naming::ScopeKind::Plugin).then(|| scope.id());
-            let metrics =
+            let timed =
                 |asks| installed && meter_installed() && config.span_metrics_enabled(plugin, asks);
             BoundTracer {
                 tracer,
                 recording,
                 capture_end_user: config.capture_end_user(),
                 id_attribute: crate::naming::id_attribute(scope),
-                span_metrics: [metrics(false), metrics(true)],
+                timed: TimedSites {
+                    asking: timed(true),
+                    others: timed(false),
+                },
             }
         })
     }
 
-    /// Starts a span as a child of the current context, or `None` when no SDK is installed
-    /// (then `options` is not even evaluated). `name_checked`: the name and attribute keys
-    /// were checked at compile time (a `#[span]` site).
+    /// Starts the span `init` describes, unless the call is idle (then `init` is not
+    /// evaluated): what a service starts.
     #[inline]
-    pub(crate) fn start<'a>(
-        &self,
-        name: Cow<'static, str>,
-        name_checked: bool,
-        options: impl FnOnce() -> SpanOptions<'a>,
-    ) -> Option<Started> {
-        self.start_bound(self.bound(), |bound| {
-            self.start_with_options(bound, name, name_checked, options)
-        })
-    }
-
-    /// The one check every start makes: a recording tracer starts a span with `recording`;
-    /// without one, only the scope is noted for the logs, if they read it; else nothing.
-    #[inline]
-    pub(crate) fn start_bound(
+    pub(crate) fn start(
         &self,
         bound: &BoundTracer,
-        recording: impl FnOnce(&BoundTracer) -> Started,
+        name: Cow<'static, str>,
+        init: impl SpanInit,
     ) -> Option<Started> {
+        if bound.idle(false) {
+            return None;
+        }
+        Some(self.open(bound, name, init))
+    }
+
+    /// For a call that is not idle: the span `init` describes as a child of the current
+    /// context when a tracer records; else the current context, with the scope for the logs
+    /// if they read it.
+    #[inline]
+    pub(crate) fn open(
+        &self,
+        bound: &BoundTracer,
+        name: Cow<'static, str>,
+        init: impl SpanInit,
+    ) -> Started {
         if bound.recording {
-            Some(recording(bound))
-        } else if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
-            Some(self.scope_only())
+            init.open(
+                SpanStart {
+                    tracer: self,
+                    bound,
+                },
+                name,
+            )
         } else {
-            None
+            self.untraced()
         }
     }
 
-    /// What a timed call runs in when no tracer records: the scope for the logs, if they
-    /// read it, else the current context.
+    /// What a call runs in when no tracer records: the scope for the logs, if they read it,
+    /// else the current context.
     #[cold]
     #[inline(never)]
-    pub(crate) fn untraced(&self) -> Started {
+    fn untraced(&self) -> Started {
         if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
             return self.scope_only();
         }
@@ -189,8 +215,6 @@ impl ScopeTracer {
 
     /// No span, but logs still learn the plugin: the context keeps the parent's span
     /// context without its span, so nothing here can end or change the parent.
-    #[cold]
-    #[inline(never)]
     fn scope_only(&self) -> Started {
         let parent = Context::current();
         let span_context = parent.span().span_context().clone();
@@ -203,44 +227,15 @@ impl ScopeTracer {
         }
     }
 
-    /// A `#[span]` site's span with options: `kind` is the site's.
-    pub(crate) fn start_checked<'a>(
-        &self,
-        bound: &BoundTracer,
-        name: &'static str,
-        kind: SpanKind,
-        options: impl FnOnce() -> SpanOptions<'a>,
-    ) -> Started {
-        self.start_with_options(bound, Cow::Borrowed(name), true, || SpanOptions {
-            kind,
-            ..options()
-        })
-    }
-
+    /// A span with `options`; `name_checked`: the name and attribute keys were checked at
+    /// compile time (a `#[span]` site), else they are checked here.
     #[inline(never)]
-    pub(crate) fn start_plain_recording(&self, bound: &BoundTracer, name: &'static str) -> Started {
-        self.start_with_recording(bound, name, SpanKind::Internal, |scope| [scope])
-    }
-
-    #[inline(never)]
-    pub(crate) fn start_with_recording<const N: usize>(
-        &self,
-        bound: &BoundTracer,
-        name: &'static str,
-        kind: SpanKind,
-        attributes: impl FnOnce(KeyValue) -> [KeyValue; N],
-    ) -> Started {
-        let attributes = Vec::from(attributes(bound.id_attribute.clone()));
-        self.start_span(bound, Cow::Borrowed(name), kind, attributes, None)
-    }
-
-    #[inline(never)]
-    fn start_with_options<'a>(
+    fn with_options(
         &self,
         bound: &BoundTracer,
         name: Cow<'static, str>,
         name_checked: bool,
-        options: impl FnOnce() -> SpanOptions<'a>,
+        options: SpanOptions<'_>,
     ) -> Started {
         let SpanOptions {
             mut attributes,
@@ -248,7 +243,7 @@ impl ScopeTracer {
             kind,
             credentials,
             request,
-        } = options();
+        } = options;
         // Keys of a `#[span]` site were checked at compile time; run-time ones here.
         let dropped = if name_checked {
             0
@@ -282,15 +277,30 @@ impl ScopeTracer {
             Cow::Borrowed(UNNAMED_SPAN)
         };
         let links = (!links.is_empty()).then_some(links);
-        self.start_span(bound, name, kind, attributes, links)
+        self.span(bound, name, kind, attributes, links)
     }
 
+    /// A site's span without options: kind internal, the scope attribute alone.
     #[inline]
-    fn start_span(
+    fn plain(&self, bound: &BoundTracer, name: Cow<'static, str>) -> Started {
+        let attributes = Vec::from([bound.id_attribute.clone()]);
+        self.span(
+            bound,
+            name,
+            opentelemetry::trace::SpanKind::Internal,
+            attributes,
+            None,
+        )
+    }
+
+    /// The span, started now as a child of the current context (inlined into each way of
+    /// starting one: measured, a call here costs more than the copy).
+    #[inline(always)]
+    fn span(
         &self,
         bound: &BoundTracer,
         name: Cow<'static, str>,
-        kind: SpanKind,
+        kind: opentelemetry::trace::SpanKind,
         attributes: Vec<KeyValue>,
         links: Option<Vec<Link>>,
     ) -> Started {
@@ -303,7 +313,7 @@ impl ScopeTracer {
             links,
         };
         let parent = Context::current();
-        let (cx, recording) = bound.tracer.start(builder, &parent);
+        let (cx, recording) = bound.tracer.build(builder, &parent);
         let cx = if SCOPE_IN_CONTEXT.load(Ordering::Relaxed) {
             cx.with_value(ActiveScope(self.scope().clone()))
         } else {
@@ -314,6 +324,114 @@ impl ScopeTracer {
             recording,
             timer: None,
         }
+    }
+}
+
+/// A span started by [`ScopeTracer::start`] for a [`SpanInit`]: the tracer and its binding.
+#[doc(hidden)]
+pub struct SpanStart<'a> {
+    tracer: &'a ScopeTracer,
+    bound: &'a BoundTracer,
+}
+
+/// What a span is started with, evaluated only when a span is started: nothing more than the
+/// scope attribute ([`Plain`]), a kind and attributes ([`Attributes`]), or options
+/// ([`Options`]: links, a principal). `#[span]` sites name one; services give their options.
+#[doc(hidden)]
+pub trait SpanInit: Sized {
+    /// The span kind, known without evaluating anything (span metrics record it).
+    fn kind(&self) -> SpanKind;
+
+    /// The span named `name`, started on `at`'s tracer.
+    fn open(self, at: SpanStart<'_>, name: Cow<'static, str>) -> Started;
+}
+
+/// A `#[span]` site without options.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Plain;
+
+impl SpanInit for Plain {
+    #[inline]
+    fn kind(&self) -> SpanKind {
+        SpanKind::Internal
+    }
+
+    #[inline]
+    fn open(self, at: SpanStart<'_>, name: Cow<'static, str>) -> Started {
+        at.tracer.plain(at.bound, name)
+    }
+}
+
+/// A `#[span]` site with a kind and attributes: the function gets the scope attribute and
+/// returns them all (one exactly sized vector).
+#[doc(hidden)]
+pub struct Attributes<F>(pub SpanKind, pub F);
+
+impl<F, const N: usize> SpanInit for Attributes<F>
+where
+    F: FnOnce(KeyValue) -> [KeyValue; N],
+{
+    #[inline]
+    fn kind(&self) -> SpanKind {
+        self.0
+    }
+
+    #[inline(never)]
+    fn open(self, at: SpanStart<'_>, name: Cow<'static, str>) -> Started {
+        let Attributes(kind, attributes) = self;
+        let attributes = Vec::from(attributes(at.bound.id_attribute.clone()));
+        at.tracer.span(
+            at.bound,
+            name,
+            crate::naming::otel_kind(kind),
+            attributes,
+            None,
+        )
+    }
+}
+
+/// A `#[span]` site with options (links, a principal): the function makes them. Its name and
+/// attribute keys were checked at compile time.
+#[doc(hidden)]
+pub struct Options<F>(pub SpanKind, pub F);
+
+impl<'a, F> SpanInit for Options<F>
+where
+    F: FnOnce() -> SpanOptions<'a>,
+{
+    #[inline]
+    fn kind(&self) -> SpanKind {
+        self.0
+    }
+
+    #[inline]
+    fn open(self, at: SpanStart<'_>, name: Cow<'static, str>) -> Started {
+        let Options(kind, options) = self;
+        let options = SpanOptions {
+            kind: crate::naming::otel_kind(kind),
+            ..options()
+        };
+        at.tracer.with_options(at.bound, name, true, options)
+    }
+}
+
+/// A service's span: a name and options given at run time, checked here.
+impl SpanInit for SpanOptions<'_> {
+    fn kind(&self) -> SpanKind {
+        use opentelemetry::trace::SpanKind as Otel;
+        match self.kind {
+            Otel::Internal => SpanKind::Internal,
+            Otel::Server => SpanKind::Server,
+            Otel::Client => SpanKind::Client,
+            Otel::Producer => SpanKind::Producer,
+            Otel::Consumer => SpanKind::Consumer,
+        }
+    }
+
+    #[inline]
+    fn open(self, at: SpanStart<'_>, name: Cow<'static, str>) -> Started {
+        at.tracer.with_options(at.bound, name, false, self)
     }
 }
 
