@@ -51,6 +51,7 @@ const ACCEPTED: &[&str] = &[
     "metrics",
     "plugin",
     "__scope",
+    super::block::BLOCK,
 ];
 const ACCEPTS: &str = "#[span] accepts `name`, `kind`, `attributes(...)`, `credentials`, `request`, `link`, `metrics` and `plugin`";
 const KINDS: &str = "one of `internal`, `server`, `client`, `producer`, `consumer`";
@@ -91,6 +92,8 @@ impl SpanArgs {
                             .is_some();
                 }
                 "plugin" => model.plugin = Some(explicit_plugin(&arg, errors)),
+                // put on a method by its `#[span]` block: traced as any other
+                super::block::BLOCK => {}
                 _ => model.enclosing = errors.check(Enclosing::from_arg(&arg)),
             }
         }

@@ -13,16 +13,18 @@
 //! }
 //! ```
 //!
-//! Each method is expanded here, with the block's options; a method's own attribute is left
-//! for rustc (or the scoped module's walk) to expand.
-
-use std::collections::HashSet;
+//! The block does not expand its methods: it puts its options on each one as an attribute
+//! of its own, after the method's attributes (`block_attribute`). rustc expands a method's
+//! attributes in order, so a method's own `#[span]`, under whatever name it is imported,
+//! expands first and takes the block's off: exactly one span per call. Errors of the block's
+//! options and of its scope are said once, here.
 
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use syn::parse::Parser;
 
 use super::attr::SpanArgs;
 use crate::args::{Arg, Errors};
+use crate::scope::resolve;
 
 /// Whether `item` is an `impl` block: attributes, `unsafe` / `default`, then `impl`, ending
 /// in its body.
@@ -50,6 +52,7 @@ pub fn is_impl(item: &TokenStream) -> bool {
 /// the block is emitted as written.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
+    let mut model = None;
     if let Some(parsed) = errors.check(Arg::parse_all.parse2(args.clone())) {
         for arg in &parsed {
             if arg.key == "name" {
@@ -60,7 +63,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 ));
             }
         }
-        SpanArgs::new(parsed, &mut errors);
+        model = Some(SpanArgs::new(parsed, &mut errors));
     }
     if !errors.is_empty() {
         let errors = errors.into_compile_errors();
@@ -70,26 +73,115 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let Some(TokenTree::Group(body)) = tokens.pop() else {
         return tokens.into_iter().collect();
     };
-    let mut said = HashSet::new();
-    let mut reported = TokenStream::new();
+    let members = members(body.stream());
+    // the scope is the same for every method: an error of it is said once, at the first
+    if let Some(model) = &model
+        && let Some(at) = members
+            .iter()
+            .filter(|m| is_traced(m))
+            .find_map(|m| fn_name(m))
+        && resolve(
+            model.plugin.clone(),
+            model.enclosing.as_ref(),
+            at,
+            "#[span]",
+            &mut errors,
+        )
+        .is_none()
+    {
+        let errors = errors.into_compile_errors();
+        tokens.push(TokenTree::Group(body));
+        return quote::quote!(#errors #(#tokens)*);
+    }
+    let marker = block_attribute(&args);
     let mut items = TokenStream::new();
-    for member in members(body.stream()) {
-        if !is_traced(&member) {
+    for member in members {
+        if is_traced(&member) {
+            items.extend(with_attribute_last(member, &marker));
+        } else {
             items.extend(member);
-            continue;
         }
-        let (errors, expanded, _) = super::expand(args.clone(), member.into_iter().collect(), None);
-        // an error of the scope (no plugin in reach) would be the same for every method
-        if !errors.is_empty() && said.insert(errors.to_string()) {
-            reported.extend(errors);
-        }
-        items.extend(expanded);
     }
     let mut rebuilt = Group::new(Delimiter::Brace, items);
     rebuilt.set_span(body.span());
     tokens.push(TokenTree::Group(rebuilt));
-    let block: TokenStream = tokens.into_iter().collect();
-    quote::quote!(#reported #block)
+    tokens.into_iter().collect()
+}
+
+/// `#[::backstage_telemetry::span(__block, args)]`: the block's options, put on each method
+/// after its own attributes. rustc expands a method's attributes in order, so a `#[span]`
+/// of the method's own, under any name it is imported as, comes first and takes this one
+/// off (its options replace the block's); else this one traces the method.
+fn block_attribute(args: &TokenStream) -> TokenStream {
+    let marker = syn::Ident::new(BLOCK, proc_macro2::Span::call_site());
+    if args.is_empty() {
+        quote::quote!(#[::backstage_telemetry::span(#marker)])
+    } else {
+        quote::quote!(#[::backstage_telemetry::span(#marker, #args)])
+    }
+}
+
+/// The hidden option that marks the attribute a block put on a method.
+pub const BLOCK: &str = "__block";
+
+/// `member` with `attribute` after its outer attributes, before its visibility.
+fn with_attribute_last(member: Vec<TokenTree>, attribute: &TokenStream) -> TokenStream {
+    let mut at = 0;
+    while let [TokenTree::Punct(hash), TokenTree::Group(_), ..] = &member[at..]
+        && hash.as_char() == '#'
+    {
+        at += 2;
+    }
+    let mut member = member;
+    let rest = member.split_off(at);
+    let mut tokens: TokenStream = member.into_iter().collect();
+    tokens.extend(attribute.clone());
+    tokens.extend(rest);
+    tokens
+}
+
+/// `item` without the attribute a `#[span]` block put on it ([`block_attribute`]): a
+/// method's own `#[span]` takes it off.
+pub fn without_block_attribute(item: TokenStream) -> TokenStream {
+    let tokens: Vec<TokenTree> = item.into_iter().collect();
+    let mut kept = Vec::with_capacity(tokens.len());
+    let mut rest = tokens.into_iter().peekable();
+    while let Some(token) = rest.next() {
+        if let TokenTree::Punct(hash) = &token
+            && hash.as_char() == '#'
+            && let Some(TokenTree::Group(attribute)) = rest.peek()
+            && attribute.delimiter() == Delimiter::Bracket
+            && is_block_attribute(attribute.stream())
+        {
+            rest.next();
+            continue;
+        }
+        kept.push(token);
+    }
+    kept.into_iter().collect()
+}
+
+/// Whether an attribute's tokens are `..span(__block ..)`.
+fn is_block_attribute(attribute: TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = attribute.into_iter().collect();
+    matches!(
+        tokens.as_slice(),
+        [.., TokenTree::Ident(name), TokenTree::Group(args)]
+            if name == "span"
+                && args.delimiter() == Delimiter::Parenthesis
+                && matches!(args.stream().into_iter().next(), Some(TokenTree::Ident(first)) if first == BLOCK)
+    )
+}
+
+/// The name of the function `member` declares, where it is written.
+fn fn_name(member: &[TokenTree]) -> Option<proc_macro2::Span> {
+    let at = member
+        .iter()
+        .position(|t| matches!(t, TokenTree::Ident(word) if word == "fn"))?;
+    match member.get(at + 1) {
+        Some(TokenTree::Ident(name)) => Some(name.span()),
+        _ => None,
+    }
 }
 
 /// The members of an impl body, each its tokens: up to a `;`, or to the body of a function
@@ -117,12 +209,11 @@ fn members(body: TokenStream) -> Vec<Vec<TokenTree>> {
     members
 }
 
-/// Whether `member` is a method the block traces: a function with a body, not `const`,
-/// without a `#[span]` of its own.
+/// Whether `member` is a method the block traces: a function with a body, not `const`.
 fn is_traced(member: &[TokenTree]) -> bool {
     let with_body =
         matches!(member.last(), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace);
-    with_body && function(member) == Some(Constness::NotConst) && !has_own_span(member)
+    with_body && function(member) == Some(Constness::NotConst)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,22 +251,4 @@ fn function(tokens: &[TokenTree]) -> Option<Constness> {
         }
     }
     None
-}
-
-/// Whether one of `member`'s attributes is a `#[span]` (its path ends in `span`).
-fn has_own_span(member: &[TokenTree]) -> bool {
-    let mut rest = member.iter();
-    while let Some(token) = rest.next() {
-        match token {
-            TokenTree::Punct(hash) if hash.as_char() == '#' => {
-                if let Some(TokenTree::Group(attribute)) = rest.next()
-                    && crate::args::attribute_name(attribute.stream()).as_deref() == Some("span")
-                {
-                    return true;
-                }
-            }
-            _ => return false,
-        }
-    }
-    false
 }

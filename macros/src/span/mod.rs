@@ -26,6 +26,8 @@ pub fn expand(
     enclosing: Option<(&Enclosing, usize)>,
 ) -> (TokenStream, TokenStream, Option<crate::catalog::SpanSite>) {
     let in_walk = enclosing.is_some();
+    // a method's own `#[span]` replaces its block's
+    let item = block::without_block_attribute(item);
     let mut errors = Errors::default();
     let args = errors
         .check(Arg::parse_all.parse2(args))
