@@ -13,6 +13,7 @@ use proc_macro::TokenStream;
 
 mod args;
 mod catalog;
+mod error_type;
 mod metric;
 mod module;
 mod scope;
@@ -205,4 +206,28 @@ pub fn span(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn metric(input: TokenStream) -> TokenStream {
     metric::expand(input.into()).into()
+}
+
+/// Registers an [`ErrorType`] impl, so that spans started through `TracingService` record
+/// the same `error.type` for the error as `#[span]` functions do. Every `ErrorType` impl
+/// carries it (without, the impl does not compile); a generic impl is refused.
+///
+/// ```
+/// use std::borrow::Cow;
+///
+/// #[derive(Debug)]
+/// pub struct NotFound;
+///
+/// #[backstage_telemetry::error_type]
+/// impl backstage_telemetry::ErrorType for NotFound {
+///     fn error_type(&self) -> Cow<'static, str> {
+///         "not_found".into()
+///     }
+/// }
+/// ```
+///
+/// [`ErrorType`]: https://docs.rs/backstage-telemetry/latest/backstage_telemetry/trait.ErrorType.html
+#[proc_macro_attribute]
+pub fn error_type(args: TokenStream, item: TokenStream) -> TokenStream {
+    error_type::expand(args.into(), item.into()).into()
 }

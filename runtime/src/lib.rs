@@ -61,7 +61,7 @@ mod sync;
 pub mod testing;
 pub mod tracing;
 
-pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, metric, span};
+pub use backstage_telemetry_macros::{backstage_core, backstage_plugin, error_type, metric, span};
 pub use catalog::catalog;
 pub use config::{Config, ConfigError, MetricView, TelemetrySettings};
 pub use global::{set_config, set_meter_provider, set_tracer_provider};
@@ -90,6 +90,10 @@ pub mod __private {
     pub use crate::metrics::{Callback, Instrument, MeterScope, MetricInfo, MetricKind};
     pub use crate::naming::{Scope, ScopeKind, SpanKind};
     pub use crate::site::ScopeSite;
+    pub use crate::tracing::ErrorType;
+    pub use crate::tracing::error_type::{
+        Boxed, BoxedErrorType, ERROR_TYPES, ErrorTypeEntry, Registered as RegisteredErrorType,
+    };
     pub use crate::tracing::metrics::SiteMetrics;
     pub use crate::tracing::outcome::{Outcome, RecordOutcome};
     pub use crate::tracing::run::{in_span_async, in_span_sync, with_output};

@@ -91,6 +91,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
+#[backstage_telemetry::error_type]
+
 impl backstage_telemetry::ErrorType for Failure {
     fn error_type(&self) -> Cow<'static, str> {
         "notify_failed".into()
@@ -203,7 +205,7 @@ async fn span_inside_span_across_await() {
     }
     assert_eq!(
         attribute_str(outers[1], "error.type").as_deref(),
-        Some("core::fmt::Error")
+        Some("fmt::Error")
     );
 }
 

@@ -38,6 +38,8 @@ mod catalog {
         }
     }
 
+    #[backstage_telemetry::error_type]
+
     impl backstage_telemetry::ErrorType for ProcessError {
         fn error_type(&self) -> Cow<'static, str> {
             match self {
@@ -261,7 +263,7 @@ fn options_and_io_result_alias() {
     assert_eq!(attribute(&span, "catalog.attempt"), Some(&Value::I64(2)));
     assert_eq!(
         attribute_str(&span, "error.type").as_deref(),
-        Some("std::io::error::Error")
+        Some("io::Error")
     );
     assert_eq!(span.status, Status::error("no such location"));
     // arguments are not recorded unless named

@@ -417,7 +417,7 @@ fn err_is_recorded_and_returned_unchanged() {
     let read = capture.span("read");
     assert_eq!(
         attribute_str(&read, "error.type").as_deref(),
-        Some("std::io::error::Error")
+        Some("io::Error")
     );
     assert_eq!(read.status, Status::error("no such file"));
 }

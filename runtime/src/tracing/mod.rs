@@ -14,6 +14,7 @@
 //! # Ok::<(), backstage_telemetry::naming::NameError>(())
 //! ```
 
+pub(crate) mod error_type;
 pub(crate) mod metrics;
 mod options;
 pub(crate) mod outcome;
@@ -28,6 +29,7 @@ use opentelemetry::InstrumentationScope;
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
+pub use error_type::BOXED_ERROR_TYPE;
 pub use metrics::{
     MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_DESCRIPTION,
     SPAN_DURATION_METRIC, SPAN_DURATION_UNIT, SPAN_KIND_ATTRIBUTE, SPAN_NAME_ATTRIBUTE,

@@ -1,20 +1,23 @@
 //! What a traced body returned, and how it is recorded on its span and in its span metrics:
 //! an `Err` (found by type, whatever alias names it) and a panic.
 //!
-//! There is one recorder, [`record`], and one way to describe an error ([`Described`]): by
-//! its [`ErrorType`] if it has one, else by its type name; the message by `Display`, else
-//! by `Debug`. What differs is only who picks the description:
+//! One `#[cold]` function records every error, [`record_error`]: an exception event, the
+//! `error.type` attribute and status ERROR on the span if it records, and the `error.type`
+//! returned for span metrics. What is handed to it is decided once per type: the
+//! `error.type` by the error's [`ErrorType`], else by a short name of its type
+//! ([`error_type`](super::error_type)); the message by `Display`, else `Debug`, else the
+//! type's name. Who decides differs:
 //!
-//! - a `#[span]` expansion picks it from the concrete return type (the autoref dispatch of
-//!   [`RecordOutcome`]: `ErrorType` + `Display`, then `Display`, then `Debug`, then success);
-//! - [`TracingService`](super::TracingService) methods, generic over the body's result,
-//!   pick it from their bound [`SpanOutcome`]: a generic method cannot ask whether a type
-//!   implements a trait it does not require (stable Rust has no specialisation), so an
-//!   error there is described by `Display` and its type name, the same as a `#[span]`
-//!   function returning an error without an `ErrorType`.
+//! - a `#[span]` expansion, from the concrete return type (the autoref dispatch of
+//!   [`RecordOutcome`]);
+//! - [`TracingService`](super::TracingService) methods, generic over the body's result, from
+//!   their bound [`SpanOutcome`] (`Display + 'static`): the error's `ErrorType` is found
+//!   among the registered ones by its `TypeId` (`#[backstage_telemetry::error_type]`, which
+//!   every `ErrorType` impl needs), so both give the same `error.type`.
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -22,9 +25,13 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanRef, Status};
 
 use super::ERROR_TYPE_ATTRIBUTE;
+use super::error_type::{self, Registered, short_type_name};
 
-/// Gives the `error.type` that `#[span]` records for an error, instead of its type name:
-/// a short, low-cardinality kind such as an enum variant.
+/// Gives the `error.type` that `#[span]` and `TracingService` spans record for an error,
+/// instead of its type name: a short, low-cardinality kind such as an enum variant. Every
+/// impl carries `#[backstage_telemetry::error_type]`, which registers it so that spans
+/// started through [`TracingService`](super::TracingService), which are generic over the
+/// error, find it too; the impl does not compile without it.
 ///
 /// ```
 /// use std::borrow::Cow;
@@ -32,6 +39,7 @@ use super::ERROR_TYPE_ATTRIBUTE;
 /// #[derive(Debug)]
 /// enum ProcessError { NotFound, Invalid(String) }
 ///
+/// #[backstage_telemetry::error_type]
 /// impl backstage_telemetry::ErrorType for ProcessError {
 ///     fn error_type(&self) -> Cow<'static, str> {
 ///         match self {
@@ -41,7 +49,7 @@ use super::ERROR_TYPE_ATTRIBUTE;
 ///     }
 /// }
 /// ```
-pub trait ErrorType {
+pub trait ErrorType: Registered {
     /// The value of `error.type` for this error.
     fn error_type(&self) -> Cow<'static, str>;
 }
@@ -50,105 +58,146 @@ pub trait ErrorType {
 /// `error.type` of an `Err` for span metrics (`None`: a success).
 pub(crate) type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
 
-/// An error as it is recorded: `error.type`, `exception.type` and the message.
-struct Described {
-    error_type: Cow<'static, str>,
-    exception_type: &'static str,
-    message: String,
-}
-
-impl Described {
-    /// By its `ErrorType` and `Display`.
-    fn typed<E: ErrorType + fmt::Display>(error: &E) -> Self {
-        Described {
-            error_type: error.error_type(),
-            exception_type: std::any::type_name::<E>(),
-            message: error.to_string(),
-        }
-    }
-
-    /// By its type name and `Display`.
-    fn displayed<E: fmt::Display>(error: &E) -> Self {
-        let type_name = std::any::type_name::<E>();
-        Described {
-            error_type: Cow::Borrowed(type_name),
-            exception_type: type_name,
-            message: error.to_string(),
-        }
-    }
-
-    /// By its type name and `Debug`.
-    fn debugged<E: fmt::Debug>(error: &E) -> Self {
-        let type_name = std::any::type_name::<E>();
-        Described {
-            error_type: Cow::Borrowed(type_name),
-            exception_type: type_name,
-            message: format!("{error:?}"),
-        }
-    }
-}
-
-/// The one recorder: an `Err` described by `describe` is recorded on `span` (exception
-/// event, `error.type`, status ERROR with the message) and its `error.type` returned for span
-/// metrics; an `Ok` records nothing. The message is only made when a span records.
-#[inline]
-fn record<T, E>(
-    outcome: &Result<T, E>,
+/// The one recorder of an error: on `span`, if it records, an exception event
+/// (`exception.type`, `exception.message`), `error.type` and status ERROR with the message;
+/// the `error.type` is returned for span metrics. The message is only made for a span that
+/// records.
+#[cold]
+#[inline(never)]
+fn record_error(
     span: Option<&SpanRef<'_>>,
-    describe: fn(&E) -> Described,
-    error_type: fn(&E) -> Cow<'static, str>,
+    error_type: Cow<'static, str>,
+    exception_type: &str,
+    message: &dyn fmt::Display,
 ) -> Option<Cow<'static, str>> {
-    let error = outcome.as_ref().err()?;
-    match span {
-        Some(span) => {
-            let described = describe(error);
-            record_error(
-                span,
-                described.exception_type,
-                described.error_type.clone(),
-                described.message,
-            );
-            Some(described.error_type)
-        }
-        None => Some(error_type(error)),
+    if let Some(span) = span {
+        let message = message.to_string();
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", exception_type.to_owned()),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        span.set_attribute(KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type.clone()));
+        span.set_status(Status::error(message));
+    }
+    Some(error_type)
+}
+
+/// A `Debug` value shown by `Display`.
+struct Debugged<'a, E>(&'a E);
+
+impl<E: fmt::Debug> fmt::Display for Debugged<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
     }
 }
 
+/// The name of `E` as `exception.type` carries it, and as `error.type` does without an
+/// `ErrorType`.
+fn name_of<E>() -> &'static str {
+    short_type_name(std::any::type_name::<E>())
+}
+
+/// An `ErrorType` and `Display` error.
 fn by_error_type<T, E: ErrorType + fmt::Display>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
 ) -> Option<Cow<'static, str>> {
-    record(outcome, span, Described::typed, E::error_type)
+    let error = outcome.as_ref().err()?;
+    record_error(span, error.error_type(), name_of::<E>(), error)
 }
 
+/// An `ErrorType` and `Debug` error.
+fn by_error_type_debug<T, E: ErrorType + fmt::Debug>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    let error = outcome.as_ref().err()?;
+    record_error(span, error.error_type(), name_of::<E>(), &Debugged(error))
+}
+
+/// A boxed `dyn Error`: named by what it holds.
+fn by_box<T, E: BoxedError>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    let error = outcome.as_ref().err()?.as_error();
+    record_error(span, error_type::of_boxed(error), name_of::<E>(), error)
+}
+
+/// A `Display` error.
 fn by_display<T, E: fmt::Display>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
 ) -> Option<Cow<'static, str>> {
-    record(outcome, span, Described::displayed, type_name_of)
+    let error = outcome.as_ref().err()?;
+    let name = name_of::<E>();
+    record_error(span, Cow::Borrowed(name), name, error)
 }
 
+/// A `Debug` error.
 fn by_debug<T, E: fmt::Debug>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
 ) -> Option<Cow<'static, str>> {
-    record(outcome, span, Described::debugged, type_name_of)
+    let error = outcome.as_ref().err()?;
+    let name = name_of::<E>();
+    record_error(span, Cow::Borrowed(name), name, &Debugged(error))
+}
+
+/// An error that cannot be shown: its type's name is the message.
+fn by_type<T, E>(outcome: &Result<T, E>, span: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
+    outcome.as_ref().err()?;
+    let name = name_of::<E>();
+    record_error(span, Cow::Borrowed(name), name, &name)
+}
+
+/// A service's `Display` error: by its registered `ErrorType`, else as `#[span]` names it.
+fn by_registered<T, E: fmt::Display + 'static>(
+    outcome: &Result<T, E>,
+    span: Option<&SpanRef<'_>>,
+) -> Option<Cow<'static, str>> {
+    let error = outcome.as_ref().err()?;
+    let error_type = error_type::registered(error).unwrap_or_else(|| error_type::of_value(error));
+    record_error(span, error_type, name_of::<E>(), error)
 }
 
 fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
     None
 }
 
-fn type_name_of<E>(_: &E) -> Cow<'static, str> {
-    Cow::Borrowed(std::any::type_name::<E>())
+/// A boxed `dyn Error`, as `?` makes one.
+#[doc(hidden)]
+pub trait BoxedError: fmt::Display {
+    fn as_error(&self) -> &(dyn Error + 'static);
+}
+
+impl BoxedError for Box<dyn Error> {
+    fn as_error(&self) -> &(dyn Error + 'static) {
+        self.as_ref()
+    }
+}
+
+impl BoxedError for Box<dyn Error + Send> {
+    fn as_error(&self) -> &(dyn Error + 'static) {
+        self.as_ref()
+    }
+}
+
+impl BoxedError for Box<dyn Error + Send + Sync> {
+    fn as_error(&self) -> &(dyn Error + 'static) {
+        self.as_ref()
+    }
 }
 
 /// What the body of a [`TracingService`](super::TracingService) span returns, as far as the
-/// span is concerned: a `Result` records its `Err` (described by its type name and
-/// `Display`), `()` is a success.
+/// span is concerned: a `Result` records its `Err` (`error.type` by the error's
+/// [`ErrorType`], else its type's name), `()` is a success.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the result of a traced body",
-    label = "return a `Result` (its `Err` is recorded on the span) or `()`",
+    label = "return a `Result` whose error implements `Display` (its `Err` is recorded on the span) or `()`",
     note = "for a value that cannot fail, return `Ok::<_, std::convert::Infallible>(value)`; the `#[span]` macro accepts any return type"
 )]
 pub trait SpanOutcome: Sized {
@@ -161,8 +210,8 @@ impl SpanOutcome for () {
     const RECORD: Record<Self> = success;
 }
 
-impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
-    const RECORD: Record<Self> = by_display;
+impl<T, E: fmt::Display + 'static> SpanOutcome for Result<T, E> {
+    const RECORD: Record<Self> = by_registered;
 }
 
 /// How a `#[span]` expansion records the body's outcome: the recording function picked
@@ -177,18 +226,18 @@ impl<T, E: fmt::Display> SpanOutcome for Result<T, E> {
 #[macro_export]
 macro_rules! __record_outcome {
     (in_scope $ty:ty) => {
-        (&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     };
     ($ty:ty) => {{
         #[allow(unused_imports)]
         use $crate::__private::RecordOutcome as _;
-        (&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     }};
     () => {
         |outcome, span| {
             #[allow(unused_imports)]
             use $crate::__private::RecordOutcome as _;
-            (&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
+            (&&&&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
         }
     };
 }
@@ -206,35 +255,36 @@ impl<R: ?Sized> Outcome<R> {
     }
 }
 
-/// The recording function of the most specific impl: `Err` of an error with its own
-/// [`ErrorType`] (`&&&Outcome`), of a displayable error (`&&`), of a `Debug` one (`&`),
-/// anything else a success. One trait, implemented at four depths of `&`: a method call
-/// on `&&&&Outcome` takes the first that applies, so `Err` is found by type, whatever alias
-/// names it.
+/// The recording function of the most specific impl for an `Err`, from the most specific:
+/// an error with its own [`ErrorType`] and `Display` (`&&&&&&Outcome`), with an `ErrorType`
+/// and `Debug`, a boxed `dyn Error`, a `Display` error, a `Debug` one, any other (`&`);
+/// anything that is not a `Result` is a success. One trait, implemented at seven depths of
+/// `&`: a method call on `&&&&&&&Outcome` takes the first that applies, so `Err` is found
+/// by type, whatever alias names it. (No level asks for `'static`: method lookup ignores
+/// lifetimes, and a borrowed error would then fail to compile.)
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
     fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
 }
 
-impl<T, E: ErrorType + fmt::Display> RecordOutcome<Result<T, E>> for &&&Outcome<Result<T, E>> {
-    #[inline]
-    fn recorder(&self) -> Record<Result<T, E>> {
-        by_error_type
-    }
+macro_rules! record_outcome_at {
+    ($($depth:ty => $recorder:ident where $bound:path $(| $more:path)*;)*) => {$(
+        impl<T, E: $bound $(+ $more)*> RecordOutcome<Result<T, E>> for $depth {
+            #[inline]
+            fn recorder(&self) -> Record<Result<T, E>> {
+                $recorder
+            }
+        }
+    )*};
 }
 
-impl<T, E: fmt::Display> RecordOutcome<Result<T, E>> for &&Outcome<Result<T, E>> {
-    #[inline]
-    fn recorder(&self) -> Record<Result<T, E>> {
-        by_display
-    }
-}
-
-impl<T, E: fmt::Debug> RecordOutcome<Result<T, E>> for &Outcome<Result<T, E>> {
-    #[inline]
-    fn recorder(&self) -> Record<Result<T, E>> {
-        by_debug
-    }
+record_outcome_at! {
+    &&&&&&Outcome<Result<T, E>> => by_error_type where ErrorType | fmt::Display;
+    &&&&&Outcome<Result<T, E>> => by_error_type_debug where ErrorType | fmt::Debug;
+    &&&&Outcome<Result<T, E>> => by_box where BoxedError;
+    &&&Outcome<Result<T, E>> => by_display where fmt::Display;
+    &&Outcome<Result<T, E>> => by_debug where fmt::Debug;
+    &Outcome<Result<T, E>> => by_type where Sized;
 }
 
 impl<R: ?Sized> RecordOutcome<R> for Outcome<R> {
@@ -242,25 +292,6 @@ impl<R: ?Sized> RecordOutcome<R> for Outcome<R> {
     fn recorder(&self) -> Record<R> {
         success
     }
-}
-
-/// Records an error: exception event (`exception.type`, `exception.message`),
-/// `error.type`, status ERROR with the message.
-fn record_error(
-    span: &SpanRef<'_>,
-    exception_type: &str,
-    error_type: Cow<'static, str>,
-    message: String,
-) {
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", exception_type.to_owned()),
-            KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_attribute(KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type));
-    span.set_status(Status::error(message));
 }
 
 /// Records a panic as an error of type `panic`, its payload as the message.
@@ -272,5 +303,5 @@ pub(super) fn record_panic(span: &SpanRef<'_>, payload: &(dyn Any + Send)) {
     } else {
         "panic with a non-string payload".to_owned()
     };
-    record_error(span, "panic", Cow::Borrowed("panic"), message);
+    record_error(Some(span), Cow::Borrowed("panic"), "panic", &message);
 }

@@ -35,6 +35,8 @@ impl std::fmt::Display for ProcessingError {
     }
 }
 
+#[backstage_telemetry::error_type]
+
 impl ErrorType for ProcessingError {
     fn error_type(&self) -> std::borrow::Cow<'static, str> {
         match self {

@@ -80,6 +80,8 @@ impl std::fmt::Display for TodoError {
     }
 }
 
+#[backstage_telemetry::error_type]
+
 impl backstage_telemetry::ErrorType for TodoError {
     fn error_type(&self) -> std::borrow::Cow<'static, str> {
         match self {
