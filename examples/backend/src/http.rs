@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use backend_plugin_api::{BackendPlugin, SENSITIVE_QUERY_PARAMETERS};
+use backend_plugin_api::{BackendPlugin, redacted_query};
 use backstage_telemetry::health::{HealthResponse, RootHealthService};
 use backstage_telemetry::{BackstageCredentials, Principal};
 
@@ -31,9 +31,10 @@ pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> 
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // one server span per request, with the W3C traceparent as parent; after the routes
         // so that `http.route` is the matched route
+        // the handlers see the query as sent; the span saw it redacted
+        .layer(axum::middleware::map_request(unredacted_uri))
         .layer(
             opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
-                .with_sensitive_query_parameters(SENSITIVE_QUERY_PARAMETERS.iter().copied())
                 .build()
                 .expect("the HTTP server layer"),
         )
@@ -68,7 +69,9 @@ async fn known_method(mut request: Request) -> Request {
 /// Gives the request the URI of this server (`http://{Host}/path`), whatever the request
 /// target said: a server sees only the path, the span's `url.scheme` comes from the URI, and
 /// a client sending `s1://x/api/todos` must not choose a metric label. The authority is the
-/// `Host` header, or `localhost` without a usable one (it is on no metric).
+/// `Host` header, or `localhost` without a usable one (it is on no metric). The value of
+/// every credential-like query parameter is `REDACTED` in it, for the server span's
+/// `url.query`; [`unredacted_uri`] gives the handlers the query as sent.
 async fn server_uri(mut request: Request) -> Request {
     use axum::http::uri::{Authority, Scheme};
     let authority = request
@@ -80,10 +83,37 @@ async fn server_uri(mut request: Request) -> Request {
     let mut parts = request.uri().clone().into_parts();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(authority);
+    if let Some(path_and_query) = &parts.path_and_query
+        && let Some(query) = path_and_query.query()
+        && let redacted = redacted_query(query)
+        && matches!(redacted, std::borrow::Cow::Owned(_))
+    {
+        let redacted = format!("{}?{redacted}", path_and_query.path());
+        parts.path_and_query = redacted.parse().ok();
+        let sent = request.uri().clone();
+        request.extensions_mut().insert(Unredacted(sent));
+    }
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(axum::http::uri::PathAndQuery::from_static("/"));
     }
-    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+    match axum::http::Uri::from_parts(parts) {
+        Ok(uri) => *request.uri_mut() = uri,
+        // never an unredacted query on the span
+        Err(_) if request.extensions().get::<Unredacted>().is_some() => {
+            *request.uri_mut() = axum::http::Uri::from_static("/");
+        }
+        Err(_) => {}
+    }
+    request
+}
+
+/// The URI a request was sent with, where [`server_uri`] redacted its query.
+#[derive(Clone)]
+struct Unredacted(axum::http::Uri);
+
+/// Gives the request back the query it was sent with (inside the server span's layer).
+async fn unredacted_uri(mut request: Request) -> Request {
+    if let Some(Unredacted(uri)) = request.extensions_mut().remove::<Unredacted>() {
         *request.uri_mut() = uri;
     }
     request

@@ -47,39 +47,80 @@ pub trait BackendPlugin: Send + Sync + 'static {
     fn stop(&self) {}
 }
 
-/// Query parameters whose values are credentials: replaced by `REDACTED` in `url.query` on
-/// server spans and wherever a plugin logs or records a URL ([`redacted_url`]). The HTTP
-/// semantic conventions' list and the usual names of tokens and passwords.
-pub const SENSITIVE_QUERY_PARAMETERS: &[&str] = &[
-    "access_token",
-    "api_key",
-    "apikey",
-    "apiKey",
-    "auth",
-    "client_secret",
-    "code",
-    "id_token",
-    "key",
+/// Words that make a parameter name credential-like wherever they appear in it
+/// (`private_token`, `X-Amz-Security-Token`, `client_secret`, `db_password`).
+const CREDENTIAL_WORDS: &[&str] = &[
+    "token",
+    "secret",
     "password",
     "passwd",
-    "refresh_token",
-    "secret",
-    "session",
-    "sig",
     "signature",
-    "Signature",
-    "state",
-    "token",
-    "AWSAccessKeyId",
-    "X-Amz-Credential",
-    "X-Amz-Security-Token",
-    "X-Amz-Signature",
-    "X-Goog-Signature",
+    "credential",
+    "apikey",
+    "api_key",
+    "api-key",
+    "session",
+    "authorization",
 ];
 
+/// Names that are credential-like as a whole only: as parts of names they are too common
+/// (`keyword`, `author`, `statement`).
+const CREDENTIAL_NAMES: &[&str] = &[
+    "auth",
+    "code",
+    "key",
+    "pwd",
+    "sig",
+    "state",
+    "awsaccesskeyid",
+];
+
+/// Whether a query or fragment parameter named `name` holds a credential: after
+/// percent-decoding, in any case, a name of [`CREDENTIAL_NAMES`] or one containing a word of
+/// [`CREDENTIAL_WORDS`]. The one list behind server spans, logs and listings.
+///
+/// ```
+/// use backend_plugin_api::is_credential_name;
+/// assert!(is_credential_name("ACCESS_TOKEN"));
+/// assert!(is_credential_name("%74oken"));
+/// assert!(is_credential_name("private_token"));
+/// assert!(!is_credential_name("author"));
+/// ```
+pub fn is_credential_name(name: &str) -> bool {
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    CREDENTIAL_NAMES.contains(&name.as_str())
+        || CREDENTIAL_WORDS.iter().any(|word| name.contains(word))
+}
+
+/// `query` (`a=1&b=2`, without the `?`) with the value of every credential-like parameter
+/// ([`is_credential_name`]) replaced by `REDACTED`; borrowed when there is none.
+///
+/// ```
+/// use backend_plugin_api::redacted_query;
+/// assert_eq!(redacted_query("Token=abc&page=2"), "Token=REDACTED&page=2");
+/// ```
+pub fn redacted_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let secret =
+        |pair: &str| matches!(pair.split_once('='), Some((name, _)) if is_credential_name(name));
+    if !query.split('&').any(secret) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_credential_name(name) => format!("{name}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    std::borrow::Cow::Owned(pairs.join("&"))
+}
+
 /// `url` as it may be logged, put on a span or shown: without the `user:password@` of its
-/// authority, and with the value of every credential-like query parameter
-/// ([`SENSITIVE_QUERY_PARAMETERS`], any case) replaced by `REDACTED`.
+/// authority (also of a scheme-relative `//user:pw@host`), and with the value of every
+/// credential-like parameter ([`is_credential_name`]) of its query and of its fragment
+/// (`#access_token=..`, as OAuth's implicit flow sends it) replaced by `REDACTED`.
 ///
 /// ```
 /// use backend_plugin_api::redacted_url;
@@ -89,37 +130,36 @@ pub const SENSITIVE_QUERY_PARAMETERS: &[&str] = &[
 /// );
 /// ```
 pub fn redacted_url(url: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_start = match url.find("://") {
+        Some(i) => i + 3,
+        None if url.starts_with("//") => 2,
+        None => 0,
+    };
     let authority_end = url[authority_start..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| authority_start + i);
     let host_start = url[authority_start..authority_end]
         .rfind('@')
         .map_or(authority_start, |at| authority_start + at + 1);
-    let mut redacted = format!("{}{}", &url[..authority_start], &url[host_start..]);
-    let Some(query_start) = redacted.find('?') else {
-        return redacted;
+    let rest = &url[host_start..];
+    let (before_fragment, fragment) = match rest.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (rest, None),
     };
-    let fragment_start = redacted[query_start..]
-        .find('#')
-        .map_or(redacted.len(), |i| query_start + i);
-    let query: Vec<String> = redacted[query_start + 1..fragment_start]
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _))
-                if SENSITIVE_QUERY_PARAMETERS
-                    .iter()
-                    .any(|sensitive| sensitive.eq_ignore_ascii_case(name)) =>
-            {
-                format!("{name}=REDACTED")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    let fragment = redacted[fragment_start..].to_owned();
-    redacted.truncate(query_start + 1);
-    redacted.push_str(&query.join("&"));
-    redacted.push_str(&fragment);
+    let mut redacted = String::with_capacity(url.len());
+    redacted.push_str(&url[..authority_start]);
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            redacted.push_str(path);
+            redacted.push('?');
+            redacted.push_str(&redacted_query(query));
+        }
+        None => redacted.push_str(before_fragment),
+    }
+    if let Some(fragment) = fragment {
+        redacted.push('#');
+        redacted.push_str(&redacted_query(fragment));
+    }
     redacted
 }
 
@@ -212,6 +252,16 @@ mod tests {
                 "https://h/a?X-Amz-Signature=REDACTED&sig=REDACTED&access_token",
             ),
             ("no-scheme?password=p", "no-scheme?password=REDACTED"),
+            (
+                "https://h/a?Token=1&ACCESS_TOKEN=2&Password=3&%74oken=4&private_token=5&author=me",
+                "https://h/a?Token=REDACTED&ACCESS_TOKEN=REDACTED&Password=REDACTED&%74oken=REDACTED&private_token=REDACTED&author=me",
+            ),
+            (
+                "https://h/cb#access_token=t&token_type=bearer&expires_in=3600",
+                "https://h/cb#access_token=REDACTED&token_type=REDACTED&expires_in=3600",
+            ),
+            ("//robot:pw@h/a.yaml", "//h/a.yaml"),
+            ("https://h/a#section-2", "https://h/a#section-2"),
         ] {
             assert_eq!(redacted_url(url), expected);
         }
