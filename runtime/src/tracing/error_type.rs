@@ -109,6 +109,28 @@ pub(crate) fn of_value<E: 'static>(error: &E) -> Cow<'static, str> {
     }
 }
 
+macro_rules! boxed_error_type {
+    ($($ty:ty),*) => {$(
+        #[diagnostic::do_not_recommend]
+        impl Registered for $ty {}
+
+        /// Named by the error in the box where that can be recovered (a registered
+        /// `ErrorType`, or one of the standard library's errors), else
+        /// [`BOXED_ERROR_TYPE`].
+        impl super::ErrorType for $ty {
+            fn error_type(&self) -> Cow<'static, str> {
+                of_boxed(self.as_ref())
+            }
+        }
+    )*};
+}
+
+boxed_error_type!(
+    Box<dyn Error>,
+    Box<dyn Error + Send>,
+    Box<dyn Error + Send + Sync>
+);
+
 /// `error.type` of the error in a box: its registered `ErrorType`, else the name of a
 /// standard error it is, else [`BOXED_ERROR_TYPE`].
 pub(crate) fn of_boxed(error: &(dyn Error + 'static)) -> Cow<'static, str> {

@@ -17,7 +17,6 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -118,15 +117,6 @@ fn by_error_type_debug<T, E: ErrorType + fmt::Debug>(
     record_error(span, error.error_type(), name_of::<E>(), &Debugged(error))
 }
 
-/// A boxed `dyn Error`: named by what it holds.
-fn by_box<T, E: BoxedError>(
-    outcome: &Result<T, E>,
-    span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
-    let error = outcome.as_ref().err()?.as_error();
-    record_error(span, error_type::of_boxed(error), name_of::<E>(), error)
-}
-
 /// A `Display` error.
 fn by_display<T, E: fmt::Display>(
     outcome: &Result<T, E>,
@@ -168,30 +158,6 @@ fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Cow<'static, str
     None
 }
 
-/// A boxed `dyn Error`, as `?` makes one.
-#[doc(hidden)]
-pub trait BoxedError: fmt::Display {
-    fn as_error(&self) -> &(dyn Error + 'static);
-}
-
-impl BoxedError for Box<dyn Error> {
-    fn as_error(&self) -> &(dyn Error + 'static) {
-        self.as_ref()
-    }
-}
-
-impl BoxedError for Box<dyn Error + Send> {
-    fn as_error(&self) -> &(dyn Error + 'static) {
-        self.as_ref()
-    }
-}
-
-impl BoxedError for Box<dyn Error + Send + Sync> {
-    fn as_error(&self) -> &(dyn Error + 'static) {
-        self.as_ref()
-    }
-}
-
 /// What the body of a [`TracingService`](super::TracingService) span returns, as far as the
 /// span is concerned: a `Result` records its `Err` (`error.type` by the error's
 /// [`ErrorType`], else its type's name), `()` is a success.
@@ -226,18 +192,18 @@ impl<T, E: fmt::Display + 'static> SpanOutcome for Result<T, E> {
 #[macro_export]
 macro_rules! __record_outcome {
     (in_scope $ty:ty) => {
-        (&&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     };
     ($ty:ty) => {{
         #[allow(unused_imports)]
         use $crate::__private::RecordOutcome as _;
-        (&&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     }};
     () => {
         |outcome, span| {
             #[allow(unused_imports)]
             use $crate::__private::RecordOutcome as _;
-            (&&&&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
+            (&&&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
         }
     };
 }
@@ -256,12 +222,15 @@ impl<R: ?Sized> Outcome<R> {
 }
 
 /// The recording function of the most specific impl for an `Err`, from the most specific:
-/// an error with its own [`ErrorType`] and `Display` (`&&&&&&Outcome`), with an `ErrorType`
-/// and `Debug`, a boxed `dyn Error`, a `Display` error, a `Debug` one, any other (`&`);
-/// anything that is not a `Result` is a success. One trait, implemented at seven depths of
-/// `&`: a method call on `&&&&&&&Outcome` takes the first that applies, so `Err` is found
-/// by type, whatever alias names it. (No level asks for `'static`: method lookup ignores
-/// lifetimes, and a borrowed error would then fail to compile.)
+/// an error with its own [`ErrorType`] and `Display` (`&&&&&Outcome`), a `Display` error,
+/// one with an `ErrorType` and `Debug`, a `Debug` one, any other (`&`); anything that is not
+/// a `Result` is a success. One trait, implemented at six depths of `&`: a method call on
+/// `&&&&&&Outcome` takes the first that applies, so `Err` is found by type, whatever alias
+/// names it. A `Display` error, the usual case, is found at the second depth, as before
+/// the levels after it were added (each level tried costs type-checking time at every
+/// `#[span]`). No level asks for `'static`: method lookup ignores lifetimes, and a borrowed
+/// error would then fail to compile. A boxed `dyn Error` is an `ErrorType` (named by what
+/// it holds).
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
     fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
@@ -279,10 +248,9 @@ macro_rules! record_outcome_at {
 }
 
 record_outcome_at! {
-    &&&&&&Outcome<Result<T, E>> => by_error_type where ErrorType | fmt::Display;
-    &&&&&Outcome<Result<T, E>> => by_error_type_debug where ErrorType | fmt::Debug;
-    &&&&Outcome<Result<T, E>> => by_box where BoxedError;
-    &&&Outcome<Result<T, E>> => by_display where fmt::Display;
+    &&&&&Outcome<Result<T, E>> => by_error_type where ErrorType | fmt::Display;
+    &&&&Outcome<Result<T, E>> => by_display where fmt::Display;
+    &&&Outcome<Result<T, E>> => by_error_type_debug where ErrorType | fmt::Debug;
     &&Outcome<Result<T, E>> => by_debug where fmt::Debug;
     &Outcome<Result<T, E>> => by_type where Sized;
 }
