@@ -376,6 +376,27 @@ pub struct DataPoint {
     pub value: PointValue,
 }
 
+impl DataPoint {
+    /// The value of its attribute `key`, as a string.
+    ///
+    /// ```
+    /// use backstage_telemetry::KeyValue;
+    /// use backstage_telemetry::testing::{DataPoint, PointValue};
+    /// let point = DataPoint {
+    ///     attributes: vec![KeyValue::new("outcome", "ok")],
+    ///     value: PointValue::U64(1),
+    /// };
+    /// assert_eq!(point.attribute("outcome").as_deref(), Some("ok"));
+    /// assert_eq!(point.attribute("error.type"), None);
+    /// ```
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        self.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().into_owned())
+    }
+}
+
 /// The value of a series.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PointValue {

@@ -126,14 +126,11 @@ fn timed(kit: &testing::TestTelemetry, metric: &str) -> Vec<(String, String, u64
             let PointValue::Histogram { count, .. } = &point.value else {
                 panic!("{point:?}");
             };
-            let value = |key: &str| {
-                point
-                    .attributes
-                    .iter()
-                    .find(|kv| kv.key.as_str() == key)
-                    .map(|kv| kv.value.as_str().into_owned())
-            };
-            (*count > 0).then_some((value("span.name")?, value("span.kind")?, *count))
+            (*count > 0).then_some((
+                point.attribute("span.name")?,
+                point.attribute("span.kind")?,
+                *count,
+            ))
         })
         .collect();
     timed.sort();

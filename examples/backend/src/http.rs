@@ -16,8 +16,15 @@ use backend_plugin_api::{BackendPlugin, redacted_query};
 use backstage_telemetry::health::{HealthResponse, RootHealthService};
 use backstage_telemetry::{BackstageCredentials, Principal};
 
-/// The whole API: health, then every plugin's routes under `/api/{id}`.
-pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> Router {
+use crate::http_metrics::HttpMetricsLayer;
+
+/// The whole API: health, then every plugin's routes under `/api/{id}`. A request not
+/// answered within `request_timeout` is answered `503` (and recorded as such).
+pub fn router(
+    plugins: &[Arc<dyn BackendPlugin>],
+    health: RootHealthService,
+    request_timeout: Duration,
+) -> Router {
     let mut router = Router::new()
         .route("/.backstage/health/v1/liveness", get(liveness))
         .route("/.backstage/health/v1/readiness", get(readiness))
@@ -31,10 +38,19 @@ pub fn router(plugins: &[Arc<dyn BackendPlugin>], health: RootHealthService) -> 
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // one server span per request, with the W3C traceparent as parent; after the routes
         // so that `http.route` is the matched route
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        // every request recorded, however it ends (`http_metrics.rs`)
+        .layer(HttpMetricsLayer::new(&opentelemetry::global::meter(
+            crate::http_metrics::METER_NAME,
+        )))
         // the handlers see the query as sent; the span saw it redacted
         .layer(axum::middleware::map_request(unredacted_uri))
         .layer(
             opentelemetry_instrumentation_tower::http::server::LayerBuilder::builder()
+                .with_metrics(false)
                 .build()
                 .expect("the HTTP server layer"),
         )

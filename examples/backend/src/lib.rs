@@ -2,6 +2,7 @@
 //! `main.rs` wires them up.
 
 pub mod http;
+pub mod http_metrics;
 pub mod reference;
 
 use std::sync::Arc;

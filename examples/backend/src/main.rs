@@ -62,6 +62,11 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_connections: u32,
+    /// How long a request may take, from its head to its answer (reading the body
+    /// included), before it is answered 503.
+    #[arg(long, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    request_timeout_ms: u64,
     /// Print every metric and span site of this backend (its metric catalog) and exit,
     /// with any conflict on stderr (exit 1).
     #[arg(long, value_name = "FORMAT")]
@@ -177,12 +182,16 @@ async fn main() -> ExitCode {
     });
 
     let shutdown = shutdown_signal(health.clone(), Duration::from_millis(cli.shutdown_delay_ms));
+    // the router answers a request past its deadline with a recorded 503; the server's own
+    // deadline, a second later, is the backstop
+    let request_timeout = Duration::from_millis(cli.request_timeout_ms);
     let limits = Limits {
         max_connections: cli.max_connections as usize,
         shutdown_grace: Duration::from_millis(cli.shutdown_grace_ms),
+        request_timeout: request_timeout + Duration::from_secs(1),
         ..Limits::default()
     };
-    let app = TowerToHyperService::new(router(&plugins, health));
+    let app = TowerToHyperService::new(router(&plugins, health, request_timeout));
     backstage_telemetry::server::serve(listener, app, limits, shutdown).await;
 
     // Requests in flight have finished (or were cut off at the grace deadline): stop the

@@ -1160,3 +1160,107 @@ fn the_sample_app_config_applies_its_views() {
         "{logs:#?}"
     );
 }
+
+/// Requests that never finish sending their body: 20 are answered `503` at the request
+/// deadline and recorded as such (with `error.type`), 20 are abandoned by their clients
+/// mid-body; afterwards `http.server.active_requests` is 0 for every series.
+#[test]
+fn timed_out_and_abandoned_requests_are_recorded_and_leave_no_active_request() {
+    let receiver = Receiver::start();
+    let backend = Backend::start_with_args(&receiver, &[], &["--request-timeout-ms", "700"]);
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let partial = |stream: &mut TcpStream| {
+        let head = format!(
+            "POST /api/todos HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer alice-token\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\":",
+            backend.address
+        );
+        stream
+            .write_all(head.as_bytes())
+            .expect("send a partial request");
+    };
+    let slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut stream = TcpStream::connect(backend.address).expect("connect");
+            partial(&mut stream);
+            stream
+        })
+        .collect();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(backend.address).expect("connect");
+        partial(&mut stream);
+        std::thread::sleep(Duration::from_millis(10));
+        drop(stream);
+    }
+    let statuses: Vec<u16> = slow
+        .into_iter()
+        .map(|mut stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+
+    let value = |metrics: &str, prefix: &str, with: &[&str]| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix) && with.iter().all(|w| l.contains(w)))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let metrics = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        (value(
+            &body,
+            "http_server_request_duration_seconds_count{",
+            &["http_response_status_code=\"503\""],
+        ) >= 20.0)
+            .then_some(body)
+    })
+    .unwrap_or_else(|| panic!("20 requests recorded as 503"));
+    let timed_out = [
+        "http_request_method=\"POST\"",
+        "http_response_status_code=\"503\"",
+        "error_type=\"503\"",
+        "http_route=\"/api/todos\"",
+    ];
+    assert_eq!(
+        value(
+            &metrics,
+            "http_server_request_duration_seconds_count{",
+            &timed_out
+        ),
+        20.0,
+        "{metrics}"
+    );
+    // every request recorded once, however it ended (the abandoned ones as the body read
+    // failed, or as cancelled)
+    assert_eq!(
+        value(
+            &metrics,
+            "http_server_request_duration_seconds_count{",
+            &["http_request_method=\"POST\""]
+        ),
+        40.0,
+        "{metrics}"
+    );
+    let active: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("http_server_active_requests{"))
+        .collect();
+    assert!(!active.is_empty(), "{metrics}");
+    // the scrape itself is on another server: every API request has ended
+    for line in &active {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+}

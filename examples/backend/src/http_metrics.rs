@@ -1,0 +1,348 @@
+//! The HTTP server metrics of the semantic conventions, recorded for every request however it
+//! ends: `http.server.request.duration` (with `error.type` on every 5xx, the status code as
+//! the conventions ask), `http.server.active_requests`, and the request and response body
+//! sizes.
+//!
+//! `opentelemetry-instrumentation-tower` records them only when the response future
+//! completes: a request whose future is dropped (the client went away, the connection was
+//! cut) was never recorded and stayed in `http.server.active_requests` for good. Here the
+//! request is recorded by a guard that the future owns: on the answer, or when the future is
+//! dropped before it (`error.type = "cancelled"`, no status code), and the active count is
+//! given back exactly once either way. The request deadline is applied inside this layer
+//! (`tower_http::timeout`), so a request past it is answered, and recorded, as `503`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Version;
+use axum::response::Response;
+use http_body::Body as _;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+
+/// The scope the HTTP server metrics are exported from.
+pub const METER_NAME: &str = "backend-http-server";
+
+/// `error.type` of a request whose answer was never given: its future was dropped.
+pub const CANCELLED: &str = "cancelled";
+
+/// The HTTP request duration boundaries of the semantic conventions, in seconds.
+const DURATION_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+struct Instruments {
+    duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+    request_size: Histogram<u64>,
+    response_size: Histogram<u64>,
+}
+
+/// Records every request of the service it wraps (see the module documentation).
+#[derive(Clone)]
+pub struct HttpMetricsLayer {
+    instruments: Arc<Instruments>,
+}
+
+impl HttpMetricsLayer {
+    /// The instruments, made from `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        HttpMetricsLayer {
+            instruments: Arc::new(Instruments {
+                duration: meter
+                    .f64_histogram("http.server.request.duration")
+                    .with_description("Duration of HTTP server requests.")
+                    .with_unit("s")
+                    .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                    .build(),
+                active: meter
+                    .i64_up_down_counter("http.server.active_requests")
+                    .with_description("Number of active HTTP server requests.")
+                    .with_unit("{request}")
+                    .build(),
+                request_size: meter
+                    .u64_histogram("http.server.request.body.size")
+                    .with_description("Size of HTTP server request bodies.")
+                    .with_unit("By")
+                    .build(),
+                response_size: meter
+                    .u64_histogram("http.server.response.body.size")
+                    .with_description("Size of HTTP server response bodies.")
+                    .with_unit("By")
+                    .build(),
+            }),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for HttpMetricsLayer {
+    type Service = HttpMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpMetrics {
+            inner,
+            instruments: self.instruments.clone(),
+        }
+    }
+}
+
+/// The service of [`HttpMetricsLayer`].
+#[derive(Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    instruments: Arc<Instruments>,
+}
+
+impl<S> tower::Service<Request> for HttpMetrics<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Recorded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let guard = InFlight::start(self.instruments.clone(), &request);
+        Recorded {
+            inner: self.inner.call(request),
+            guard: Some(guard),
+        }
+    }
+}
+
+/// A request in flight: recorded, and counted out of `http.server.active_requests`, once,
+/// by [`InFlight::finish`] or when dropped unfinished.
+struct InFlight {
+    instruments: Arc<Instruments>,
+    start: Instant,
+    /// `url.scheme` and `http.request.method`: the attributes of the active count.
+    active: [KeyValue; 2],
+    /// Those, with the protocol and the route: what every record carries.
+    attributes: Vec<KeyValue>,
+    request_size: Option<u64>,
+    /// Whether the answer was recorded.
+    answered: bool,
+}
+
+impl InFlight {
+    fn start(instruments: Arc<Instruments>, request: &Request) -> Self {
+        let active = [
+            KeyValue::new("url.scheme", scheme(request)),
+            KeyValue::new("http.request.method", request.method().as_str().to_owned()),
+        ];
+        instruments.active.add(1, &active);
+        let mut attributes = Vec::with_capacity(7);
+        attributes.extend(active.iter().cloned());
+        attributes.push(KeyValue::new("network.protocol.name", "http"));
+        attributes.push(KeyValue::new(
+            "network.protocol.version",
+            protocol_version(request.version()),
+        ));
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            attributes.push(KeyValue::new("http.route", route.as_str().to_owned()));
+        }
+        InFlight {
+            instruments,
+            start: Instant::now(),
+            active,
+            attributes,
+            request_size: request.body().size_hint().exact(),
+            answered: false,
+        }
+    }
+
+    /// Records the answer.
+    fn finish(mut self, response: &Response) {
+        self.answered = true;
+        let status = response.status();
+        let mut attributes = std::mem::take(&mut self.attributes);
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
+        if status.is_server_error() {
+            attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
+        }
+        self.record(&attributes);
+        if let Some(size) = response.body().size_hint().exact() {
+            self.instruments.response_size.record(size, &attributes);
+        }
+    }
+
+    fn record(&self, attributes: &[KeyValue]) {
+        let seconds = self.start.elapsed().as_secs_f64();
+        self.instruments.duration.record(seconds, attributes);
+        if let Some(size) = self.request_size {
+            self.instruments.request_size.record(size, attributes);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.answered {
+            let mut attributes = std::mem::take(&mut self.attributes);
+            attributes.push(KeyValue::new("error.type", CANCELLED));
+            self.record(&attributes);
+        }
+        self.instruments.active.add(-1, &self.active);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`HttpMetrics`]: the inner one, and the request's [`InFlight`].
+    pub struct Recorded<F> {
+        #[pin]
+        inner: F,
+        guard: Option<InFlight>,
+    }
+}
+
+impl<F, E> Future for Recorded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(guard)) = (&output, this.guard.take()) {
+            guard.finish(response);
+        }
+        Poll::Ready(output)
+    }
+}
+
+fn scheme(request: &Request) -> String {
+    request.uri().scheme_str().unwrap_or("http").to_owned()
+}
+
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum::http::StatusCode;
+    use backstage_telemetry::testing::{PointValue, TestMetrics};
+    use opentelemetry::metrics::MeterProvider as _;
+    use tower::{Layer as _, Service as _};
+
+    use super::*;
+
+    /// A service that answers `status` at once, or never (`None`).
+    #[derive(Clone)]
+    struct Answers(Option<StatusCode>);
+
+    impl tower::Service<Request> for Answers {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request) -> Self::Future {
+            match self.0 {
+                Some(status) => Box::pin(async move {
+                    let mut response = Response::default();
+                    *response.status_mut() = status;
+                    Ok(response)
+                }),
+                None => Box::pin(std::future::pending()),
+            }
+        }
+    }
+
+    fn poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(std::task::Waker::noop()))
+    }
+
+    fn request() -> Request {
+        Request::builder()
+            .method("POST")
+            .uri("http://localhost/api/todos")
+            .body(axum::body::Body::from("{}"))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_request_dropped_before_its_answer_is_recorded_as_cancelled_and_counted_out() {
+        let metrics = TestMetrics::new();
+        let layer = HttpMetricsLayer::new(&metrics.provider().meter(METER_NAME));
+        let mut never = layer.layer(Answers(None));
+        let mut server_error = layer.layer(Answers(Some(StatusCode::BAD_GATEWAY)));
+
+        let active = [
+            KeyValue::new("url.scheme", "http"),
+            KeyValue::new("http.request.method", "POST"),
+        ];
+        let active_now = || match &metrics
+            .collect()
+            .metric("http.server.active_requests")
+            .point(&active)
+            .expect("the active count")
+            .value
+        {
+            PointValue::I64(value) => *value,
+            other => panic!("{other:?}"),
+        };
+        let mut pending = Box::pin(never.call(request()));
+        assert!(poll(pending.as_mut()).is_pending());
+        assert_eq!(active_now(), 1);
+        drop(pending);
+        assert_eq!(active_now(), 0);
+        let mut answered = Box::pin(server_error.call(request()));
+        assert!(poll(answered.as_mut()).is_ready());
+        drop(answered);
+        assert_eq!(active_now(), 0);
+
+        let exported = metrics.collect();
+        let duration = exported.metric("http.server.request.duration");
+        let recorded: Vec<(Option<String>, Option<String>, u64)> = duration
+            .points
+            .iter()
+            .map(|point| {
+                let PointValue::Histogram { count, .. } = &point.value else {
+                    panic!("{point:?}");
+                };
+                (
+                    point.attribute("error.type"),
+                    point.attribute("http.response.status_code"),
+                    *count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            recorded.len(),
+            2,
+            "one series per way of ending: {recorded:?}"
+        );
+        assert!(
+            recorded.contains(&(Some(CANCELLED.to_owned()), None, 1)),
+            "{recorded:?}"
+        );
+        assert!(
+            recorded.contains(&(Some("502".to_owned()), Some("502".to_owned()), 1)),
+            "{recorded:?}"
+        );
+    }
+}
