@@ -10,7 +10,7 @@
 //! | sending a request head (also between keep-alive requests) | [`HEAD_TIMEOUT`], then the connection is closed |
 //! | request head size | [`MAX_HEAD`] bytes (larger: 431) |
 //! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed after the answer in progress |
-//! | answers encoded at once | [`MAX_ENCODERS`] (the others wait their turn) |
+//! | answers encoded at once | [`MAX_ENCODERS`] (the others wait their turn; a turn is held until its encode finishes, also when the request timed out) |
 //!
 //! HTTP/1.0 and 1.1 with keep-alive and pipelining, absolute-form targets
 //! (`GET http://host/metrics`), `HEAD`, and gzip when the scraper asks for it
@@ -158,7 +158,7 @@ async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Re
 async fn answer(
     request: &Request<Incoming>,
     registry: Registry,
-    encoders: &Semaphore,
+    encoders: &Arc<Semaphore>,
 ) -> Response<Full<Bytes>> {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
@@ -172,11 +172,8 @@ async fn answer(
         return plain(StatusCode::NOT_FOUND, "metrics are at /metrics\n");
     }
     let gzip = accepts_gzip(request.headers());
-    let Ok(_turn) = encoders.acquire().await else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-    };
-    let encoded = tokio::task::spawn_blocking(move || encode(&registry, gzip)).await;
-    match encoded {
+    match with_turn(encoders, move || encode(&registry, gzip)).await {
+        Err(Closed) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
         Ok(Some(body)) => {
             let mut response = Response::new(Full::new(Bytes::from(body)));
             let headers = response.headers_mut();
@@ -190,8 +187,27 @@ async fn answer(
             }
             response
         }
-        _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
+        Ok(None) => plain(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
     }
+}
+
+/// The encoders' semaphore is closed: the server is stopping.
+struct Closed;
+
+/// Runs `work` on a blocking thread once one of the `encoders` turns is free, and holds the
+/// turn until `work` is done: also when the answer is no longer awaited (its request timed
+/// out, its client left), so at most [`MAX_ENCODERS`] encodes ever run at once. `None` when
+/// `work` panicked.
+async fn with_turn<T: Send + 'static>(
+    encoders: &Arc<Semaphore>,
+    work: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Result<Option<T>, Closed> {
+    let turn = encoders.clone().acquire_owned().await.map_err(|_| Closed)?;
+    let done = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        work()
+    });
+    Ok(done.await.ok().flatten())
 }
 
 /// The registry in the text format, gzipped if asked.
@@ -241,6 +257,32 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An encode whose answer is no longer awaited keeps its turn until it finishes.
+    #[test]
+    fn a_turn_is_held_until_the_encode_finishes() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let encoders = Arc::new(Semaphore::new(1));
+            let (finish, finished) = std::sync::mpsc::channel::<()>();
+            let waiting = with_turn(&encoders, move || finished.recv().ok());
+            // the request times out while its encode runs
+            let timed_out = tokio::time::timeout(Duration::from_millis(50), waiting).await;
+            assert!(timed_out.is_err());
+            assert_eq!(encoders.available_permits(), 0, "the encode still runs");
+            finish.send(()).unwrap();
+            let freed = tokio::time::timeout(Duration::from_secs(10), async {
+                while encoders.available_permits() == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            assert!(freed.is_ok(), "the turn came back when the encode finished");
+        });
+    }
 
     #[test]
     fn gzip_when_the_client_allows_it() {
