@@ -210,13 +210,20 @@ pub fn metric(input: TokenStream) -> TokenStream {
 
 /// Registers an [`ErrorType`] impl, so that spans started through `TracingService` record
 /// the same `error.type` for the error as `#[span]` functions do. Every `ErrorType` impl
-/// carries it (without, the impl does not compile); a generic impl is refused.
+/// carries it (without, the impl does not compile); a generic impl is refused. An
+/// `ErrorType` is `Display` (its message).
 ///
 /// ```
 /// use std::borrow::Cow;
 ///
 /// #[derive(Debug)]
 /// pub struct NotFound;
+///
+/// impl std::fmt::Display for NotFound {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("not found")
+///     }
+/// }
 ///
 /// #[backstage_telemetry::error_type]
 /// impl backstage_telemetry::ErrorType for NotFound {

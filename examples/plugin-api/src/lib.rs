@@ -76,8 +76,9 @@ const CREDENTIAL_NAMES: &[&str] = &[
 ];
 
 /// Whether a query or fragment parameter named `name` holds a credential: after
-/// percent-decoding, in any case, a name of [`CREDENTIAL_NAMES`] or one containing a word of
-/// [`CREDENTIAL_WORDS`]. The one list behind server spans, logs and listings.
+/// percent-decoding, in any case, a name such as `code`, `key`, `sig` or `state`, or one
+/// containing `token`, `secret`, `password`, `signature`, `credential`, `api_key` or
+/// `session`. The one list behind server spans, logs and listings.
 ///
 /// ```
 /// use backend_plugin_api::is_credential_name;

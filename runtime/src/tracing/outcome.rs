@@ -27,7 +27,8 @@ use super::ERROR_TYPE_ATTRIBUTE;
 use super::error_type::{self, Registered, short_type_name};
 
 /// Gives the `error.type` that `#[span]` and `TracingService` spans record for an error,
-/// instead of its type name: a short, low-cardinality kind such as an enum variant. Every
+/// instead of its type name: a short, low-cardinality kind such as an enum variant. The
+/// error is `Display` (its message; a `TracingService` span needs it too). Every
 /// impl carries `#[backstage_telemetry::error_type]`, which registers it so that spans
 /// started through [`TracingService`](super::TracingService), which are generic over the
 /// error, find it too; the impl does not compile without it.
@@ -37,6 +38,15 @@ use super::error_type::{self, Registered, short_type_name};
 ///
 /// #[derive(Debug)]
 /// enum ProcessError { NotFound, Invalid(String) }
+///
+/// impl std::fmt::Display for ProcessError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self {
+///             ProcessError::NotFound => f.write_str("not found"),
+///             ProcessError::Invalid(why) => write!(f, "invalid: {why}"),
+///         }
+///     }
+/// }
 ///
 /// #[backstage_telemetry::error_type]
 /// impl backstage_telemetry::ErrorType for ProcessError {
@@ -48,7 +58,7 @@ use super::error_type::{self, Registered, short_type_name};
 ///     }
 /// }
 /// ```
-pub trait ErrorType: Registered {
+pub trait ErrorType: Registered + fmt::Display {
     /// The value of `error.type` for this error.
     fn error_type(&self) -> Cow<'static, str>;
 }
@@ -99,22 +109,13 @@ fn name_of<E>() -> &'static str {
     short_type_name(std::any::type_name::<E>())
 }
 
-/// An `ErrorType` and `Display` error.
-fn by_error_type<T, E: ErrorType + fmt::Display>(
+/// An `ErrorType` error.
+fn by_error_type<T, E: ErrorType>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
 ) -> Option<Cow<'static, str>> {
     let error = outcome.as_ref().err()?;
     record_error(span, error.error_type(), name_of::<E>(), error)
-}
-
-/// An `ErrorType` and `Debug` error.
-fn by_error_type_debug<T, E: ErrorType + fmt::Debug>(
-    outcome: &Result<T, E>,
-    span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
-    let error = outcome.as_ref().err()?;
-    record_error(span, error.error_type(), name_of::<E>(), &Debugged(error))
 }
 
 /// A `Display` error.
@@ -192,18 +193,18 @@ impl<T, E: fmt::Display + 'static> SpanOutcome for Result<T, E> {
 #[macro_export]
 macro_rules! __record_outcome {
     (in_scope $ty:ty) => {
-        (&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     };
     ($ty:ty) => {{
         #[allow(unused_imports)]
         use $crate::__private::RecordOutcome as _;
-        (&&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
+        (&&&&&$crate::__private::Outcome::<$ty>::PICK).recorder()
     }};
     () => {
         |outcome, span| {
             #[allow(unused_imports)]
             use $crate::__private::RecordOutcome as _;
-            (&&&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
+            (&&&&&$crate::__private::Outcome::of(outcome)).recorder()(outcome, span)
         }
     };
 }
@@ -222,15 +223,13 @@ impl<R: ?Sized> Outcome<R> {
 }
 
 /// The recording function of the most specific impl for an `Err`, from the most specific:
-/// an error with its own [`ErrorType`] and `Display` (`&&&&&Outcome`), a `Display` error,
-/// one with an `ErrorType` and `Debug`, a `Debug` one, any other (`&`); anything that is not
-/// a `Result` is a success. One trait, implemented at six depths of `&`: a method call on
-/// `&&&&&&Outcome` takes the first that applies, so `Err` is found by type, whatever alias
-/// names it. A `Display` error, the usual case, is found at the second depth, as before
-/// the levels after it were added (each level tried costs type-checking time at every
-/// `#[span]`). No level asks for `'static`: method lookup ignores lifetimes, and a borrowed
-/// error would then fail to compile. A boxed `dyn Error` is an `ErrorType` (named by what
-/// it holds).
+/// an error with its own [`ErrorType`] (`&&&&Outcome`; an `ErrorType` is `Display`), a
+/// `Display` error, a `Debug` one, any other (`&`); anything that is not a `Result` is a
+/// success. One trait, implemented at five depths of `&`: a method call on `&&&&&Outcome`
+/// takes the first that applies, so `Err` is found by type, whatever alias names it. Each
+/// depth costs type-checking time at every `#[span]` (BENCHMARKS.md, compile time). No
+/// level asks for `'static`: method lookup ignores lifetimes, and a borrowed error would
+/// then fail to compile. A boxed `dyn Error` is an `ErrorType` (named by what it holds).
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
     fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
@@ -248,9 +247,8 @@ macro_rules! record_outcome_at {
 }
 
 record_outcome_at! {
-    &&&&&Outcome<Result<T, E>> => by_error_type where ErrorType | fmt::Display;
-    &&&&Outcome<Result<T, E>> => by_display where fmt::Display;
-    &&&Outcome<Result<T, E>> => by_error_type_debug where ErrorType | fmt::Debug;
+    &&&&Outcome<Result<T, E>> => by_error_type where ErrorType;
+    &&&Outcome<Result<T, E>> => by_display where fmt::Display;
     &&Outcome<Result<T, E>> => by_debug where fmt::Debug;
     &Outcome<Result<T, E>> => by_type where Sized;
 }
