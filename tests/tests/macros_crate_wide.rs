@@ -92,7 +92,6 @@ impl std::fmt::Display for Failure {
 }
 
 #[backstage_telemetry::error_type]
-
 impl backstage_telemetry::ErrorType for Failure {
     fn error_type(&self) -> Cow<'static, str> {
         "notify_failed".into()

@@ -39,7 +39,6 @@ mod catalog {
     }
 
     #[backstage_telemetry::error_type]
-
     impl backstage_telemetry::ErrorType for ProcessError {
         fn error_type(&self) -> Cow<'static, str> {
             match self {

@@ -37,7 +37,6 @@ impl std::fmt::Display for NotFound {
 }
 
 #[backstage_telemetry::error_type]
-
 impl ErrorType for NotFound {
     fn error_type(&self) -> Cow<'static, str> {
         "not_found".into()
@@ -312,7 +311,6 @@ impl std::fmt::Display for Coded {
 }
 
 #[backstage_telemetry::error_type]
-
 impl ErrorType for Coded {
     fn error_type(&self) -> Cow<'static, str> {
         format!("code_{}", self.0).into()

@@ -14,7 +14,6 @@ impl std::fmt::Display for LookupError {
 }
 
 #[backstage_telemetry::error_type]
-
 impl backstage_telemetry::ErrorType for LookupError {
     fn error_type(&self) -> Cow<'static, str> {
         match self {

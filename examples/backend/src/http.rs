@@ -14,9 +14,56 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use backend_plugin_api::{BackendPlugin, redacted_query};
 use backstage_telemetry::health::{HealthResponse, RootHealthService};
+use backstage_telemetry::server::Limits;
 use backstage_telemetry::{BackstageCredentials, Principal};
 
+use subtle::ConstantTimeEq as _;
+
 use crate::http_metrics::HttpMetricsLayer;
+
+/// The options of the API's edge: the bounds of the server and the shutdown's pauses.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct EdgeOptions {
+    /// How long readiness reports 503 before the server stops accepting, so load balancers
+    /// notice.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    shutdown_delay_ms: u64,
+    /// Then, how long requests in flight may take before their connections are closed.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    shutdown_grace_ms: u64,
+    /// Connections the API keeps open at once (keep it well below `ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_connections: u32,
+    /// How long a request may take, from its head to its answer (reading the body
+    /// included), before it is answered 503.
+    #[arg(long, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    request_timeout_ms: u64,
+}
+
+impl EdgeOptions {
+    /// How long readiness reports 503 before the server stops accepting.
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_millis(self.shutdown_delay_ms)
+    }
+
+    /// The request deadline the router answers at (`503`, recorded).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The bounds of the server. Its own request deadline, a second after the router's, is
+    /// the backstop.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections as usize,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            request_timeout: self.request_timeout() + Duration::from_secs(1),
+            ..Limits::default()
+        }
+    }
+}
 
 /// The whole API: health, then every plugin's routes under `/api/{id}`. A request not
 /// answered within `request_timeout` is answered `503` (and recorded as such).
@@ -143,10 +190,7 @@ async fn authenticate(mut request: Request, next: Next) -> Response {
     let credentials = match request.headers().get("authorization") {
         None => BackstageCredentials::none(),
         Some(value) => {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|value| value.strip_prefix("Bearer "));
+            let token = value.to_str().ok().and_then(bearer_token);
             match token.and_then(verify) {
                 Some(credentials) => credentials,
                 None => return unauthorized("the token is not valid"),
@@ -164,12 +208,37 @@ async fn authenticate(mut request: Request, next: Next) -> Response {
 
 /// Who a token belongs to (the example's stand-in for Backstage's token verification).
 fn verify(token: &str) -> Option<BackstageCredentials> {
-    match token {
-        "alice-token" => Some(BackstageCredentials::user("user:default/alice")),
-        "bob-token" => Some(BackstageCredentials::user("user:default/bob")),
-        "ci-token" => Some(BackstageCredentials::service("external:ci-pipeline")),
-        _ => None,
+    // every known token compared in constant time, none skipped: how long this takes says
+    // nothing of how much of a token was right
+    let mut found = None;
+    for (known, credentials) in [
+        ("alice-token", Credentials::User("user:default/alice")),
+        ("bob-token", Credentials::User("user:default/bob")),
+        ("ci-token", Credentials::Service("external:ci-pipeline")),
+    ] {
+        if bool::from(known.as_bytes().ct_eq(token.as_bytes())) {
+            found = Some(credentials);
+        }
     }
+    found.map(|credentials| match credentials {
+        Credentials::User(entity_ref) => BackstageCredentials::user(entity_ref),
+        Credentials::Service(subject) => BackstageCredentials::service(subject),
+    })
+}
+
+/// Whom a known token stands for.
+#[derive(Clone, Copy)]
+enum Credentials {
+    User(&'static str),
+    Service(&'static str),
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme in any case (RFC 7235).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 fn unauthorized(why: &'static str) -> Response {

@@ -17,13 +17,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use backend::http::{router, shutdown_signal};
+use backend::http::{EdgeOptions, router, shutdown_signal};
 use backend_plugin_api::Scheduler;
 use backstage_telemetry::health::RootHealthService;
 use backstage_telemetry::logs::JsonLogs;
-use backstage_telemetry::server::Limits;
 use backstage_telemetry::{Config, RootMetricsService};
 use clap::Parser;
 use clap::error::{ContextKind, ErrorKind};
@@ -51,22 +49,8 @@ struct Cli {
     /// The port of the API, on 127.0.0.1.
     #[arg(long, env = "PORT", hide_env_values = true, default_value_t = 7007)]
     port: u16,
-    /// How long readiness reports 503 before the server stops accepting, so load balancers
-    /// notice.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    shutdown_delay_ms: u64,
-    /// Then, how long requests in flight may take before their connections are closed.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    shutdown_grace_ms: u64,
-    /// Connections the API keeps open at once (keep it well below `ulimit -n`).
-    #[arg(long, value_name = "N", default_value_t = 512,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    max_connections: u32,
-    /// How long a request may take, from its head to its answer (reading the body
-    /// included), before it is answered 503.
-    #[arg(long, value_name = "MS", default_value_t = 30_000,
-          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    request_timeout_ms: u64,
+    #[command(flatten)]
+    edge: EdgeOptions,
     /// Print every metric and span site of this backend (its metric catalog) and exit,
     /// with any conflict on stderr (exit 1).
     #[arg(long, value_name = "FORMAT")]
@@ -181,17 +165,9 @@ async fn main() -> ExitCode {
         tracing::info!("all plugins started");
     });
 
-    let shutdown = shutdown_signal(health.clone(), Duration::from_millis(cli.shutdown_delay_ms));
-    // the router answers a request past its deadline with a recorded 503; the server's own
-    // deadline, a second later, is the backstop
-    let request_timeout = Duration::from_millis(cli.request_timeout_ms);
-    let limits = Limits {
-        max_connections: cli.max_connections as usize,
-        shutdown_grace: Duration::from_millis(cli.shutdown_grace_ms),
-        request_timeout: request_timeout + Duration::from_secs(1),
-        ..Limits::default()
-    };
-    let app = TowerToHyperService::new(router(&plugins, health, request_timeout));
+    let shutdown = shutdown_signal(health.clone(), cli.edge.shutdown_delay());
+    let app = TowerToHyperService::new(router(&plugins, health, cli.edge.request_timeout()));
+    let limits = cli.edge.limits();
     backstage_telemetry::server::serve(listener, app, limits, shutdown).await;
 
     // Requests in flight have finished (or were cut off at the grace deadline): stop the

@@ -533,6 +533,49 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
         );
         assert_eq!(status, 201);
     }
+    // a long category or template reference is refused before any span sees it, and not
+    // echoed; the auth scheme is read in any case
+    let long = format!("LONG{}", "x".repeat(60_000));
+    for (path, body) in [
+        (
+            "/api/todos",
+            format!(r#"{{"title":"t","category":"{long}"}}"#),
+        ),
+        (
+            "/api/scaffolder/v2/tasks",
+            format!(r#"{{"templateRef":"{long}"}}"#),
+        ),
+    ] {
+        let (status, answer) =
+            backend.request("POST", path, &[("authorization", "Bearer ci-token")], &body);
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert!(answer.contains("at most"), "{path}: {answer}");
+        assert!(!answer.contains("LONG"), "{path}: {answer}");
+    }
+    let (status, answer) = backend.request(
+        "POST",
+        "/api/scaffolder/v2/tasks",
+        &[("authorization", "Bearer ci-token")],
+        r#"{"templateRef":"no-such-template"}"#,
+    );
+    assert_eq!((status, answer.as_str()), (404, "no such template\n"));
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let (status, _) = backend.request(
+            "POST",
+            "/api/todos",
+            &[("authorization", &format!("{scheme} bob-token"))],
+            r#"{"title":"any case","category":"made-up-case"}"#,
+        );
+        assert_eq!(status, 201, "{scheme}");
+    }
+    for forged in [
+        "Bearer alice-tokeN",
+        "Bearer alice-token2",
+        "Basic alice-token",
+    ] {
+        let (status, _) = backend.request("GET", "/api/todos", &[("authorization", forged)], "");
+        assert_eq!(status, 401, "{forged}");
+    }
 
     // the series: standard methods and _OTHER only, categories from the known set
     let metrics = until(Duration::from_secs(10), || {
@@ -619,6 +662,7 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
     for span in &spans {
         let text = format!("{:?}", span.span);
         assert!(!text.contains(SECRET), "{}: {text}", span.span.name);
+        assert!(!text.contains("LONG"), "{}: {text}", span.span.name);
         assert_eq!(
             span.resource
                 .iter()

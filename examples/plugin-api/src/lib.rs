@@ -164,6 +164,34 @@ pub fn redacted_url(url: &str) -> String {
     redacted
 }
 
+/// Reads a string of at most `MAX` characters, for request fields that end up on spans,
+/// in logs or in listings: a longer one is refused (the client gets a 4xx naming the field
+/// and the bound, never the value). Use it as
+/// `#[serde(deserialize_with = "backend_plugin_api::bounded_string::<_, 40>")]`.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct New {
+///     #[serde(deserialize_with = "backend_plugin_api::bounded_string::<_, 5>")]
+///     name: String,
+/// }
+/// let error = serde_json::from_str::<New>(r#"{"name":"far too long"}"#).err().unwrap();
+/// assert!(error.to_string().starts_with("at most 5 characters"));
+/// assert!(!error.to_string().contains("far too long"));
+/// assert_eq!(serde_json::from_str::<New>(r#"{"name":"short"}"#).unwrap().name, "short");
+/// ```
+pub fn bounded_string<'de, D, const MAX: usize>(deserializer: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let value = <String as serde::Deserialize>::deserialize(deserializer)?;
+    if value.chars().count() > MAX {
+        return Err(D::Error::custom(format_args!("at most {MAX} characters")));
+    }
+    Ok(value)
+}
+
 /// One page of a list endpoint: `?limit=` (1 to [`Page::MAX_LIMIT`], default
 /// [`Page::DEFAULT_LIMIT`]) items from `?offset=` (default 0). Read it with
 /// `axum::extract::Query<Page>`; a value out of range is a 400.

@@ -36,7 +36,6 @@ impl std::fmt::Display for ProcessingError {
 }
 
 #[backstage_telemetry::error_type]
-
 impl ErrorType for ProcessingError {
     fn error_type(&self) -> std::borrow::Cow<'static, str> {
         match self {
@@ -74,14 +73,18 @@ impl Catalog {
                 "a location target has at most {MAX_LOCATION_TARGET} bytes"
             )));
         }
-        if self.store.location_count() >= MAX_LOCATIONS as u64 {
-            return Err(ProcessingError::Full);
-        }
         // What is logged, put on spans and shown: the URL without `user:password@` and
         // without the values of credential-like query parameters.
         let target = &redacted_url(target);
+        {
+            // checked and taken under one lock: concurrent registrations cannot pass the cap
+            let mut locations = lock(&self.store.locations);
+            if locations.len() >= MAX_LOCATIONS {
+                return Err(ProcessingError::Full);
+            }
+            locations.push(target.to_owned());
+        }
         let entities = read_location(target);
-        lock(&self.store.locations).push(target.to_owned());
         let count = entities.len();
         for entity in entities {
             let entity_ref = entity.entity_ref();
@@ -244,4 +247,39 @@ async fn run_processor(processor: &'static str, entity: &Entity) -> Result<(), P
         ],
     );
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Registrations racing for the last free places never pass the cap.
+    #[test]
+    fn concurrent_registrations_stay_within_the_cap() {
+        let store = Arc::new(Store::default());
+        let catalog = Catalog::new(store.clone());
+        for i in 0..MAX_LOCATIONS - 3 {
+            catalog
+                .register_location(&format!("https://h/{i}.yaml"))
+                .expect("below the cap");
+        }
+        let accepted: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..16)
+                .map(|i| {
+                    let catalog = &catalog;
+                    scope.spawn(move || {
+                        catalog
+                            .register_location(&format!("https://h/race-{i}.yaml"))
+                            .is_ok()
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| usize::from(racer.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(accepted, 3);
+        assert_eq!(store.location_count(), MAX_LOCATIONS as u64);
+    }
 }

@@ -91,8 +91,13 @@ impl BackendPlugin for ScaffolderPlugin {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TaskRequest {
+    /// On the `create-task` span: bounded before the span starts.
+    #[serde(deserialize_with = "backend_plugin_api::bounded_string::<_, MAX_TEMPLATE_REF_CHARS>")]
     template_ref: String,
 }
+
+/// The longest template reference, in characters.
+pub const MAX_TEMPLATE_REF_CHARS: usize = 200;
 
 async fn create(
     State(scaffolder): State<Scaffolder>,
@@ -101,11 +106,8 @@ async fn create(
 ) -> Response {
     match scaffolder.create(&task.template_ref, &credentials) {
         Some(status) => (StatusCode::CREATED, Json(status)).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            format!("no template {}\n", task.template_ref),
-        )
-            .into_response(),
+        // the value is not echoed
+        None => (StatusCode::NOT_FOUND, "no such template\n").into_response(),
     }
 }
 

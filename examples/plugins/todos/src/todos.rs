@@ -23,7 +23,11 @@ pub struct Todo {
 #[derive(Debug, Deserialize)]
 pub struct NewTodo {
     pub title: String,
-    #[serde(default = "personal")]
+    /// On the `create-todo` span: bounded before the span starts.
+    #[serde(
+        default = "personal",
+        deserialize_with = "backend_plugin_api::bounded_string::<_, MAX_CATEGORY_CHARS>"
+    )]
     pub category: String,
 }
 
@@ -51,6 +55,8 @@ pub struct TodoUpdate {
 
 /// The longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
+/// The longest category, in characters (a longer one is refused before any span sees it).
+pub const MAX_CATEGORY_CHARS: usize = 40;
 /// The most todos one principal (user or service) may have.
 pub const MAX_TODOS_PER_PRINCIPAL: usize = 100;
 
@@ -81,7 +87,6 @@ impl std::fmt::Display for TodoError {
 }
 
 #[backstage_telemetry::error_type]
-
 impl backstage_telemetry::ErrorType for TodoError {
     fn error_type(&self) -> std::borrow::Cow<'static, str> {
         match self {
