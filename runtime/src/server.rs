@@ -7,7 +7,8 @@
 //! | sending a request head, and waiting between keep-alive requests | `head_timeout`, then the connection is closed |
 //! | a request head's size | `max_head_bytes` (larger: 431) |
 //! | a request, from its head to the answer's head (reading the body included) | `request_timeout`, then 503 |
-//! | one connection's lifetime | `connection_lifetime`, then it is closed after the answer in progress |
+//! | one connection's lifetime | `connection_lifetime`, then it is closed once the answer in progress is written (at most `request_timeout` + `write_timeout` more) |
+//! | writing an answer to a client that does not read | `write_timeout` without progress, then the connection is closed |
 //! | connections open at once | `max_connections`; at the cap, the oldest connection that has not sent a whole request head (new or idle) is closed to make room, and only when every connection is busy is the new one closed at once |
 //! | shutdown | stop accepting, let requests in flight finish for `shutdown_grace`, then close whatever is left |
 //!
@@ -38,7 +39,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,8 +72,12 @@ pub struct Limits {
     pub max_head_bytes: usize,
     /// From a request's head to its answer's head, reading its body included (default 30 s).
     pub request_timeout: Duration,
-    /// How long one connection is kept, however busy (default 5 min).
+    /// How long one connection is kept (default 5 min); an answer in progress then is still
+    /// written, for at most `request_timeout` + `write_timeout` more.
     pub connection_lifetime: Duration,
+    /// How long a write of an answer may make no progress (the client does not read)
+    /// before the connection is closed (default 10 s).
+    pub write_timeout: Duration,
     /// At shutdown, how long requests in flight may take before their connections are
     /// closed (default 10 s).
     pub shutdown_grace: Duration,
@@ -86,6 +91,7 @@ impl Default for Limits {
             max_head_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             connection_lifetime: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -186,6 +192,11 @@ async fn connection<S: HttpService>(
     mut closing: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let progress = Arc::new(WriteProgress::default());
+    let stream = Watched {
+        io: stream,
+        progress: progress.clone(),
+    };
     let bounded = Bounded {
         inner: service,
         busy: slot.busy.clone(),
@@ -198,10 +209,12 @@ async fn connection<S: HttpService>(
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), bounded);
     tokio::pin!(connection);
-    // the lifetime, then `head_timeout` more for the answer in progress (a client that
-    // never reads it would otherwise hold the connection)
+    // the lifetime; then the answer in progress gets its deadline and a write's worth more
     let lifetime = tokio::time::sleep(limits.connection_lifetime);
     tokio::pin!(lifetime);
+    let mut stall_check =
+        tokio::time::interval((limits.write_timeout / 4).max(Duration::from_millis(10)));
+    stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut graceful = false;
     let mut last_answer = false;
     loop {
@@ -216,9 +229,14 @@ async fn connection<S: HttpService>(
                 last_answer = true;
                 graceful = true;
                 connection.as_mut().graceful_shutdown();
-                lifetime
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + limits.head_timeout);
+                lifetime.as_mut().reset(
+                    tokio::time::Instant::now() + limits.request_timeout + limits.write_timeout,
+                );
+            }
+            _ = stall_check.tick() => {
+                if progress.stalled_for() > limits.write_timeout {
+                    return;
+                }
             }
             changed = closing.changed(), if !graceful => {
                 if changed.is_err() || *closing.borrow() {
@@ -227,6 +245,116 @@ async fn connection<S: HttpService>(
                 }
             }
         }
+    }
+}
+
+/// Since when a connection's writes have made no progress (the client does not read).
+#[derive(Debug)]
+struct WriteProgress {
+    start: std::time::Instant,
+    /// Milliseconds from `start` to the first write that found the socket full since the
+    /// last one that wrote, plus one; 0 while writes go through.
+    stalled_at: AtomicU64,
+}
+
+impl Default for WriteProgress {
+    fn default() -> Self {
+        WriteProgress {
+            start: std::time::Instant::now(),
+            stalled_at: AtomicU64::new(0),
+        }
+    }
+}
+
+impl WriteProgress {
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// A write that could not go through.
+    fn blocked(&self) {
+        let now = self.now();
+        let _ = self
+            .stalled_at
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// A write that went through (or nothing left to write).
+    fn moved(&self) {
+        self.stalled_at.store(0, Ordering::Relaxed);
+    }
+
+    fn stalled_for(&self) -> Duration {
+        match self.stalled_at.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_millis(self.now().saturating_sub(since)),
+        }
+    }
+
+    fn track<T>(
+        &self,
+        poll: Poll<std::io::Result<T>>,
+        wrote: impl Fn(&T) -> bool,
+    ) -> Poll<std::io::Result<T>> {
+        match &poll {
+            Poll::Pending => self.blocked(),
+            Poll::Ready(Ok(value)) if wrote(value) => self.moved(),
+            Poll::Ready(_) => {}
+        }
+        poll
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's socket, noting when its writes stop making progress.
+    struct Watched<T> {
+        #[pin]
+        io: T,
+        progress: Arc<WriteProgress>,
+    }
+}
+
+impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for Watched<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        this.progress.track(this.io.poll_write(cx, buf), |n| *n > 0)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        this.progress
+            .track(this.io.poll_write_vectored(cx, bufs), |n| *n > 0)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        this.progress.track(this.io.poll_flush(cx), |()| true)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }
 
@@ -378,12 +506,8 @@ impl<B: Body> Body for Counted<B> {
 mod tests {
     use super::*;
 
-    /// A client that asks for a large answer and never reads it is cut off at the
-    /// connection's lifetime and `head_timeout` after it, mid-answer.
-    #[test]
-    fn a_client_that_never_reads_is_cut_off_after_its_lifetime() {
-        use std::io::{Read, Write};
-        const ANSWER: usize = 64 << 20;
+    /// Serves `service` within `limits` on a thread of its own for at most 20 s.
+    fn serving<S: HttpService>(service: S, limits: Limits) -> std::net::SocketAddr {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -392,25 +516,37 @@ mod tests {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    serve(listener, service, limits, std::future::pending()),
+                )
+                .await;
+            });
+        });
+        address
+    }
+
+    /// A client that asks for a large answer and never reads it is cut off once the
+    /// server's writes have made no progress for `write_timeout`, mid-answer, long before
+    /// the connection's lifetime.
+    #[test]
+    fn a_client_that_never_reads_is_cut_off_when_writes_stall() {
+        use std::io::{Read, Write};
+        const ANSWER: usize = 64 << 20;
         let big = hyper::service::service_fn(|_| async {
             Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
                 hyper::body::Bytes::from(vec![b'x'; ANSWER]),
             )))
         });
-        let limits = Limits {
-            connection_lifetime: Duration::from_millis(300),
-            head_timeout: Duration::from_millis(300),
-            ..Limits::default()
-        };
-        let server = std::thread::spawn(move || {
-            runtime.block_on(async {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(20),
-                    serve(listener, big, limits, std::future::pending()),
-                )
-                .await;
-            });
-        });
+        let address = serving(
+            big,
+            Limits {
+                write_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+        );
         let mut client = std::net::TcpStream::connect(address).unwrap();
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -420,15 +556,54 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut received = Vec::new();
-        // the end, or the read timeout while the server has stopped sending
-        let _ = client.read_to_end(&mut received);
+        let end = client.read_to_end(&mut received);
         assert!(
             received.len() < ANSWER,
             "the whole answer ({} bytes) was kept for a client that did not read",
             received.len()
         );
-        drop(client);
-        drop(server);
+        // closed by the server (end of stream or reset), not still open when the read
+        // timed out
+        if let Err(error) = end {
+            assert!(
+                !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "the connection was still open: {error}"
+            );
+        }
+    }
+
+    /// An answer in progress when the connection's lifetime ends is still written.
+    #[test]
+    fn an_answer_in_progress_at_the_end_of_the_lifetime_is_written() {
+        use std::io::{Read, Write};
+        let slow = hyper::service::service_fn(|_| async {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                hyper::body::Bytes::from_static(b"done"),
+            )))
+        });
+        let address = serving(
+            slow,
+            Limits {
+                connection_lifetime: Duration::from_millis(200),
+                head_timeout: Duration::from_millis(100),
+                ..Limits::default()
+            },
+        );
+        let mut client = std::net::TcpStream::connect(address).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = client.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with("done"), "{answer:?}");
     }
 
     #[test]

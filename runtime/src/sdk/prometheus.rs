@@ -9,7 +9,8 @@
 //! | connections open at once | [`MAX_CONNECTIONS`]; at the cap the oldest connection that has not sent a whole request head is closed to make room (so reconnecting slow clients cannot lock scrapers out), and a new one is closed at once only when all are being answered |
 //! | sending a request head (also between keep-alive requests) | [`HEAD_TIMEOUT`], then the connection is closed |
 //! | request head size | [`MAX_HEAD`] bytes (larger: 431) |
-//! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed after the answer in progress |
+//! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed once the answer in progress is written |
+//! | writing an answer to a scraper that does not read | [`WRITE_TIMEOUT`] without progress, then the connection is closed |
 //! | answers encoded at once | [`MAX_ENCODERS`] (the others wait their turn; a turn is held until its encode finishes, also when the request timed out) |
 //!
 //! HTTP/1.0 and 1.1 with keep-alive and pipelining, absolute-form targets
@@ -41,8 +42,10 @@ pub(crate) const MAX_CONNECTIONS: usize = 256;
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest request head.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
-/// How long one connection is kept, however busy.
+/// How long one connection is kept; an answer in progress then is still written.
 pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// How long writing an answer may make no progress.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// From a request's head to its answer (waiting for an encoder included).
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers gathered and encoded at once (each holds the whole text in memory).
@@ -147,6 +150,7 @@ async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Re
         max_head_bytes: MAX_HEAD,
         request_timeout: REQUEST_TIMEOUT,
         connection_lifetime: CONNECTION_LIFETIME,
+        write_timeout: WRITE_TIMEOUT,
         shutdown_grace: Duration::from_millis(100),
     };
     crate::server::serve(listener, service, limits, async move {
