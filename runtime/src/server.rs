@@ -9,7 +9,7 @@
 //! | a request, from its head to the answer's head (reading the body included) | `request_timeout`, then 503 |
 //! | one connection's lifetime | `connection_lifetime`, then it is closed once the answer in progress is written (at most `request_timeout` + `write_timeout` more) |
 //! | writing an answer to a client that does not read | `write_timeout` without progress, then the connection is closed |
-//! | connections open at once | `max_connections`; at the cap, the oldest connection that has not sent a whole request head (new or idle) is closed to make room, and only when every connection is busy is the new one closed at once |
+//! | connections open at once | `max_connections`; at the cap, an idle connection (not in a request, not writing an answer) is closed to make room: one that never sent a request first, then the least recently active; only when every connection is busy is the new one closed at once |
 //! | shutdown | stop accepting, let requests in flight finish for `shutdown_grace`, then close whatever is left |
 //!
 //! A failing `accept` (out of file descriptors) is retried after a pause instead of spinning.
@@ -192,14 +192,13 @@ async fn connection<S: HttpService>(
     mut closing: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let progress = Arc::new(WriteProgress::default());
     let stream = Watched {
         io: stream,
-        progress: progress.clone(),
+        entry: slot.entry.clone(),
     };
     let bounded = Bounded {
         inner: service,
-        busy: slot.busy.clone(),
+        entry: slot.entry.clone(),
         timeout: limits.request_timeout,
     };
     let connection = http1::Builder::new()
@@ -221,7 +220,7 @@ async fn connection<S: HttpService>(
         tokio::select! {
             _ = connection.as_mut() => return,
             // made room for a newer connection: it had sent no whole request head
-            () = slot.evicted.notified() => return,
+            () = slot.entry.evicted.notified() => return,
             () = &mut lifetime => {
                 if last_answer {
                     return;
@@ -234,7 +233,7 @@ async fn connection<S: HttpService>(
                 );
             }
             _ = stall_check.tick() => {
-                if progress.stalled_for() > limits.write_timeout {
+                if slot.entry.writes.stalled_for() > limits.write_timeout {
                     return;
                 }
             }
@@ -251,29 +250,23 @@ async fn connection<S: HttpService>(
 /// Since when a connection's writes have made no progress (the client does not read).
 #[derive(Debug)]
 struct WriteProgress {
-    start: std::time::Instant,
-    /// Milliseconds from `start` to the first write that found the socket full since the
-    /// last one that wrote, plus one; 0 while writes go through.
+    clock: Clock,
+    /// The [`Clock`] reading at the first write that found the socket full since the last
+    /// one that wrote; 0 while writes go through.
     stalled_at: AtomicU64,
 }
 
-impl Default for WriteProgress {
-    fn default() -> Self {
+impl WriteProgress {
+    fn new(clock: Clock) -> Self {
         WriteProgress {
-            start: std::time::Instant::now(),
+            clock,
             stalled_at: AtomicU64::new(0),
         }
-    }
-}
-
-impl WriteProgress {
-    fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
     /// A write that could not go through.
     fn blocked(&self) {
-        let now = self.now();
+        let now = self.clock.now();
         let _ = self
             .stalled_at
             .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
@@ -284,10 +277,15 @@ impl WriteProgress {
         self.stalled_at.store(0, Ordering::Relaxed);
     }
 
+    /// Whether an answer is still being written to a client that is slow to read it.
+    fn writing(&self) -> bool {
+        self.stalled_at.load(Ordering::Relaxed) != 0
+    }
+
     fn stalled_for(&self) -> Duration {
         match self.stalled_at.load(Ordering::Relaxed) {
             0 => Duration::ZERO,
-            since => Duration::from_millis(self.now().saturating_sub(since)),
+            since => Duration::from_millis(self.clock.now().saturating_sub(since)),
         }
     }
 
@@ -305,12 +303,22 @@ impl WriteProgress {
     }
 }
 
+/// Milliseconds since the server started, plus one (0 stands for "never").
+#[derive(Clone, Copy, Debug)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn now(self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A connection's socket, noting when its writes stop making progress.
     struct Watched<T> {
         #[pin]
         io: T,
-        progress: Arc<WriteProgress>,
+        entry: Arc<Entry>,
     }
 }
 
@@ -331,7 +339,9 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.project();
-        this.progress.track(this.io.poll_write(cx, buf), |n| *n > 0)
+        this.entry
+            .writes
+            .track(this.io.poll_write(cx, buf), |n| *n > 0)
     }
 
     fn poll_write_vectored(
@@ -340,7 +350,8 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.project();
-        this.progress
+        this.entry
+            .writes
             .track(this.io.poll_write_vectored(cx, bufs), |n| *n > 0)
     }
 
@@ -350,7 +361,7 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.project();
-        this.progress.track(this.io.poll_flush(cx), |()| true)
+        this.entry.writes.track(this.io.poll_flush(cx), |()| true)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -358,59 +369,92 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Watched<T> {
     }
 }
 
-/// The open connections, oldest first, each with whether it is in a request.
+/// The open connections, in accept order, each with what it is doing.
 #[derive(Debug)]
 struct Table {
     capacity: usize,
+    clock: Clock,
     next: AtomicUsize,
     open: std::sync::Mutex<BTreeMap<usize, Arc<Entry>>>,
 }
 
-#[derive(Debug, Default)]
+/// One open connection.
+#[derive(Debug)]
 struct Entry {
     /// Requests being answered (answers being sent included).
-    busy: Arc<AtomicUsize>,
-    evicted: Arc<Notify>,
+    busy: AtomicUsize,
+    /// Requests it has sent.
+    requests: AtomicU64,
+    /// The [`Clock`] reading when a request of it last started or ended.
+    last_active: AtomicU64,
+    writes: WriteProgress,
+    evicted: Notify,
+}
+
+impl Entry {
+    fn new(clock: Clock) -> Entry {
+        Entry {
+            busy: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            last_active: AtomicU64::new(clock.now()),
+            writes: WriteProgress::new(clock),
+            evicted: Notify::new(),
+        }
+    }
+
+    /// Neither answering a request nor writing an answer.
+    fn idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0 && !self.writes.writing()
+    }
+
+    /// Which idle connection goes first to make room: one that never sent a request (in
+    /// accept order), then the one least recently active.
+    fn eviction_order(&self) -> (bool, u64) {
+        (
+            self.requests.load(Ordering::Relaxed) > 0,
+            self.last_active.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// A connection's place in the [`Table`]; freed on drop.
 struct Slot {
     table: Arc<Table>,
     id: usize,
-    busy: Arc<AtomicUsize>,
-    evicted: Arc<Notify>,
+    entry: Arc<Entry>,
 }
 
 impl Table {
     fn new(capacity: usize) -> Table {
         Table {
             capacity,
+            clock: Clock(std::time::Instant::now()),
             next: AtomicUsize::new(0),
             open: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// A place for a new connection: free, or made by evicting the oldest connection that is
-    /// not in a request; `None` when every one is.
+    /// A place for a new connection: free, or made by evicting an idle connection (see
+    /// [`Entry::eviction_order`]); `None` when every one is busy.
     fn admit(self: &Arc<Self>) -> Option<Slot> {
         let mut open = crate::sync::lock(&self.open);
         if open.len() >= self.capacity {
             let idle = open
                 .iter()
-                .find(|(_, entry)| entry.busy.load(Ordering::Acquire) == 0)
+                .filter(|(_, entry)| entry.idle())
+                .min_by_key(|(id, entry)| (entry.eviction_order(), **id))
                 .map(|(id, _)| *id)?;
             if let Some(entry) = open.remove(&idle) {
                 entry.evicted.notify_one();
             }
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let entry = Arc::new(Entry::default());
+        let entry = Arc::new(Entry::new(self.clock));
         open.insert(id, entry.clone());
         Some(Slot {
             table: self.clone(),
             id,
-            busy: entry.busy.clone(),
-            evicted: entry.evicted.clone(),
+            entry,
         })
     }
 }
@@ -425,7 +469,7 @@ impl Drop for Slot {
 #[derive(Clone)]
 struct Bounded<S> {
     inner: S,
-    busy: Arc<AtomicUsize>,
+    entry: Arc<Entry>,
     timeout: Duration,
 }
 
@@ -440,7 +484,7 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let busy = Busy::new(self.busy.clone());
+        let busy = Busy::new(self.entry.clone());
         let answer = tokio::time::timeout(self.timeout, self.inner.call(request));
         Box::pin(async move {
             let response = match answer.await {
@@ -458,18 +502,25 @@ where
 }
 
 /// One request in progress on a connection, for as long as it lives.
-struct Busy(Arc<AtomicUsize>);
+struct Busy(Arc<Entry>);
 
 impl Busy {
-    fn new(count: Arc<AtomicUsize>) -> Busy {
-        count.fetch_add(1, Ordering::AcqRel);
-        Busy(count)
+    fn new(entry: Arc<Entry>) -> Busy {
+        entry.busy.fetch_add(1, Ordering::AcqRel);
+        entry.requests.fetch_add(1, Ordering::Relaxed);
+        entry
+            .last_active
+            .store(entry.writes.clock.now(), Ordering::Relaxed);
+        Busy(entry)
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0
+            .last_active
+            .store(self.0.writes.clock.now(), Ordering::Relaxed);
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -606,24 +657,24 @@ mod tests {
         assert!(answer.ends_with("done"), "{answer:?}");
     }
 
+    /// The ids of the open connections, in accept order.
+    fn ids(table: &Table) -> Vec<usize> {
+        crate::sync::lock(&table.open).keys().copied().collect()
+    }
+
     #[test]
-    fn at_the_cap_the_oldest_idle_connection_makes_room() {
+    fn at_the_cap_an_idle_connection_makes_room() {
         let table = Arc::new(Table::new(3));
         let first = table.admit().unwrap();
         let second = table.admit().unwrap();
         let third = table.admit().unwrap();
         // the oldest is in a request: the next oldest goes
-        let _request = Busy::new(first.busy.clone());
+        let _request = Busy::new(first.entry.clone());
         let fourth = table.admit().expect("room made");
-        assert_eq!(
-            crate::sync::lock(&table.open)
-                .keys()
-                .copied()
-                .collect::<Vec<_>>(),
-            [first.id, third.id, fourth.id]
-        );
-        // every one busy: refused
-        let _busy = [&third, &fourth].map(|slot| Busy::new(slot.busy.clone()));
+        assert_eq!(ids(&table), [first.id, third.id, fourth.id]);
+        // every one busy (one of them still writing its answer to a slow reader): refused
+        let _busy = Busy::new(third.entry.clone());
+        fourth.entry.writes.blocked();
         assert!(table.admit().is_none());
         drop(second);
         drop(first);
@@ -631,5 +682,32 @@ mod tests {
             table.admit().is_some(),
             "a closed connection frees its place"
         );
+    }
+
+    /// Among idle connections, one that never sent a request goes first, then the least
+    /// recently active; not simply the oldest (a proxy's pooled connections are the oldest).
+    #[test]
+    fn eviction_prefers_connections_without_a_request_then_the_least_recently_active() {
+        let table = Arc::new(Table::new(3));
+        let pooled = table.admit().unwrap();
+        let recent = table.admit().unwrap();
+        let silent = table.admit().unwrap();
+        drop(Busy::new(pooled.entry.clone()));
+        std::thread::sleep(Duration::from_millis(5));
+        drop(Busy::new(recent.entry.clone()));
+        let fourth = table.admit().unwrap();
+        assert_eq!(
+            ids(&table),
+            [pooled.id, recent.id, fourth.id],
+            "the one that never sent a request"
+        );
+        drop(Busy::new(fourth.entry.clone()));
+        let _fifth = table.admit().unwrap();
+        assert!(
+            !ids(&table).contains(&pooled.id),
+            "then the least recently active: {:?}",
+            ids(&table)
+        );
+        drop(silent);
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | what | bound |
 //! |---|---|
-//! | connections open at once | [`MAX_CONNECTIONS`]; at the cap the oldest connection that has not sent a whole request head is closed to make room (so reconnecting slow clients cannot lock scrapers out), and a new one is closed at once only when all are being answered |
+//! | connections open at once | [`MAX_CONNECTIONS`]; at the cap an idle connection is closed to make room, one that never sent a request first, then the least recently active (so reconnecting slow clients cannot lock scrapers out), and a new one is closed at once only when all are being answered |
 //! | sending a request head (also between keep-alive requests) | [`HEAD_TIMEOUT`], then the connection is closed |
 //! | request head size | [`MAX_HEAD`] bytes (larger: 431) |
 //! | one connection's lifetime | [`CONNECTION_LIFETIME`], then it is closed once the answer in progress is written |
