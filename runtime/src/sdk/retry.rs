@@ -7,9 +7,10 @@
 //! restart loses nothing that fits in it. A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
 //! is not retried: it would fail again.
 //!
-//! Shutdown keeps its own deadline whatever the retry state: when it begins, every pause
-//! is cut short and no pause may end past three quarters of the shutdown deadline, leaving
-//! the rest for the last attempt.
+//! Shutdown keeps its own deadline whatever the retry state: when it begins, no pause may
+//! end past three quarters of the shutdown deadline (a pause under way is cut short there),
+//! and a batch whose pause was cut gets one last attempt at that moment, with the rest of
+//! the deadline: a collector that comes back before it still receives the batch.
 //!
 //! Metrics are not retried: they are cumulative, so the next export carries the totals.
 
@@ -65,17 +66,20 @@ impl Retry {
     {
         let started = Instant::now();
         let mut pause = FIRST_PAUSE;
+        let mut last = false;
         loop {
             let result = attempt().await;
             match &result {
-                Err(error) if retryable(error) => {}
+                Err(error) if retryable(error) && !last => {}
                 _ => return result,
             }
             let left = self.budget.saturating_sub(started.elapsed());
             let this_pause = jittered(pause);
-            if this_pause > left || !self.stopping.pause(this_pause) {
+            if this_pause > left {
                 return result;
             }
+            // shutdown cut the pause short: one last attempt at the cutoff
+            last = self.stopping.pause(this_pause) == Paused::Cut;
             pause = (pause * 2).min(MAX_PAUSE);
         }
     }
@@ -103,25 +107,35 @@ impl Stopping {
         self.changed.notify_all();
     }
 
-    /// Waits `pause`; `false` (at once, or when shutdown begins) if it would end after
-    /// the shutdown's cutoff.
-    fn pause(&self, pause: Duration) -> bool {
+    /// Waits `pause`, or until the shutdown's cutoff if that comes first (at once when it
+    /// has passed): [`Paused::Cut`] then.
+    fn pause(&self, pause: Duration) -> Paused {
         let until = Instant::now() + pause;
         let mut cutoff = crate::sync::lock(&self.cutoff);
         loop {
-            if cutoff.is_some_and(|cutoff| until > cutoff) {
-                return false;
-            }
+            let (end, paused) = match *cutoff {
+                Some(cutoff) if until > cutoff => (cutoff, Paused::Cut),
+                _ => (until, Paused::Whole),
+            };
             let now = Instant::now();
-            if now >= until {
-                return true;
+            if now >= end {
+                return paused;
             }
-            cutoff = match self.changed.wait_timeout(cutoff, until - now) {
+            cutoff = match self.changed.wait_timeout(cutoff, end - now) {
                 Ok((cutoff, _)) => cutoff,
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
     }
+}
+
+/// How a pause between two attempts ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paused {
+    /// It lasted as long as asked.
+    Whole,
+    /// Shutdown's cutoff ended it: the next attempt is the last.
+    Cut,
 }
 
 /// `pause` plus up to a tenth more, so that many instances restarted together do not
@@ -248,8 +262,9 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
-    #[test]
-    fn shutdown_cuts_a_pause_short() {
+    /// Shutdown at 1 s, during the third pause: the pause ends there and one last attempt
+    /// follows. `fail_first`: how many attempts fail.
+    fn shutdown_during_a_pause(fail_first: usize) -> (usize, OTelSdkResult, Duration) {
         let stopping = Arc::new(Stopping::default());
         let retry = Retry::new(Duration::from_secs(60), stopping.clone());
         let started = Instant::now();
@@ -260,12 +275,26 @@ mod tests {
                 stopping.stop_at(Instant::now());
             })
         };
-        let (calls, result) = attempts(&retry, usize::MAX, "HTTP export failed: network error");
+        let (calls, result) = attempts(&retry, fail_first, "HTTP export failed: network error");
         waker.join().unwrap();
-        let elapsed = started.elapsed();
-        // 250 + 500 ms pass, the 1 s pause is cut short when shutdown begins at 1 s
-        assert_eq!(calls, 3);
+        (calls, result, started.elapsed())
+    }
+
+    #[test]
+    fn shutdown_cuts_a_pause_short_and_makes_one_last_attempt() {
+        // 250 + 500 ms pass, the 1 s pause is cut short when shutdown begins at 1 s, and
+        // the last attempt fails too: nothing more
+        let (calls, result, elapsed) = shutdown_during_a_pause(usize::MAX);
+        assert_eq!(calls, 4);
         assert!(result.is_err());
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    #[test]
+    fn a_collector_back_before_the_deadline_gets_the_batch_at_the_last_attempt() {
+        let (calls, result, elapsed) = shutdown_during_a_pause(3);
+        assert_eq!(calls, 4);
+        assert!(result.is_ok(), "{result:?}");
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     }
 }
