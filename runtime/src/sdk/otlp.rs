@@ -229,6 +229,18 @@ impl<E> Redacted<E> {
         }
     }
 
+    /// The result of `attempt`, made final (not retried) when the TLS handshake failed:
+    /// the http/protobuf exporter reports it as a bare "network error".
+    async fn final_if_tls(
+        &self,
+        attempt: impl std::future::Future<Output = OTelSdkResult>,
+    ) -> OTelSdkResult {
+        match attempt.await {
+            Err(_) if self.cause.is_tls() => Err(OTelSdkError::InternalFailure(TLS_FAILED.into())),
+            result => result,
+        }
+    }
+
     fn redact(&self, result: OTelSdkResult) -> OTelSdkResult {
         let cause = self.cause.take();
         let result = result.map_err(|error| match error {
@@ -256,7 +268,16 @@ impl LastCause {
     fn take(&self) -> Option<&'static str> {
         crate::sync::lock(&self.0).take()
     }
+
+    /// Whether the last failure was the TLS handshake (a configuration problem: trying
+    /// again would fail the same way).
+    fn is_tls(&self) -> bool {
+        *crate::sync::lock(&self.0) == Some(TLS_FAILED)
+    }
 }
+
+/// What [`classify`] calls a failed TLS handshake.
+const TLS_FAILED: &str = "tls handshake failed";
 
 /// The blocking reqwest client, with errors that say what failed (TLS, timeout, connect)
 /// and quote nothing: reqwest's own name the URL.
@@ -308,7 +329,7 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> &'static str {
         .iter()
         .any(|word| chain.contains(word))
     {
-        "tls handshake failed"
+        TLS_FAILED
     } else if chain.contains("broken pipe") || chain.contains("reset") || chain.contains("closed") {
         "connection closed"
     } else if chain.contains("timed out") || chain.contains("timeout") {
@@ -394,7 +415,7 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
                 } else {
                     batch.clone().unwrap_or_default()
                 };
-                self.inner.export(spans)
+                self.final_if_tls(self.inner.export(spans))
             })
             .await;
         self.redact(result)
@@ -444,8 +465,10 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
         let result = self
             .retry
             .run(|| {
-                self.inner
-                    .export(opentelemetry_sdk::logs::LogBatch::new(&records))
+                self.final_if_tls(
+                    self.inner
+                        .export(opentelemetry_sdk::logs::LogBatch::new(&records)),
+                )
             })
             .await;
         self.redact(result)
@@ -463,6 +486,38 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failed TLS handshake over http/protobuf (upstream says only "network error") is
+    /// tried once, not for the retry budget.
+    #[test]
+    fn a_failed_tls_handshake_is_not_retried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cause = LastCause::default();
+        let exporter = Redacted {
+            inner: (),
+            signal: Signal::Traces,
+            tls: true,
+            cause: cause.clone(),
+            retry: Retry::new(Duration::from_secs(1), Default::default()),
+        };
+        let attempts = AtomicUsize::new(0);
+        let result = futures::executor::block_on(exporter.retry.run(|| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            // what the classifying client notes, then what upstream reports
+            cause.set(TLS_FAILED);
+            exporter.final_if_tls(async {
+                Err(OTelSdkError::InternalFailure(
+                    "HTTP export failed: network error".into(),
+                ))
+            })
+        }));
+        assert_eq!(attempts.into_inner(), 1);
+        let explained = exporter.redact(result).unwrap_err().to_string();
+        assert!(
+            explained.contains("the TLS handshake failed"),
+            "{explained}"
+        );
+    }
 
     #[test]
     fn explanations_quote_nothing_of_the_upstream_error() {

@@ -5,7 +5,8 @@
 //! (`backend.telemetry.retryBudget`, `BACKSTAGE_TELEMETRY_RETRY_BUDGET`; 30 s by default).
 //! Meanwhile new spans and records wait in the processor's bounded queue, so a rolling
 //! restart loses nothing that fits in it. A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
-//! is not retried: it would fail again.
+//! and a failed TLS handshake (an untrusted certificate, a wrong name) are not retried:
+//! they would fail again.
 //!
 //! Shutdown keeps its own deadline whatever the retry state: when it begins, no pause may
 //! end past three quarters of the shutdown deadline (a pause under way is cut short there),
@@ -156,6 +157,20 @@ pub(super) fn retryable(error: &OTelSdkError) -> bool {
         OTelSdkError::Timeout(_) => return true,
         _ => return false,
     };
+    // a TLS handshake that failed (an untrusted certificate, a wrong name, no client
+    // certificate) fails the same way again: a configuration problem
+    let lower = message.to_ascii_lowercase();
+    if [
+        "certificate",
+        "unknownissuer",
+        "handshake",
+        "notvalidforname",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+    {
+        return false;
+    }
     if message.contains("network error") {
         return true;
     }
@@ -207,6 +222,9 @@ mod tests {
             "HTTP export failed with status code: 401",
             "HTTP export failed with status code: 5030",
             "Traces export failed with gRPC code: InvalidArgument",
+            "Traces export failed with gRPC code: Unavailable: transport error: invalid peer certificate: UnknownIssuer",
+            "Logs export failed with gRPC code: Unavailable: tls handshake eof",
+            "tls handshake failed",
             "Traces export failed with gRPC code: Unauthenticated",
             "something else",
         ] {
