@@ -44,14 +44,16 @@ pub struct SpanSite {
 }
 
 /// The entry of `scope`: its metrics (`metrics`, an expression of type `&[MetricInfo]`, with
-/// the line of each) and span sites (`rt`: how the runtime is named); nothing when there
-/// are none.
+/// the line of each), span sites (`rt`: how the runtime is named) and what registers its
+/// observable instruments (`register`, an expression of type `Option<fn()>`); nothing when
+/// there are none.
 pub fn entry(
     rt: &TokenStream,
     scope: &Scope,
     metrics: &TokenStream,
     metric_lines: &[u32],
     spans: &[SpanSite],
+    register: &TokenStream,
 ) -> TokenStream {
     if metric_lines.is_empty() && spans.is_empty() {
         return TokenStream::new();
@@ -73,6 +75,7 @@ pub fn entry(
                 module: ::core::module_path!(),
                 file: ::core::file!(),
                 metrics: #metrics,
+                register: #register,
                 metric_lines: &[#(#metric_lines),*],
                 span_names: &[#(#span_names),*],
                 span_sites: &[#(#span_sites),*],

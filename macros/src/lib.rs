@@ -27,7 +27,7 @@ use backstage_telemetry_naming::ScopeKind;
 ///
 /// The module also gets `METRICS`, the list of the metrics it declares, and
 /// `register_observables()`, which registers the callbacks of the observable instruments
-/// declared at its top.
+/// declared at its top (`init` calls it for every module; calling it again is harmless).
 ///
 /// ```
 /// use backstage_telemetry::backstage_plugin;

@@ -67,6 +67,9 @@ pub(crate) mod link {
         /// The line, kind and whether it asks for span metrics of each span site
         /// (`SpanKind::pack_site`).
         pub span_sites: &'static [u32],
+        /// Registers the observable instruments declared (`register_observables`), which
+        /// `init` calls.
+        pub register: Option<fn()>,
     }
 
     /// Every declaration of the macros in the binary, gathered by the linker.
@@ -76,6 +79,16 @@ pub(crate) mod link {
 }
 
 pub(crate) use link::DECLARED;
+
+/// Registers every observable instrument declared at the top of a scoped module or as a
+/// `metric!` static, in every crate of the binary, so that none is missing from the export
+/// for want of a `register_observables()` call. Registering twice is harmless.
+#[cfg(feature = "sdk")]
+pub(crate) fn register_observables() {
+    for register in DECLARED.iter().filter_map(|declared| declared.register) {
+        register();
+    }
+}
 
 /// Where something was declared.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

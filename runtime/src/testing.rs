@@ -66,6 +66,7 @@ pub fn install() -> &'static TestTelemetry {
         let metrics = TestMetrics::new();
         crate::set_tracer_provider(tracer_provider);
         crate::set_meter_provider(metrics.provider().clone());
+        crate::catalog::register_observables();
         TestTelemetry {
             metrics,
             spans,

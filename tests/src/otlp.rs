@@ -297,7 +297,10 @@ impl Receiver {
     }
 }
 
-/// The rustls server side of the http/protobuf receiver.
+/// The rustls server side of the http/protobuf receiver, on *ring* as the runtime's
+/// exporters are (rustls 0.23.48 deprecates `ring::default_provider` for lacking
+/// post-quantum key exchange; allowed so that a fresh lock file builds under `-D warnings`).
+#[allow(deprecated)]
 fn rustls_server_config(tls: &ServerTls) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -36,7 +36,15 @@ pub fn item(header: &Header, metric: &Metric) -> TokenStream {
     let ty = instrument_type(rt, metric);
     let site = metric.resolved.site(0);
     let build = build(rt, metric);
-    let entry = own_entry(rt, metric);
+    // outside a scoped module, `init` registers an observable static itself
+    let register = if metric.kind.is_observable() {
+        quote!(::core::option::Option::Some(|| {
+            #rt::LazyLock::force(&#ident);
+        }))
+    } else {
+        quote!(::core::option::Option::None)
+    };
+    let entry = own_entry(rt, metric, &register);
     if metric.kind.is_observable() {
         quote! {
             #(#attrs)*
@@ -64,7 +72,8 @@ pub fn expression(metric: &Metric) -> TokenStream {
     let ty = instrument_type(rt, metric);
     let site = metric.resolved.site(0);
     let build = build(rt, metric);
-    let entry = own_entry(rt, metric);
+    // built where it is written: registered on first use
+    let entry = own_entry(rt, metric, &quote!(::core::option::Option::None));
     if metric.kind.is_observable() {
         quote! {{
             #site
@@ -93,7 +102,7 @@ pub fn line(metric: &Metric) -> u32 {
 }
 
 /// The catalog entry of a metric outside a scoped module (inside one, the module lists it).
-fn own_entry(rt: &TokenStream, metric: &Metric) -> TokenStream {
+fn own_entry(rt: &TokenStream, metric: &Metric, register: &TokenStream) -> TokenStream {
     if metric.resolved.in_module() {
         return TokenStream::new();
     }
@@ -104,6 +113,7 @@ fn own_entry(rt: &TokenStream, metric: &Metric) -> TokenStream {
         &quote!(&[#info]),
         &[line(metric)],
         &[],
+        register,
     )
 }
 

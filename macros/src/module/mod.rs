@@ -70,6 +70,13 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     check_duplicates(&walk.declared, &mut errors);
     let infos = walk.declared.iter().map(info);
     let lines: Vec<u32> = walk.declared.iter().map(line).collect();
+    let observables = &walk.observables;
+    // `init` registers the observable instruments at the top of the module
+    let register = if observables.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(register_observables))
+    };
     let catalog_entry = resolved.as_ref().map(|r| {
         crate::catalog::entry(
             &quote!(__bt),
@@ -77,9 +84,9 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
             &quote!(METRICS),
             &lines,
             &walk.spans,
+            &register,
         )
     });
-    let observables = &walk.observables;
     let track = resolved.as_ref().map(Resolved::track);
     // declared even when the module's id is wrong, so the code inside still type-checks
     let statics = module_statics(

@@ -74,6 +74,7 @@ pub fn expand(
             &quote!(&[]),
             &[],
             std::slice::from_ref(&descriptor),
+            &quote!(::core::option::Option::None),
         );
         quote!(#site #entry)
     };

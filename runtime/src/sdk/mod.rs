@@ -274,6 +274,8 @@ impl Telemetry {
         crate::global::set_config(config.clone());
         if let Some(provider) = &self.meter_provider {
             crate::global::set_meter_provider(provider.clone());
+            // every observable declared with `metric!`, without a `register_observables()`
+            crate::catalog::register_observables();
         }
         if let Some(provider) = &self.tracer_provider {
             crate::global::set_tracer_provider(provider.clone());

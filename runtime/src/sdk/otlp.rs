@@ -115,13 +115,11 @@ where
         Material::read(otlp, signal)?.rustls(signal)?
     } else {
         // no certificate is ever looked at; reqwest still wants a TLS configuration
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|_| not_built(signal))?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
+        rustls::ClientConfig::builder_with_provider(super::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|_| not_built(signal))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
     };
     let client = http_client(tls, otlp.timeout).map_err(|()| not_built(signal))?;
     let builder = builder
