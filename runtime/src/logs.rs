@@ -12,7 +12,9 @@
 //! as lines too: one with no message takes the event's name as its message, and a warning
 //! or error repeated within [`REPEAT_INTERVAL`] (one minute) is written once; the next line
 //! of that event carries `repeated`, how many were held back. Events inside such a span are also added to it as span
-//! events, unless [`JsonLogs::with_span_events`] turns that off. Spans of crates using
+//! events, unless [`JsonLogs::with_span_events`] turns that off. Which events are written is
+//! read from `RUST_LOG` (`info` without it, so dependencies' debug lines stay out;
+//! [`JsonLogs::with_filter`] sets it in code). Spans of crates using
 //! `tracing` reach OpenTelemetry through `tracing-opentelemetry`'s layer, which nests them
 //! with ours in both directions.
 //!
@@ -33,6 +35,7 @@ use opentelemetry::{KeyValue, Value as OtelValue};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -49,6 +52,8 @@ pub struct JsonLogs<W = fn() -> std::io::Stdout> {
     span_events: bool,
     writer: W,
     repeats: Repeats,
+    /// Which events are written (and added to spans): `RUST_LOG`, else `info`.
+    filter: Targets,
 }
 
 /// How long OpenTelemetry's repeated warnings and errors are held back after one is
@@ -105,6 +110,7 @@ impl JsonLogs {
             span_events: true,
             writer: std::io::stdout,
             repeats: Repeats::new(REPEAT_INTERVAL),
+            filter: filter_from(std::env::var("RUST_LOG").ok().as_deref()),
         }
     }
 }
@@ -123,7 +129,15 @@ impl<W> JsonLogs<W> {
             span_events: self.span_events,
             writer,
             repeats: self.repeats,
+            filter: self.filter,
         }
+    }
+
+    /// Which events are written (and added to spans as span events), instead of
+    /// `RUST_LOG`'s (else `info`): e.g. `"info,my_plugin=debug".parse()`.
+    pub fn with_filter(mut self, filter: Targets) -> Self {
+        self.filter = filter;
+        self
     }
 
     /// How long OpenTelemetry's repeated warnings and errors are held back (default
@@ -134,12 +148,28 @@ impl<W> JsonLogs<W> {
     }
 }
 
+/// The filter `RUST_LOG` gives (`target=level` directives and a default level, as
+/// `tracing_subscriber::filter::Targets` reads them), else `info`: dependencies' debug and
+/// trace lines (the SDK's, hyper's, axum's) are not written unless asked for. A value that
+/// does not parse is ignored for `info`.
+fn filter_from(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 impl<S, W> Layer<S> for JsonLogs<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> MakeWriter<'a> + 'static,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self
+            .filter
+            .would_enable(event.metadata().target(), event.metadata().level())
+        {
+            return;
+        }
         let mut fields = Fields::default();
         event.record(&mut fields);
         let metadata = event.metadata();
@@ -344,7 +374,67 @@ fn timestamp(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// The lines written by `logs` for the events `emit` sends.
+    fn written(logs: JsonLogs, emit: impl FnOnce()) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let logs = logs.with_writer(move || SharedWriter(sink.clone()));
+        let subscriber = tracing_subscriber::registry().with(logs);
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = buffer.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for SharedWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn emit() {
+        tracing::debug!(target: "hyper::proto", "connection accepted");
+        tracing::debug!(target: "billing", "tax computed");
+        tracing::info!(target: "billing", "invoice sent");
+    }
+
+    #[test]
+    fn without_rust_log_only_info_and_above_is_written() {
+        let logs = JsonLogs::new(&Config::default()).with_filter(filter_from(None));
+        let text = written(logs, emit);
+        assert!(text.contains("invoice sent"), "{text}");
+        assert!(!text.contains("connection accepted"), "{text}");
+        assert!(!text.contains("tax computed"), "{text}");
+    }
+
+    #[test]
+    fn rust_log_directives_choose_what_is_written() {
+        let logs =
+            JsonLogs::new(&Config::default()).with_filter(filter_from(Some("warn,billing=debug")));
+        let text = written(logs, emit);
+        assert!(
+            text.contains("invoice sent") && text.contains("tax computed"),
+            "{text}"
+        );
+        assert!(!text.contains("connection accepted"), "{text}");
+        // a value that does not parse is `info`
+        let logs = JsonLogs::new(&Config::default()).with_filter(filter_from(Some("=[")));
+        let text = written(logs, emit);
+        assert!(
+            text.contains("invoice sent") && !text.contains("tax computed"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn urls_lose_their_userinfo() {

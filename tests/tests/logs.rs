@@ -158,6 +158,7 @@ fn opentelemetry_events_are_named_and_not_repeated() {
     let lines = LogLines::default();
     let writer = lines.clone();
     let logs = JsonLogs::new(&Config::default())
+        .with_filter("info".parse().unwrap())
         .with_writer(move || writer.clone())
         .with_repeat_interval(std::time::Duration::from_millis(300));
     let subscriber = tracing_subscriber::registry().with(logs);
@@ -170,8 +171,8 @@ fn opentelemetry_events_are_named_and_not_repeated() {
             );
         }
         // other events are not held back
-        tracing::debug!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
-        tracing::debug!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
+        tracing::info!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
+        tracing::info!(target: "opentelemetry_sdk", name = "BatchSpanProcessor.ThreadStarted");
         std::thread::sleep(std::time::Duration::from_millis(350));
         tracing::error!(
             target: "opentelemetry_sdk",
