@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -266,10 +266,15 @@ impl WriteProgress {
 
     /// A write that could not go through.
     fn blocked(&self) {
-        let now = self.clock.now();
-        let _ = self
-            .stalled_at
-            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        // the clock is read once per stall, not at every write that finds the socket full
+        if self.stalled_at.load(Ordering::Relaxed) == 0 {
+            let _ = self.stalled_at.compare_exchange(
+                0,
+                self.clock.now(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// A write that went through (or nothing left to write).
@@ -383,8 +388,8 @@ struct Table {
 struct Entry {
     /// Requests being answered (answers being sent included).
     busy: AtomicUsize,
-    /// Requests it has sent.
-    requests: AtomicU64,
+    /// Whether it has sent a request.
+    sent_request: AtomicBool,
     /// The [`Clock`] reading when a request of it last started or ended.
     last_active: AtomicU64,
     writes: WriteProgress,
@@ -395,7 +400,7 @@ impl Entry {
     fn new(clock: Clock) -> Entry {
         Entry {
             busy: AtomicUsize::new(0),
-            requests: AtomicU64::new(0),
+            sent_request: AtomicBool::new(false),
             last_active: AtomicU64::new(clock.now()),
             writes: WriteProgress::new(clock),
             evicted: Notify::new(),
@@ -411,7 +416,7 @@ impl Entry {
     /// accept order), then the one least recently active.
     fn eviction_order(&self) -> (bool, u64) {
         (
-            self.requests.load(Ordering::Relaxed) > 0,
+            self.sent_request.load(Ordering::Relaxed),
             self.last_active.load(Ordering::Relaxed),
         )
     }
@@ -507,7 +512,7 @@ struct Busy(Arc<Entry>);
 impl Busy {
     fn new(entry: Arc<Entry>) -> Busy {
         entry.busy.fetch_add(1, Ordering::AcqRel);
-        entry.requests.fetch_add(1, Ordering::Relaxed);
+        entry.sent_request.store(true, Ordering::Relaxed);
         entry
             .last_active
             .store(entry.writes.clock.now(), Ordering::Relaxed);

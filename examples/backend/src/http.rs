@@ -112,18 +112,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// ask), so clients cannot mint span names and metric series with made-up methods. No
 /// route takes such a method: the answer stays 405.
 async fn known_method(mut request: Request) -> Request {
-    let known = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::CONNECT,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PATCH,
-    ];
-    if !known.contains(request.method()) {
+    if crate::http_metrics::standard_method(request.method()).is_none() {
         *request.method_mut() = Method::from_bytes(b"_OTHER").expect("a valid method token");
     }
     request

@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Version;
+use axum::http::{Method, Version};
 use axum::response::Response;
 use http_body::Body as _;
 use opentelemetry::KeyValue;
@@ -136,7 +136,10 @@ impl InFlight {
     fn start(instruments: Arc<Instruments>, request: &Request) -> Self {
         let active = [
             KeyValue::new("url.scheme", scheme(request)),
-            KeyValue::new("http.request.method", request.method().as_str().to_owned()),
+            KeyValue::new(
+                "http.request.method",
+                standard_method(request.method()).unwrap_or("_OTHER"),
+            ),
         ];
         instruments.active.add(1, &active);
         let mut attributes = Vec::with_capacity(7);
@@ -222,8 +225,29 @@ where
     }
 }
 
-fn scheme(request: &Request) -> String {
-    request.uri().scheme_str().unwrap_or("http").to_owned()
+/// `url.scheme`, without allocating: `https` or `http`.
+fn scheme(request: &Request) -> &'static str {
+    match request.uri().scheme_str() {
+        Some("https") => "https",
+        _ => "http",
+    }
+}
+
+/// The name of a standard HTTP method, without allocating; `None` for any other (which
+/// the HTTP semantic conventions record as `_OTHER`).
+pub(crate) fn standard_method(method: &Method) -> Option<&'static str> {
+    Some(match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => return None,
+    })
 }
 
 fn protocol_version(version: Version) -> &'static str {

@@ -141,24 +141,30 @@ fn with_attribute_last(member: Vec<TokenTree>, attribute: &TokenStream) -> Token
 }
 
 /// `item` without the attribute a `#[span]` block put on it ([`block_attribute`]): a
-/// method's own `#[span]` takes it off.
+/// method's own `#[span]` takes it off. Only the leading attributes are read, and `item`
+/// is returned as it is when none is the block's (every `#[span]` function passes here).
 pub fn without_block_attribute(item: TokenStream) -> TokenStream {
-    let tokens: Vec<TokenTree> = item.into_iter().collect();
-    let mut kept = Vec::with_capacity(tokens.len());
-    let mut rest = tokens.into_iter().peekable();
-    while let Some(token) = rest.next() {
-        if let TokenTree::Punct(hash) = &token
-            && hash.as_char() == '#'
-            && let Some(TokenTree::Group(attribute)) = rest.peek()
-            && attribute.delimiter() == Delimiter::Bracket
-            && is_block_attribute(attribute.stream())
-        {
-            rest.next();
-            continue;
+    let mut tokens = item.clone().into_iter().peekable();
+    let mut attributes = Vec::new();
+    let mut found = false;
+    while let Some(TokenTree::Punct(hash)) = tokens.peek()
+        && hash.as_char() == '#'
+    {
+        let hash = tokens.next();
+        let Some(TokenTree::Group(attribute)) = tokens.next() else {
+            return item;
+        };
+        if is_block_attribute(attribute.stream()) {
+            found = true;
+        } else {
+            attributes.extend(hash);
+            attributes.push(TokenTree::Group(attribute));
         }
-        kept.push(token);
     }
-    kept.into_iter().collect()
+    if !found {
+        return item;
+    }
+    attributes.into_iter().chain(tokens).collect()
 }
 
 /// Whether an attribute's tokens are `..span(__block ..)`.

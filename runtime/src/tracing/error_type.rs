@@ -88,25 +88,12 @@ pub(crate) fn registered<E: 'static>(error: &E) -> Option<Cow<'static, str>> {
         .and_then(|entry| (entry.error_type)(error))
 }
 
-/// `error.type` of an error without an `ErrorType` of its own: a boxed `dyn Error` by what
-/// it holds, anything else by its short type name.
+/// `error.type` of an error whose type the caller does not know to be an `ErrorType` (a
+/// service's): its registered `ErrorType` (boxed `dyn Error`s included), else its short
+/// type name.
 #[cold]
 pub(crate) fn of_value<E: 'static>(error: &E) -> Cow<'static, str> {
-    let any: &dyn Any = error;
-    let boxed: Option<&(dyn Error + 'static)> =
-        if let Some(boxed) = any.downcast_ref::<Box<dyn Error + Send + Sync>>() {
-            Some(boxed.as_ref())
-        } else if let Some(boxed) = any.downcast_ref::<Box<dyn Error + Send>>() {
-            Some(boxed.as_ref())
-        } else if let Some(boxed) = any.downcast_ref::<Box<dyn Error>>() {
-            Some(boxed.as_ref())
-        } else {
-            None
-        };
-    match boxed {
-        Some(error) => of_boxed(error),
-        None => Cow::Borrowed(short_type_name(std::any::type_name::<E>())),
-    }
+    registered(error).unwrap_or_else(|| Cow::Borrowed(short_type_name(std::any::type_name::<E>())))
 }
 
 macro_rules! boxed_error_type {
@@ -122,6 +109,17 @@ macro_rules! boxed_error_type {
                 of_boxed(self.as_ref())
             }
         }
+
+        // registered as `#[error_type]` registers any other impl (a box is no
+        // `std::error::Error` itself, so no box holds one)
+        const _: () = {
+            #[linkme::distributed_slice(ERROR_TYPES)]
+            static ENTRY: ErrorTypeEntry = ErrorTypeEntry {
+                type_id: TypeId::of::<$ty>,
+                error_type: |error| error.downcast_ref::<$ty>().map(super::ErrorType::error_type),
+                boxed: |_| None,
+            };
+        };
     )*};
 }
 
@@ -133,7 +131,7 @@ boxed_error_type!(
 
 /// `error.type` of the error in a box: its registered `ErrorType`, else the name of a
 /// standard error it is, else [`BOXED_ERROR_TYPE`].
-pub(crate) fn of_boxed(error: &(dyn Error + 'static)) -> Cow<'static, str> {
+fn of_boxed(error: &(dyn Error + 'static)) -> Cow<'static, str> {
     if let Some(error_type) = ERROR_TYPES.iter().find_map(|entry| (entry.boxed)(error)) {
         return error_type;
     }

@@ -151,8 +151,7 @@ fn by_registered<T, E: fmt::Display + 'static>(
     span: Option<&SpanRef<'_>>,
 ) -> Option<Cow<'static, str>> {
     let error = outcome.as_ref().err()?;
-    let error_type = error_type::registered(error).unwrap_or_else(|| error_type::of_value(error));
-    record_error(span, error_type, name_of::<E>(), error)
+    record_error(span, error_type::of_value(error), name_of::<E>(), error)
 }
 
 fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
@@ -236,8 +235,8 @@ pub trait RecordOutcome<R: ?Sized> {
 }
 
 macro_rules! record_outcome_at {
-    ($($depth:ty => $recorder:ident where $bound:path $(| $more:path)*;)*) => {$(
-        impl<T, E: $bound $(+ $more)*> RecordOutcome<Result<T, E>> for $depth {
+    ($($depth:ty => $recorder:ident where $bound:path;)*) => {$(
+        impl<T, E: $bound> RecordOutcome<Result<T, E>> for $depth {
             #[inline]
             fn recorder(&self) -> Record<Result<T, E>> {
                 $recorder
