@@ -7,6 +7,7 @@
 //! | sending a request head, and waiting between keep-alive requests | `head_timeout`, then the connection is closed |
 //! | a request head's size | `max_head_bytes` (larger: 431) |
 //! | a request, from its head to the answer's head (reading the body included) | `request_timeout`, then 503 |
+//! | a request body, while the service waits for it | after `body_grace` of waiting, at least `min_body_rate` bytes per second on average, else 408 and the connection is closed |
 //! | one connection's lifetime | `connection_lifetime`, then it is closed once the answer in progress is written (at most `request_timeout` + `write_timeout` more) |
 //! | writing an answer to a client that does not read | `write_timeout` without progress, then the connection is closed |
 //! | connections open at once | `max_connections`; at the cap, an idle connection (not in a request, not writing an answer) is closed to make room: one that never sent a request first, then the least recently active; only when every connection is busy is the new one closed at once |
@@ -81,6 +82,14 @@ pub struct Limits {
     /// At shutdown, how long requests in flight may take before their connections are
     /// closed (default 10 s).
     pub shutdown_grace: Duration,
+    /// The slowest a request body may arrive, in bytes per second on average over the time
+    /// the service has waited for it (default 240, as Kestrel's minimum request body data
+    /// rate); 0 turns the check off. Only time spent waiting counts: a service that reads
+    /// the body late is not held against the client.
+    pub min_body_rate: u32,
+    /// How long the service may wait for a request body before `min_body_rate` applies
+    /// (default 5 s).
+    pub body_grace: Duration,
 }
 
 impl Default for Limits {
@@ -93,19 +102,22 @@ impl Default for Limits {
             connection_lifetime: Duration::from_secs(300),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            min_body_rate: 240,
+            body_grace: Duration::from_secs(5),
         }
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What [`serve`] runs: a hyper service, cloned for each connection, whose answers' body
-/// can also be made from a string (for the `503` of a request past its deadline): axum's
-/// `Router` through `hyper_util::service::TowerToHyperService`, or a `service_fn` answering
-/// `Full<Bytes>`. Implemented for every such service.
+/// What [`serve`] runs: a hyper service of [`RequestBody`] requests, cloned for each
+/// connection, whose answers' body can also be made from a string (for the `503` of a
+/// request past its deadline and the `408` of a body too slow): axum's `Router` through
+/// `hyper_util::service::TowerToHyperService`, or a `service_fn` answering `Full<Bytes>`.
+/// Implemented for every such service.
 pub trait HttpService:
     Service<
-        Request<Incoming>,
+        Request<RequestBody>,
         Response = Response<Self::Body>,
         Error: Into<BoxError>,
         Future: Send + 'static,
@@ -119,7 +131,7 @@ pub trait HttpService:
 
 impl<S, B> HttpService for S
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: Service<Request<RequestBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Body<Data: Send, Error: Into<BoxError>> + From<&'static str> + Send + 'static,
@@ -132,8 +144,10 @@ where
 /// connections still open. Returns when every connection is closed.
 ///
 /// The service answers each request of every connection; a request it has not answered
-/// within [`Limits::request_timeout`] gets a `503`. Its body type must be buildable from a
-/// string, for that answer (axum's `Body` and `Full<Bytes>` are).
+/// within [`Limits::request_timeout`] gets a `503`, one whose body arrives slower than
+/// [`Limits::min_body_rate`] a `408` (whatever the service answers; the service sees the
+/// body fail with [`BodyTooSlow`]). Its body type must be buildable from a string, for
+/// those answers (axum's `Body` and `Full<Bytes>` are).
 pub async fn serve<S: HttpService>(
     listener: tokio::net::TcpListener,
     service: S,
@@ -200,6 +214,10 @@ async fn connection<S: HttpService>(
         inner: service,
         entry: slot.entry.clone(),
         timeout: limits.request_timeout,
+        pace: (limits.min_body_rate > 0).then_some(Pace {
+            min_rate: limits.min_body_rate,
+            grace: limits.body_grace,
+        }),
     };
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -394,6 +412,10 @@ struct Entry {
     last_active: AtomicU64,
     writes: WriteProgress,
     evicted: Notify,
+    /// Whether the request in progress had its body cut off for arriving too slowly.
+    body_cut: AtomicBool,
+    /// Wakes the request in progress when its body is cut off.
+    body_cut_notify: Notify,
 }
 
 impl Entry {
@@ -404,6 +426,8 @@ impl Entry {
             last_active: AtomicU64::new(clock.now()),
             writes: WriteProgress::new(clock),
             evicted: Notify::new(),
+            body_cut: AtomicBool::new(false),
+            body_cut_notify: Notify::new(),
         }
     }
 
@@ -470,17 +494,19 @@ impl Drop for Slot {
     }
 }
 
-/// The service with a deadline per request, counting the requests in progress.
+/// The service with a deadline per request and a minimum body rate, counting the requests
+/// in progress.
 #[derive(Clone)]
 struct Bounded<S> {
     inner: S,
     entry: Arc<Entry>,
     timeout: Duration,
+    pace: Option<Pace>,
 }
 
 impl<S, B> Service<Request<Incoming>> for Bounded<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>>,
+    S: Service<Request<RequestBody>, Response = Response<B>>,
     S::Future: Send + 'static,
     B: Body + From<&'static str>,
 {
@@ -490,19 +516,190 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let busy = Busy::new(self.entry.clone());
+        let entry = self.entry.clone();
+        entry.body_cut.store(false, Ordering::Relaxed);
+        let request = request.map(|body| RequestBody {
+            inner: body,
+            pace: self
+                .pace
+                .map(|pace| Box::new(Paced::new(pace, entry.clone()))),
+        });
         let answer = tokio::time::timeout(self.timeout, self.inner.call(request));
         Box::pin(async move {
-            let response = match answer.await {
-                Ok(response) => response?,
-                Err(_) => {
-                    let mut response = Response::new(B::from("the request took too long\n"));
-                    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                    response
+            // registered before the service first reads the body
+            let cut = entry.body_cut_notify.notified();
+            let answered = tokio::select! {
+                answered = answer => Some(answered),
+                () = cut => None,
+            };
+            let response = if entry.body_cut.load(Ordering::Relaxed) {
+                // whatever the service made of the failed body
+                let mut response = Response::new(B::from("the request body came too slowly\n"));
+                *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+                response
+            } else {
+                match answered {
+                    Some(Ok(response)) => response?,
+                    Some(Err(_)) | None => {
+                        let mut response = Response::new(B::from("the request took too long\n"));
+                        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        response
+                    }
                 }
             };
             // busy until the answer's body has been sent (or dropped)
             Ok(response.map(|body| Counted { body, _busy: busy }))
         })
+    }
+}
+
+/// The minimum body rate of [`Limits`].
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    min_rate: u32,
+    grace: Duration,
+}
+
+pin_project_lite::pin_project! {
+    /// A request's body as a [`serve`]d service reads it: hyper's, cut off with
+    /// [`BodyTooSlow`] when it arrives slower than [`Limits::min_body_rate`].
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        pace: Option<Box<Paced>>,
+    }
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBody").finish_non_exhaustive()
+    }
+}
+
+/// The error of a [`RequestBody`] cut off because it arrived too slowly; the server answers
+/// the request `408` and closes the connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BodyTooSlow;
+
+impl std::fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body came too slowly")
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+/// How long the service has waited for a body and how much of it came.
+#[derive(Debug)]
+struct Paced {
+    pace: Pace,
+    entry: Arc<Entry>,
+    received: u64,
+    /// Time spent waiting, not counting the wait in progress.
+    waited: Duration,
+    /// When the wait in progress began (the body had nothing to give).
+    waiting_since: Option<tokio::time::Instant>,
+    /// Wakes the wait in progress when the body would fall below the rate.
+    alarm: Option<Pin<Box<tokio::time::Sleep>>>,
+    cut: bool,
+}
+
+impl Paced {
+    fn new(pace: Pace, entry: Arc<Entry>) -> Paced {
+        Paced {
+            pace,
+            entry,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting_since: None,
+            alarm: None,
+            cut: false,
+        }
+    }
+
+    /// How long the service may wait in all for the bytes received so far.
+    fn allowed(&self) -> Duration {
+        let earned = Duration::from_secs_f64(self.received as f64 / f64::from(self.pace.min_rate));
+        earned.max(self.pace.grace)
+    }
+
+    /// The body has nothing to give now: `Ready` when it is too late for more.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let now = tokio::time::Instant::now();
+        let since = *self.waiting_since.get_or_insert(now);
+        let waited = self.waited + now.saturating_duration_since(since);
+        let allowed = self.allowed();
+        if waited >= allowed {
+            return Poll::Ready(());
+        }
+        let deadline = now + (allowed - waited);
+        let alarm = self
+            .alarm
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if alarm.deadline() != deadline {
+            alarm.as_mut().reset(deadline);
+        }
+        alarm.as_mut().poll(cx)
+    }
+
+    /// The body gave something (`bytes` of data).
+    fn moved(&mut self, bytes: usize) {
+        if let Some(since) = self.waiting_since.take() {
+            self.waited += since.elapsed();
+        }
+        self.received = self.received.saturating_add(bytes as u64);
+    }
+
+    fn cut_off(&mut self) -> BoxError {
+        self.cut = true;
+        self.entry.body_cut.store(true, Ordering::Relaxed);
+        self.entry.body_cut_notify.notify_waiters();
+        Box::new(BodyTooSlow)
+    }
+}
+
+impl Body for RequestBody {
+    type Data = hyper::body::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let Some(paced) = this.pace.as_deref_mut() else {
+            return this.inner.poll_frame(cx).map_err(Into::into);
+        };
+        if paced.cut {
+            return Poll::Ready(Some(Err(Box::new(BodyTooSlow))));
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Pending => match paced.wait(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(paced.cut_off()))),
+                Poll::Pending => Poll::Pending,
+            },
+            Poll::Ready(frame) => {
+                let bytes = match &frame {
+                    Some(Ok(frame)) => frame.data_ref().map_or(0, |data| data.len()),
+                    _ => 0,
+                };
+                paced.moved(bytes);
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -660,6 +857,136 @@ mod tests {
         let _ = client.read_to_string(&mut answer);
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
         assert!(answer.ends_with("done"), "{answer:?}");
+    }
+
+    /// Answers `200` with the length of the body, read whole after `delay`.
+    fn reading_after(
+        delay: Duration,
+    ) -> impl HttpService<Body = http_body_util::Full<hyper::body::Bytes>> {
+        use http_body_util::BodyExt as _;
+        hyper::service::service_fn(move |request: Request<RequestBody>| async move {
+            tokio::time::sleep(delay).await;
+            let answer = match request.into_body().collect().await {
+                Ok(body) => format!("{} bytes", body.to_bytes().len()),
+                Err(error) => format!("failed: {error}"),
+            };
+            Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::from(answer)))
+        })
+    }
+
+    /// Sends a POST head announcing `length` bytes, then `chunk` bytes every `every` until
+    /// `length` are sent or the server stops taking them; returns the answer (empty when
+    /// the connection was closed without one).
+    fn upload(
+        address: std::net::SocketAddr,
+        length: usize,
+        chunk: usize,
+        every: Duration,
+    ) -> std::thread::JoinHandle<String> {
+        use std::io::{Read, Write};
+        std::thread::spawn(move || {
+            let Ok(mut client) = std::net::TcpStream::connect(address) else {
+                return String::new();
+            };
+            let mut writer = client.try_clone().unwrap();
+            let sender = std::thread::spawn(move || {
+                let head = format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {length}\r\n\r\n"
+                );
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let mut sent = 0;
+                while sent < length {
+                    let n = chunk.min(length - sent);
+                    if writer.write_all(&vec![b'x'; n]).is_err() {
+                        return;
+                    }
+                    sent += n;
+                    std::thread::sleep(every);
+                }
+            });
+            client
+                .set_read_timeout(Some(Duration::from_secs(15)))
+                .unwrap();
+            let mut answer = Vec::new();
+            let _ = client.read_to_end(&mut answer);
+            let _ = client.shutdown(std::net::Shutdown::Both);
+            let _ = sender.join();
+            String::from_utf8_lossy(&answer).into_owned()
+        })
+    }
+
+    fn body_limits() -> Limits {
+        Limits {
+            min_body_rate: 1000,
+            body_grace: Duration::from_millis(300),
+            ..Limits::default()
+        }
+    }
+
+    /// As many slow uploads as the connection cap are cut off with 408 once the grace has
+    /// passed, and the server answers other clients again within seconds, long before the
+    /// 30 s request deadline would have freed the connections.
+    #[test]
+    fn slow_uploads_at_the_cap_are_cut_off_and_the_server_answers_again() {
+        use std::io::{Read, Write};
+        let address = serving(
+            reading_after(Duration::ZERO),
+            Limits {
+                max_connections: 2,
+                ..body_limits()
+            },
+        );
+        // 100 bytes a second against a minimum of 1,000
+        let slow = [0, 1].map(|_| upload(address, 100_000, 10, Duration::from_millis(100)));
+        std::thread::sleep(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        let answered = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no answer while the slow uploads held the connections"
+            );
+            let mut client = std::net::TcpStream::connect(address).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let _ = client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = client.read_to_string(&mut answer);
+            if !answer.is_empty() {
+                break answer;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered:?}");
+        assert!(answered.ends_with("0 bytes"), "{answered:?}");
+        for upload in slow {
+            let answer = upload.join().unwrap();
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+            assert!(answer.contains("connection: close"), "{answer:?}");
+        }
+    }
+
+    /// Only the time the service waits for the body counts: a body sent at once to a
+    /// service that reads it after the grace, and a body that keeps above the minimum rate
+    /// for longer than the grace, are both read whole.
+    #[test]
+    fn bodies_that_keep_the_rate_are_read_whole() {
+        let late_reader = serving(reading_after(Duration::from_secs(1)), body_limits());
+        let at_once = upload(late_reader, 4096, 4096, Duration::ZERO)
+            .join()
+            .unwrap();
+        assert!(at_once.starts_with("HTTP/1.1 200"), "{at_once:?}");
+        assert!(at_once.ends_with("4096 bytes"), "{at_once:?}");
+
+        let reader = serving(reading_after(Duration::ZERO), body_limits());
+        // 5,000 bytes a second for a second, against a minimum of 1,000 after 300 ms
+        let steady = upload(reader, 5000, 500, Duration::from_millis(100))
+            .join()
+            .unwrap();
+        assert!(steady.starts_with("HTTP/1.1 200"), "{steady:?}");
+        assert!(steady.ends_with("5000 bytes"), "{steady:?}");
     }
 
     /// The ids of the open connections, in accept order.

@@ -40,6 +40,14 @@ pub struct EdgeOptions {
     #[arg(long, value_name = "MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     request_timeout_ms: u64,
+    /// The slowest a request body may arrive while a handler waits for it, in bytes per
+    /// second (0: no minimum); slower, it is answered 408 and its connection closed.
+    #[arg(long, value_name = "BYTES", default_value_t = 240)]
+    min_body_rate: u32,
+    /// How long a handler may wait for a request body before the minimum rate applies.
+    #[arg(long, value_name = "MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    body_grace_ms: u64,
 }
 
 impl EdgeOptions {
@@ -60,6 +68,8 @@ impl EdgeOptions {
             max_connections: self.max_connections as usize,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             request_timeout: self.request_timeout() + Duration::from_secs(1),
+            min_body_rate: self.min_body_rate,
+            body_grace: Duration::from_millis(self.body_grace_ms),
             ..Limits::default()
         }
     }

@@ -1308,3 +1308,64 @@ fn timed_out_and_abandoned_requests_are_recorded_and_leave_no_active_request() {
         assert!(line.ends_with(" 0"), "{line}");
     }
 }
+
+/// As many slow uploads as the connection cap are answered 408 once the body grace has
+/// passed (they send 5 bytes a second against a minimum of 240), and the API answers other
+/// clients again within seconds, long before the 30 s request deadline would have freed
+/// the connections.
+#[test]
+fn slow_uploads_at_the_connection_cap_are_cut_off_and_the_api_answers_again() {
+    let receiver = Receiver::start();
+    let backend = Backend::start_with_args(
+        &receiver,
+        &[],
+        &["--max-connections", "4", "--body-grace-ms", "1000"],
+    );
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let address = backend.address;
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).expect("connect");
+                let head = format!(
+                    "POST /api/todos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer alice-token\r\nContent-Type: application/json\r\nContent-Length: 2000\r\n\r\n"
+                );
+                stream.write_all(head.as_bytes()).expect("send the head");
+                let mut writer = stream.try_clone().expect("clone");
+                let sender = std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        if writer.write_all(b" ").is_err() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                });
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                let _ = sender.join();
+                answer
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    // a hang detector, not a speed bound: without the minimum rate the uploads hold every
+    // connection until the 30 s request deadline
+    until(Duration::from_secs(10), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the API answered while slow uploads held the connection cap");
+    let answered_after = started.elapsed();
+    for upload in uploads {
+        let answer = upload.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    }
+    eprintln!("the API answered again after {answered_after:?}");
+}

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -152,6 +151,7 @@ async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Re
         connection_lifetime: CONNECTION_LIFETIME,
         write_timeout: WRITE_TIMEOUT,
         shutdown_grace: Duration::from_millis(100),
+        ..Limits::default()
     };
     crate::server::serve(listener, service, limits, async move {
         let _ = stopped.changed().await;
@@ -160,7 +160,7 @@ async fn serve(listener: TcpListener, registry: Registry, mut stopped: watch::Re
 }
 
 async fn answer(
-    request: &Request<Incoming>,
+    request: &Request<crate::server::RequestBody>,
     registry: Registry,
     encoders: &Arc<Semaphore>,
 ) -> Response<Full<Bytes>> {
