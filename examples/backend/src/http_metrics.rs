@@ -10,16 +10,21 @@
 //! dropped before it (`error.type = "cancelled"`, no status code), and the active count is
 //! given back exactly once either way. The request deadline is applied inside this layer
 //! (`tower_http::timeout`), so a request past it is answered, and recorded, as `503`.
+//! A request whose body the server cut off for arriving too slowly
+//! (`backstage_telemetry::server::BodyTooSlow`) is recorded as the server answers it, `408`,
+//! whatever the handler made of the failed body.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{Method, Version};
+use axum::http::{Method, StatusCode, Version};
 use axum::response::Response;
+use backstage_telemetry::server::BodyTooSlow;
 use http_body::Body as _;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
@@ -110,7 +115,16 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let guard = InFlight::start(self.instruments.clone(), &request);
+        let mut guard = InFlight::start(self.instruments.clone(), &request);
+        // a body the server may cut off for arriving too slowly: the answer is then 408
+        // (the server's), whatever the handler made of the failed body
+        let request = if request.body().is_end_stream() {
+            request
+        } else {
+            let too_slow = Arc::new(AtomicBool::new(false));
+            guard.body_too_slow = Some(too_slow.clone());
+            request.map(|body| axum::body::Body::new(NotingTooSlow { body, too_slow }))
+        };
         Recorded {
             inner: self.inner.call(request),
             guard: Some(guard),
@@ -130,6 +144,8 @@ struct InFlight {
     request_size: Option<u64>,
     /// Whether the answer was recorded.
     answered: bool,
+    /// Set when the server cut the request's body off for arriving too slowly.
+    body_too_slow: Option<Arc<AtomicBool>>,
 }
 
 impl InFlight {
@@ -159,13 +175,22 @@ impl InFlight {
             attributes,
             request_size: request.body().size_hint().exact(),
             answered: false,
+            body_too_slow: None,
         }
     }
 
     /// Records the answer.
     fn finish(mut self, response: &Response) {
         self.answered = true;
-        let status = response.status();
+        let too_slow = self
+            .body_too_slow
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed));
+        let status = if too_slow {
+            StatusCode::REQUEST_TIMEOUT
+        } else {
+            response.status()
+        };
         let mut attributes = std::mem::take(&mut self.attributes);
         attributes.push(KeyValue::new(
             "http.response.status_code",
@@ -222,6 +247,46 @@ where
             guard.finish(response);
         }
         Poll::Ready(output)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body noting whether it failed with the server's [`BodyTooSlow`].
+    struct NotingTooSlow {
+        #[pin]
+        body: axum::body::Body,
+        too_slow: Arc<AtomicBool>,
+    }
+}
+
+impl http_body::Body for NotingTooSlow {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.body.poll_frame(cx));
+        if let Some(Err(error)) = &frame {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+            while let Some(error) = cause {
+                if error.is::<BodyTooSlow>() {
+                    this.too_slow.store(true, Ordering::Relaxed);
+                }
+                cause = error.source();
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -1368,4 +1368,23 @@ fn slow_uploads_at_the_connection_cap_are_cut_off_and_the_api_answers_again() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     }
     eprintln!("the API answered again after {answered_after:?}");
+    // recorded as answered (408), not as what the handler made of the failed body (400)
+    let recorded = |metrics: &str, status: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("http_server_request_duration_seconds_count{")
+                    && l.contains("http_request_method=\"POST\"")
+                    && l.contains(&format!("http_response_status_code=\"{status}\""))
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    let metrics = until(Duration::from_secs(10), || {
+        let (_, body) = get(backend.metrics, "/metrics")?;
+        (recorded(&body, "408") >= 4.0).then_some(body)
+    })
+    .unwrap_or_else(|| panic!("4 requests recorded as 408"));
+    assert_eq!(recorded(&metrics, "408"), 4.0, "{metrics}");
+    assert_eq!(recorded(&metrics, "400"), 0.0, "{metrics}");
 }
