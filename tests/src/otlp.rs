@@ -2,6 +2,7 @@
 //! `/v1/metrics`, `/v1/logs`) on 127.0.0.1, plain or TLS (optionally asking for a client
 //! certificate), decoding every export request it gets.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,10 @@ pub struct Request {
     pub transport: &'static str,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// When it arrived.
+    pub at: Instant,
+    /// The HTTP status it was answered (200, or a [`Receiver::refuse_next`] refusal).
+    pub status: u16,
 }
 
 impl Request {
@@ -193,6 +198,7 @@ pub struct Receiver {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     received: Arc<Mutex<Received>>,
+    refusals: Arc<Mutex<VecDeque<Refusal>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -205,7 +211,20 @@ pub struct ServerTls {
     pub client_ca: Option<String>,
 }
 
+/// An http/protobuf answer other than 200: a status and, if any, a `Retry-After` value.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub retry_after: Option<String>,
+}
+
 impl Receiver {
+    /// The next http/protobuf requests (of any signal) are answered `refusals`, one each
+    /// in order, their data dropped; then 200 again.
+    pub fn refuse_next(&self, refusals: impl IntoIterator<Item = Refusal>) {
+        self.refusals.lock().unwrap().extend(refusals);
+    }
+
     pub fn start() -> Receiver {
         Receiver::start_with(None)
     }
@@ -256,18 +275,22 @@ impl Receiver {
         let http_listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP receiver");
         let http = http_listener.local_addr().expect("HTTP address");
         let store = received.clone();
+        let refusals = Arc::new(Mutex::new(VecDeque::new()));
+        let refuse = refusals.clone();
         let tls_config = tls.map(rustls_server_config);
         std::thread::spawn(move || {
             for stream in http_listener.incoming().flatten() {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                 let _ = match &tls_config {
                     Some(config) => match rustls::ServerConnection::new(config.clone()) {
-                        Ok(connection) => {
-                            serve_http(rustls::StreamOwned::new(connection, stream), &store)
-                        }
+                        Ok(connection) => serve_http(
+                            rustls::StreamOwned::new(connection, stream),
+                            &store,
+                            &refuse,
+                        ),
                         Err(_) => Ok(()),
                     },
-                    None => serve_http(stream, &store),
+                    None => serve_http(stream, &store, &refuse),
                 };
             }
         });
@@ -275,6 +298,7 @@ impl Receiver {
             grpc,
             http,
             received,
+            refusals,
             _runtime: runtime,
         }
     }
@@ -355,6 +379,8 @@ impl Collector {
             transport: "grpc",
             path: path.to_owned(),
             headers,
+            at: Instant::now(),
+            status: 200,
         });
     }
 }
@@ -395,8 +421,13 @@ impl LogsService for Collector {
     }
 }
 
-/// One http/protobuf request: head, `Content-Length` body (gzip if so encoded), decode, 200.
-fn serve_http(mut stream: impl Read + Write, store: &Mutex<Received>) -> std::io::Result<()> {
+/// One http/protobuf request: head, `Content-Length` body (gzip if so encoded), decode, 200
+/// (or the next refusal, the data dropped).
+fn serve_http(
+    mut stream: impl Read + Write,
+    store: &Mutex<Received>,
+    refusals: &Mutex<VecDeque<Refusal>>,
+) -> std::io::Result<()> {
     let mut data = Vec::new();
     let mut buffer = [0u8; 8192];
     let head_end = loop {
@@ -441,6 +472,26 @@ fn serve_http(mut stream: impl Read + Write, store: &Mutex<Received>) -> std::io
         flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut decoded)?;
         body = decoded;
     }
+    let at = Instant::now();
+    if let Some(refusal) = refusals.lock().unwrap().pop_front() {
+        store.lock().unwrap().requests.push(Request {
+            transport: "http",
+            path,
+            headers,
+            at,
+            status: refusal.status,
+        });
+        let retry_after = refusal
+            .retry_after
+            .map(|value| format!("Retry-After: {value}\r\n"))
+            .unwrap_or_default();
+        let answer = format!(
+            "HTTP/1.1 {} Refused\r\n{retry_after}Content-Length: 0\r\nConnection: close\r\n\r\n",
+            refusal.status
+        );
+        stream.write_all(answer.as_bytes())?;
+        return stream.flush();
+    }
     {
         let mut received = store.lock().unwrap();
         match path.as_str() {
@@ -465,6 +516,8 @@ fn serve_http(mut stream: impl Read + Write, store: &Mutex<Received>) -> std::io
             transport: "http",
             path,
             headers,
+            at,
+            status: 200,
         });
     }
     stream.write_all(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use backstage_telemetry_tests::otlp::{Received, Receiver};
+use backstage_telemetry_tests::otlp::{Received, Receiver, Refusal};
 use backstage_telemetry_tests::pki::Pki;
 use common::probe::{config_file, run, stdout};
 
@@ -402,4 +402,45 @@ fn console_exporters_write_to_stderr() {
             "console output on stdout: {line}"
         );
     }
+}
+
+/// A throttling collector over http/protobuf: the first trace export is answered 429 with
+/// `Retry-After: 2`, the next 503 with `Retry-After: 1`. The exporter waits what it is told
+/// (measured as the receiver's arrival times, not the 250 ms and 500 ms of its own backoff)
+/// and every span arrives, once.
+#[test]
+fn a_throttling_collector_sets_the_pause_and_nothing_is_lost() {
+    let receiver = Receiver::start();
+    receiver.refuse_next([
+        Refusal {
+            status: 429,
+            retry_after: Some("2".to_owned()),
+        },
+        Refusal {
+            status: 503,
+            retry_after: Some("1".to_owned()),
+        },
+    ]);
+    let (ok, stderr) = export(
+        "http/protobuf",
+        format!("http://{}", receiver.http),
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "8000".to_owned()),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let received = receiver.wait_for(Duration::from_secs(10), |r| handle_spans(r) >= 3);
+    let traces: Vec<_> = received
+        .requests
+        .iter()
+        .filter(|r| r.path == "/v1/traces")
+        .collect();
+    let statuses: Vec<u16> = traces.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 503, 200], "{traces:?}");
+    let pauses: Vec<Duration> = traces.windows(2).map(|w| w[1].at - w[0].at).collect();
+    eprintln!("pauses between attempts: {pauses:?}");
+    assert!(pauses[0] >= Duration::from_secs(2), "{pauses:?}");
+    assert!(pauses[1] >= Duration::from_secs(1), "{pauses:?}");
+    assert_eq!(handle_spans(&received), 3, "every span, once");
 }

@@ -21,7 +21,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use super::Telemetry;
 use super::problem::SetupProblem;
-use super::retry::Retry;
+use super::retry::{Next, Retry};
 use super::settings::{Otlp, Protocol, Signal};
 use super::tls::Material;
 
@@ -31,16 +31,21 @@ macro_rules! otlp_exporter {
     ($telemetry:expr, $exporter:ty, $otlp:expr, $signal:expr) => {{
         let (otlp, signal): (&Otlp, Signal) = ($otlp, $signal);
         let cause = LastCause::default();
+        let retry = $telemetry.retry(signal);
         let built = match otlp.protocol {
-            Protocol::HttpProtobuf => {
-                http(<$exporter>::builder().with_http(), otlp, signal, &cause)?.build()
-            }
+            Protocol::HttpProtobuf => http(
+                <$exporter>::builder().with_http(),
+                otlp,
+                signal,
+                &cause,
+                &retry,
+            )?
+            .build(),
             Protocol::Grpc => {
                 let _runtime = $telemetry.grpc_runtime()?.enter();
                 grpc(<$exporter>::builder().with_tonic(), otlp, signal)?.build()
             }
         };
-        let retry = $telemetry.retry(signal);
         built
             .map(|exporter| Redacted::new(exporter, otlp, signal, cause, retry))
             .map_err(|_| not_built(signal))
@@ -106,8 +111,14 @@ impl Telemetry {
 }
 
 /// An http/protobuf exporter builder with the checked settings and its own HTTP client
-/// (rustls; the configured CA and client certificate for `https://`).
-fn http<B>(builder: B, otlp: &Otlp, signal: Signal, cause: &LastCause) -> Result<B, SetupProblem>
+/// (rustls; the configured CA and client certificate for `https://`), which retries.
+fn http<B>(
+    builder: B,
+    otlp: &Otlp,
+    signal: Signal,
+    cause: &LastCause,
+    retry: &Retry,
+) -> Result<B, SetupProblem>
 where
     B: WithExportConfig + WithHttpConfig,
 {
@@ -126,12 +137,14 @@ where
         .with_protocol(OtlpProtocol::HttpBinary)
         .with_endpoint(&otlp.endpoint)
         .with_timeout(otlp.timeout)
-        // retried by `Redacted`, which knows the budget and the shutdown
+        // retried by the client, which knows the budget and the shutdown and re-sends the
+        // request as encoded
         .with_retry_policy(RetryPolicy::disabled())
         .with_headers(otlp.headers.iter().cloned().collect::<HashMap<_, _>>())
         .with_http_client(ClassifyingClient {
             inner: client,
             cause: cause.clone(),
+            retry: retry.clone(),
         });
     Ok(if otlp.gzip {
         builder.with_compression(Compression::Gzip)
@@ -214,6 +227,9 @@ pub(super) struct Redacted<E> {
     tls: bool,
     cause: LastCause,
     retry: Retry,
+    /// Whether the exporter's client retries by itself (http/protobuf: it re-sends the
+    /// encoded request), so a batch is handed over once, without a copy.
+    client_retries: bool,
 }
 
 impl<E> Redacted<E> {
@@ -224,18 +240,7 @@ impl<E> Redacted<E> {
             tls: otlp.endpoint.starts_with("https://"),
             cause,
             retry,
-        }
-    }
-
-    /// The result of `attempt`, made final (not retried) when the TLS handshake failed:
-    /// the http/protobuf exporter reports it as a bare "network error".
-    async fn final_if_tls(
-        &self,
-        attempt: impl std::future::Future<Output = OTelSdkResult>,
-    ) -> OTelSdkResult {
-        match attempt.await {
-            Err(_) if self.cause.is_tls() => Err(OTelSdkError::InternalFailure(TLS_FAILED.into())),
-            result => result,
+            client_retries: otlp.protocol == Protocol::HttpProtobuf,
         }
     }
 
@@ -266,52 +271,105 @@ impl LastCause {
     fn take(&self) -> Option<&'static str> {
         crate::sync::lock(&self.0).take()
     }
-
-    /// Whether the last failure was the TLS handshake (a configuration problem: trying
-    /// again would fail the same way).
-    fn is_tls(&self) -> bool {
-        *crate::sync::lock(&self.0) == Some(TLS_FAILED)
-    }
 }
 
 /// What [`classify`] calls a failed TLS handshake.
 const TLS_FAILED: &str = "tls handshake failed";
 
 /// The blocking reqwest client, with errors that say what failed (TLS, timeout, connect)
-/// and quote nothing: reqwest's own name the URL.
+/// and quote nothing (reqwest's own name the URL), retrying what may go through later
+/// ([`Retry`]): the request as the exporter encoded (and compressed) it is sent again, its
+/// body shared, not copied; a `Retry-After` on 429 and 503 sets the pause.
 #[derive(Debug)]
-struct ClassifyingClient {
-    inner: reqwest::blocking::Client,
+struct ClassifyingClient<C = reqwest::blocking::Client> {
+    inner: C,
     cause: LastCause,
+    retry: Retry,
 }
 
-impl opentelemetry_http::HttpClient for ClassifyingClient {
+impl<C: opentelemetry_http::HttpClient> ClassifyingClient<C> {
+    /// Sends `request` until its outcome is final (see [`Retry::run_with`]).
+    async fn send_retrying(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, &'static str> {
+        let (head, body) = request.into_parts();
+        self.retry
+            .run_with(
+                || {
+                    let mut request = http::Request::new(body.clone());
+                    *request.method_mut() = head.method.clone();
+                    *request.uri_mut() = head.uri.clone();
+                    *request.version_mut() = head.version;
+                    *request.headers_mut() = head.headers.clone();
+                    async move {
+                        match self.inner.send_bytes(request).await {
+                            Ok(response) => {
+                                // an answer: an earlier attempt's transport error is stale
+                                self.cause.take();
+                                Ok(response)
+                            }
+                            Err(error) => {
+                                let cause = classify(&*error);
+                                self.cause.set(cause);
+                                Err(cause)
+                            }
+                        }
+                    }
+                },
+                |outcome| match outcome {
+                    Ok(response) => match response.status().as_u16() {
+                        429 | 503 => Next::Again(retry_after(response.headers())),
+                        502 | 504 => Next::Again(None),
+                        _ => Next::Done,
+                    },
+                    // a configuration problem: it would fail the same way again
+                    Err(cause) if *cause == TLS_FAILED => Next::Done,
+                    Err(_) => Next::Again(None),
+                },
+            )
+            .await
+    }
+}
+
+/// What [`opentelemetry_http::HttpClient::send_bytes`] returns.
+type Sending<'future> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError>,
+            > + Send
+            + 'future,
+    >,
+>;
+
+impl<C: opentelemetry_http::HttpClient> opentelemetry_http::HttpClient for ClassifyingClient<C> {
     fn send_bytes<'client, 'future>(
         &'client self,
         request: http::Request<bytes::Bytes>,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError>,
-                > + Send
-                + 'future,
-        >,
-    >
+    ) -> Sending<'future>
     where
         'client: 'future,
         Self: 'future,
     {
-        Box::pin(async move {
-            match self.inner.send_bytes(request).await {
-                Ok(response) => Ok(response),
-                Err(error) => {
-                    let cause = classify(&*error);
-                    self.cause.set(cause);
-                    Err(cause.into())
-                }
-            }
-        })
+        Box::pin(async move { self.send_retrying(request).await.map_err(Into::into) })
     }
+}
+
+/// The delay a `Retry-After` header asks for: seconds, or an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The kind of a transport error, from its whole chain of causes.
@@ -403,19 +461,12 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     for Redacted<E>
 {
     async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
-        let mut batch = Some(batch);
-        let result = self
-            .retry
-            .run(|| {
-                // each attempt sends a copy, unless there is only the one
-                let spans = if self.retry.is_off() {
-                    batch.take().unwrap_or_default()
-                } else {
-                    batch.clone().unwrap_or_default()
-                };
-                self.final_if_tls(self.inner.export(spans))
-            })
-            .await;
+        let result = if self.client_retries || self.retry.is_off() {
+            self.inner.export(batch).await
+        } else {
+            // gRPC: upstream's exporter takes the batch, so each attempt sends a copy
+            self.retry.run(|| self.inner.export(batch.clone())).await
+        };
         self.redact(result)
     }
 
@@ -459,16 +510,17 @@ impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
 #[cfg(feature = "logs")]
 impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for Redacted<E> {
     async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
-        let records: Vec<_> = batch.iter().collect();
-        let result = self
-            .retry
-            .run(|| {
-                self.final_if_tls(
+        let result = if self.client_retries || self.retry.is_off() {
+            self.inner.export(batch).await
+        } else {
+            let records: Vec<_> = batch.iter().collect();
+            self.retry
+                .run(|| {
                     self.inner
-                        .export(opentelemetry_sdk::logs::LogBatch::new(&records)),
-                )
-            })
-            .await;
+                        .export(opentelemetry_sdk::logs::LogBatch::new(&records))
+                })
+                .await
+        };
         self.redact(result)
     }
 
@@ -485,36 +537,154 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
 mod tests {
     use super::*;
 
+    /// One scripted answer: a status and a `Retry-After`, or a transport error's text.
+    type Answer = Result<(u16, Option<&'static str>), &'static str>;
+
+    /// An HTTP client answering from a script, noting what it was sent.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        /// Per attempt: a status and a `Retry-After`, or a transport error's text.
+        answers: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+        /// Per attempt: when, and where its body's bytes were.
+        sent: std::sync::Mutex<Vec<(std::time::Instant, usize)>>,
+    }
+
+    impl opentelemetry_http::HttpClient for Scripted {
+        fn send_bytes<'client, 'future>(
+            &'client self,
+            request: http::Request<bytes::Bytes>,
+        ) -> Sending<'future>
+        where
+            'client: 'future,
+            Self: 'future,
+        {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((std::time::Instant::now(), request.body().as_ptr() as usize));
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok((200, None)));
+            Box::pin(async move {
+                let (status, retry_after) =
+                    answer.map_err(|text| -> opentelemetry_http::HttpError { text.into() })?;
+                let mut response = http::Response::new(bytes::Bytes::new());
+                *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                if let Some(value) = retry_after {
+                    response.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from_static(value),
+                    );
+                }
+                Ok(response)
+            })
+        }
+    }
+
+    /// Sends one request through a retrying client over `script`; returns the final
+    /// status (or error) and the pauses between attempts.
+    fn send(
+        script: Vec<Answer>,
+    ) -> (
+        Result<u16, &'static str>,
+        Vec<Duration>,
+        ClassifyingClient<Scripted>,
+    ) {
+        let client = ClassifyingClient {
+            inner: Scripted {
+                answers: std::sync::Mutex::new(script.into()),
+                sent: Default::default(),
+            },
+            cause: LastCause::default(),
+            retry: Retry::new(Duration::from_secs(10), Default::default()),
+        };
+        let body = bytes::Bytes::from(vec![7u8; 4096]);
+        let outcome =
+            futures::executor::block_on(client.send_retrying(http::Request::new(body.clone())))
+                .map(|response| response.status().as_u16());
+        let sent = client.inner.sent.lock().unwrap().clone();
+        // the same bytes every time, never a copy
+        assert!(
+            sent.iter().all(|(_, at)| *at == body.as_ptr() as usize),
+            "a copy was sent"
+        );
+        let pauses = sent.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        (outcome, pauses, client)
+    }
+
+    /// A throttling collector's `Retry-After` sets the pause; the request is re-sent as
+    /// it was encoded.
+    #[test]
+    fn retry_after_sets_the_pause_and_the_same_bytes_are_sent_again() {
+        let (outcome, pauses, _) = send(vec![Ok((429, Some("1"))), Ok((503, None))]);
+        assert_eq!(outcome, Ok(200));
+        assert_eq!(pauses.len(), 2, "{pauses:?}");
+        assert!(pauses[0] >= Duration::from_secs(1), "{pauses:?}");
+        // without a Retry-After, the backoff's (500 ms after a first pause)
+        assert!(pauses[1] >= Duration::from_millis(500), "{pauses:?}");
+        assert!(pauses[1] < Duration::from_millis(900), "{pauses:?}");
+    }
+
+    #[test]
+    fn refusals_are_sent_once_and_transport_errors_again() {
+        let (outcome, pauses, _) = send(vec![Ok((400, None))]);
+        assert_eq!((outcome, pauses.len()), (Ok(400), 0));
+        let (outcome, pauses, _) = send(vec![Err("connection refused"), Ok((502, None))]);
+        assert_eq!((outcome, pauses.len()), (Ok(200), 2));
+    }
+
     /// A failed TLS handshake over http/protobuf (upstream says only "network error") is
-    /// tried once, not for the retry budget.
+    /// tried once, not for the retry budget, and explained as such.
     #[test]
     fn a_failed_tls_handshake_is_not_retried() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let cause = LastCause::default();
+        let (outcome, pauses, client) = send(vec![Err("invalid peer certificate: UnknownIssuer")]);
+        assert_eq!(outcome, Err(TLS_FAILED));
+        assert!(pauses.is_empty(), "{pauses:?}");
         let exporter = Redacted {
             inner: (),
             signal: Signal::Traces,
             tls: true,
-            cause: cause.clone(),
-            retry: Retry::new(Duration::from_secs(1), Default::default()),
+            cause: client.cause.clone(),
+            retry: client.retry.clone(),
+            client_retries: true,
         };
-        let attempts = AtomicUsize::new(0);
-        let result = futures::executor::block_on(exporter.retry.run(|| {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            // what the classifying client notes, then what upstream reports
-            cause.set(TLS_FAILED);
-            exporter.final_if_tls(async {
-                Err(OTelSdkError::InternalFailure(
-                    "HTTP export failed: network error".into(),
-                ))
-            })
-        }));
-        assert_eq!(attempts.into_inner(), 1);
-        let explained = exporter.redact(result).unwrap_err().to_string();
+        let explained = exporter
+            .redact(Err(OTelSdkError::InternalFailure(
+                "HTTP export failed: network error".into(),
+            )))
+            .unwrap_err()
+            .to_string();
         assert!(
             explained.contains("the TLS handshake failed"),
             "{explained}"
         );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let delay = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+            retry_after(&headers)
+        };
+        assert_eq!(delay("7"), Some(Duration::from_secs(7)));
+        assert_eq!(delay(" 2 "), Some(Duration::from_secs(2)));
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        let until = delay(&soon).unwrap();
+        assert!(
+            until > Duration::from_secs(25) && until <= Duration::from_secs(30),
+            "{until:?}"
+        );
+        assert_eq!(delay("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(delay("soon"), None);
+        assert_eq!(delay("-1"), None);
+        assert_eq!(retry_after(&http::HeaderMap::new()), None);
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! that double from 250 ms up to 5 s, for up to the retry budget
 //! (`backend.telemetry.retryBudget`, `BACKSTAGE_TELEMETRY_RETRY_BUDGET`; 30 s by default).
 //! Meanwhile new spans and records wait in the processor's bounded queue, so a rolling
-//! restart loses nothing that fits in it. A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
+//! restart loses nothing that fits in it. A collector's `Retry-After` (429, 503) makes the
+//! pause longer when it asks for more, within the budget. Over http/protobuf the exporter's
+//! HTTP client retries (`otlp.rs`), sending the encoded request again; over gRPC the
+//! exporter is called again with a copy of the batch (upstream's takes it by value).
+//! A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
 //! and a failed TLS handshake (an untrusted certificate, a wrong name) are not retried:
 //! they would fail again.
 //!
@@ -60,30 +64,57 @@ impl Retry {
     ///
     /// The pauses block the calling thread: the SDK's batch processors export from
     /// threads of their own.
-    pub(super) async fn run<F, Fut>(&self, mut attempt: F) -> OTelSdkResult
+    pub(super) async fn run<F, Fut>(&self, attempt: F) -> OTelSdkResult
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = OTelSdkResult>,
+    {
+        self.run_with(attempt, |result| match result {
+            Err(error) if retryable(error) => Next::Again(None),
+            _ => Next::Done,
+        })
+        .await
+    }
+
+    /// Runs `attempt` until `next` says its outcome is final, or the budget (or the
+    /// shutdown's cutoff) leaves no room for another pause: the pause is the backoff's, or
+    /// the server's delay when it asks for a longer one. Returns the last outcome.
+    pub(super) async fn run_with<T, F, Fut>(&self, mut attempt: F, next: impl Fn(&T) -> Next) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = T>,
     {
         let started = Instant::now();
         let mut pause = FIRST_PAUSE;
         let mut last = false;
         loop {
-            let result = attempt().await;
-            match &result {
-                Err(error) if retryable(error) && !last => {}
-                _ => return result,
-            }
+            let outcome = attempt().await;
+            let asked = match next(&outcome) {
+                Next::Again(asked) if !last => asked,
+                _ => return outcome,
+            };
             let left = self.budget.saturating_sub(started.elapsed());
-            let this_pause = jittered(pause);
+            // the server's delay, when longer, replaces the backoff's (jittered all the same,
+            // so that many instances told the same delay do not come back in step)
+            let this_pause = jittered(asked.map_or(pause, |asked| asked.max(pause)));
             if this_pause > left {
-                return result;
+                return outcome;
             }
             // shutdown cut the pause short: one last attempt at the cutoff
             last = self.stopping.pause(this_pause) == Paused::Cut;
             pause = (pause * 2).min(MAX_PAUSE);
         }
     }
+}
+
+/// What to do after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Its outcome is final.
+    Done,
+    /// Try again, after at least the server's delay if it gave one (`Retry-After`,
+    /// gRPC `RetryInfo`).
+    Again(Option<Duration>),
 }
 
 /// Shutdown as the exporters' retries see it.
@@ -103,7 +134,10 @@ impl Stopping {
     }
 
     /// From now on no pause ends after `cutoff`; pauses under way are woken to check.
+    /// Failures noted before are forgotten: the shutdown reports only exports that end
+    /// during it (a process idle for hours after one failed export shuts down cleanly).
     pub(super) fn stop_at(&self, cutoff: Instant) {
+        *crate::sync::lock(&self.last_failure) = Default::default();
         *crate::sync::lock(&self.cutoff) = Some(cutoff);
         self.changed.notify_all();
     }
@@ -306,6 +340,71 @@ mod tests {
         assert_eq!(calls, 4);
         assert!(result.is_err());
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    }
+
+    /// Attempts of `retry` answered by `answers` in turn (then done); returns the time
+    /// each attempt started, from the first.
+    fn paced(retry: &Retry, answers: &[Next]) -> Vec<Duration> {
+        let started = Instant::now();
+        let times = Mutex::new(Vec::new());
+        let calls = AtomicUsize::new(0);
+        futures::executor::block_on(retry.run_with(
+            || {
+                times.lock().unwrap().push(started.elapsed());
+                let call = calls.fetch_add(1, Ordering::Relaxed);
+                async move { call }
+            },
+            |call| answers.get(*call).copied().unwrap_or(Next::Done),
+        ));
+        times.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_server_delay_longer_than_the_backoff_is_honoured() {
+        let retry = Retry::new(Duration::from_secs(10), Arc::default());
+        let times = paced(
+            &retry,
+            &[
+                Next::Again(Some(Duration::from_millis(700))),
+                Next::Again(None),
+            ],
+        );
+        assert_eq!(times.len(), 3, "{times:?}");
+        // 700 ms asked (not the backoff's 250), then the backoff's 500 ms
+        let first = times[1] - times[0];
+        let second = times[2] - times[1];
+        assert!(first >= Duration::from_millis(700), "{times:?}");
+        assert!(second >= Duration::from_millis(500), "{times:?}");
+        assert!(second < Duration::from_millis(700), "{times:?}");
+        // a shorter delay than the backoff's does not shorten it
+        let times = paced(&retry, &[Next::Again(Some(Duration::from_millis(10)))]);
+        assert!(
+            times[1] - times[0] >= Duration::from_millis(250),
+            "{times:?}"
+        );
+    }
+
+    #[test]
+    fn a_server_delay_past_the_budget_ends_the_retries_at_once() {
+        let retry = Retry::new(Duration::from_secs(2), Arc::default());
+        let started = Instant::now();
+        let times = paced(&retry, &[Next::Again(Some(Duration::from_secs(60)))]);
+        assert_eq!(times.len(), 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn failures_before_the_shutdown_are_not_reported_by_it() {
+        let stopping = Arc::new(Stopping::default());
+        let retry = Retry::new(Duration::from_secs(1), stopping.clone());
+        retry.note(Signal::Traces, &Err(failure("an hour ago")));
+        stopping.stop_at(Instant::now() + Duration::from_secs(1));
+        assert_eq!(stopping.last_failure(Signal::Traces), None);
+        retry.note(Signal::Traces, &Err(failure("during the shutdown")));
+        assert_eq!(
+            stopping.last_failure(Signal::Traces).as_deref(),
+            Some("during the shutdown")
+        );
     }
 
     #[test]
