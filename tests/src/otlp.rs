@@ -211,7 +211,9 @@ pub struct ServerTls {
     pub client_ca: Option<String>,
 }
 
-/// An http/protobuf answer other than 200: a status and, if any, a `Retry-After` value.
+/// An answer other than success: over http/protobuf a status and, if any, a `Retry-After`
+/// value (seconds or an HTTP date); over gRPC, 429 is `RESOURCE_EXHAUSTED`, anything else
+/// `UNAVAILABLE`, with a `RetryInfo` of the `Retry-After` seconds, if any.
 #[derive(Clone, Debug)]
 pub struct Refusal {
     pub status: u16,
@@ -219,8 +221,8 @@ pub struct Refusal {
 }
 
 impl Receiver {
-    /// The next http/protobuf requests (of any signal) are answered `refusals`, one each
-    /// in order, their data dropped; then 200 again.
+    /// The next requests (of any signal or transport) are answered `refusals`, one each in
+    /// order, their data dropped; then success again.
     pub fn refuse_next(&self, refusals: impl IntoIterator<Item = Refusal>) {
         self.refusals.lock().unwrap().extend(refusals);
     }
@@ -245,7 +247,8 @@ impl Receiver {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind gRPC receiver");
         let grpc = listener.local_addr().expect("gRPC address");
-        let service = Collector(received.clone());
+        let refusals = Arc::new(Mutex::new(VecDeque::new()));
+        let service = Collector(received.clone(), refusals.clone());
         let mut server = tonic::transport::Server::builder();
         if let Some(tls) = tls {
             use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -275,7 +278,6 @@ impl Receiver {
         let http_listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP receiver");
         let http = http_listener.local_addr().expect("HTTP address");
         let store = received.clone();
-        let refusals = Arc::new(Mutex::new(VecDeque::new()));
         let refuse = refusals.clone();
         let tls_config = tls.map(rustls_server_config);
         std::thread::spawn(move || {
@@ -361,10 +363,16 @@ fn rustls_server_config(tls: &ServerTls) -> Arc<rustls::ServerConfig> {
 }
 
 #[derive(Clone)]
-struct Collector(Arc<Mutex<Received>>);
+struct Collector(Arc<Mutex<Received>>, Arc<Mutex<VecDeque<Refusal>>>);
 
 impl Collector {
-    fn record(&self, path: &str, metadata: &tonic::metadata::MetadataMap) {
+    /// Notes the request; `Err` with the next refusal, if any.
+    fn record(
+        &self,
+        path: &str,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<(), tonic::Status> {
+        let refusal = self.1.lock().unwrap().pop_front();
         let headers = metadata
             .iter()
             .filter_map(|entry| match entry {
@@ -380,8 +388,30 @@ impl Collector {
             path: path.to_owned(),
             headers,
             at: Instant::now(),
-            status: 200,
+            status: refusal.as_ref().map_or(200, |r| r.status),
         });
+        let Some(refusal) = refusal else {
+            return Ok(());
+        };
+        let code = match refusal.status {
+            429 => tonic::Code::ResourceExhausted,
+            _ => tonic::Code::Unavailable,
+        };
+        let delay = refusal
+            .retry_after
+            .and_then(|seconds| seconds.parse().ok())
+            .map(Duration::from_secs);
+        Err(match delay {
+            Some(delay) => {
+                use tonic_types::StatusExt as _;
+                tonic::Status::with_error_details(
+                    code,
+                    "refused",
+                    tonic_types::ErrorDetails::with_retry_info(Some(delay)),
+                )
+            }
+            None => tonic::Status::new(code, "refused"),
+        })
     }
 }
 
@@ -391,7 +421,7 @@ impl TraceService for Collector {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.record("traces", request.metadata());
+        self.record("traces", request.metadata())?;
         self.0.lock().unwrap().traces.push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -403,7 +433,7 @@ impl MetricsService for Collector {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.record("metrics", request.metadata());
+        self.record("metrics", request.metadata())?;
         self.0.lock().unwrap().metrics.push(request.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
@@ -415,7 +445,7 @@ impl LogsService for Collector {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.record("logs", request.metadata());
+        self.record("logs", request.metadata())?;
         self.0.lock().unwrap().logs.push(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }

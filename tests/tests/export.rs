@@ -404,43 +404,77 @@ fn console_exporters_write_to_stderr() {
     }
 }
 
-/// A throttling collector over http/protobuf: the first trace export is answered 429 with
-/// `Retry-After: 2`, the next 503 with `Retry-After: 1`. The exporter waits what it is told
-/// (measured as the receiver's arrival times, not the 250 ms and 500 ms of its own backoff)
-/// and every span arrives, once.
+/// A throttling collector, over both transports: the first trace export is refused as
+/// throttled with a delay of 2 s (http/protobuf: 429 with `Retry-After: 2`; gRPC:
+/// `RESOURCE_EXHAUSTED` with a `RetryInfo` of 2 s), the next as unavailable with 1 s (503 /
+/// `UNAVAILABLE`). The exporter waits what it is told (measured as the receiver's arrival
+/// times, not the 250 ms and 500 ms of its own backoff) and every span arrives, once. Over
+/// gRPC, `RESOURCE_EXHAUSTED` without a `RetryInfo` is not retried.
 #[test]
 fn a_throttling_collector_sets_the_pause_and_nothing_is_lost() {
+    for (protocol, transport) in [("http/protobuf", "http"), ("grpc", "grpc")] {
+        let receiver = Receiver::start();
+        receiver.refuse_next([
+            Refusal {
+                status: 429,
+                retry_after: Some("2".to_owned()),
+            },
+            Refusal {
+                status: 503,
+                retry_after: Some("1".to_owned()),
+            },
+        ]);
+        let endpoint = match transport {
+            "grpc" => receiver.grpc,
+            _ => receiver.http,
+        };
+        let (ok, stderr) = export(
+            protocol,
+            format!("http://{endpoint}"),
+            &[
+                ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+                ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "8000".to_owned()),
+            ],
+        );
+        assert!(ok, "{protocol}: {stderr}");
+        let received = receiver.wait_for(Duration::from_secs(10), |r| handle_spans(r) >= 3);
+        let traces: Vec<_> = received
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("traces"))
+            .collect();
+        let statuses: Vec<u16> = traces.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [429, 503, 200], "{protocol}: {traces:?}");
+        let pauses: Vec<Duration> = traces.windows(2).map(|w| w[1].at - w[0].at).collect();
+        eprintln!("{protocol}: pauses between attempts: {pauses:?}");
+        assert!(
+            pauses[0] >= Duration::from_secs(2),
+            "{protocol}: {pauses:?}"
+        );
+        assert!(
+            pauses[1] >= Duration::from_secs(1),
+            "{protocol}: {pauses:?}"
+        );
+        assert_eq!(handle_spans(&received), 3, "{protocol}: every span, once");
+    }
+
+    // throttled without saying when: the batch is not tried again
     let receiver = Receiver::start();
-    receiver.refuse_next([
-        Refusal {
-            status: 429,
-            retry_after: Some("2".to_owned()),
-        },
-        Refusal {
-            status: 503,
-            retry_after: Some("1".to_owned()),
-        },
-    ]);
-    let (ok, stderr) = export(
-        "http/protobuf",
-        format!("http://{}", receiver.http),
-        &[
-            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-            ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "8000".to_owned()),
-        ],
+    receiver.refuse_next([Refusal {
+        status: 429,
+        retry_after: None,
+    }]);
+    let (_, stderr) = export(
+        "grpc",
+        format!("http://{}", receiver.grpc),
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned())],
     );
-    assert!(ok, "{stderr}");
-    let received = receiver.wait_for(Duration::from_secs(10), |r| handle_spans(r) >= 3);
-    let traces: Vec<_> = received
+    let received = receiver.wait_for(Duration::from_secs(2), |r| handle_spans(r) >= 3);
+    let statuses: Vec<u16> = received
         .requests
         .iter()
-        .filter(|r| r.path == "/v1/traces")
+        .filter(|r| r.path.ends_with("traces"))
+        .map(|r| r.status)
         .collect();
-    let statuses: Vec<u16> = traces.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 503, 200], "{traces:?}");
-    let pauses: Vec<Duration> = traces.windows(2).map(|w| w[1].at - w[0].at).collect();
-    eprintln!("pauses between attempts: {pauses:?}");
-    assert!(pauses[0] >= Duration::from_secs(2), "{pauses:?}");
-    assert!(pauses[1] >= Duration::from_secs(1), "{pauses:?}");
-    assert_eq!(handle_spans(&received), 3, "every span, once");
+    assert_eq!(statuses, [429], "{stderr}");
 }

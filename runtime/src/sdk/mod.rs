@@ -38,6 +38,8 @@
 //! ```
 
 mod console;
+#[cfg(feature = "otlp")]
+mod grpc;
 #[cfg(feature = "logs")]
 mod logs;
 #[cfg(feature = "otlp")]

@@ -20,64 +20,98 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 
 use super::Telemetry;
+use super::grpc::GrpcExporter;
 use super::problem::SetupProblem;
 use super::retry::{Next, Retry};
 use super::settings::{Otlp, Protocol, Signal};
 use super::tls::Material;
 
-/// One signal's OTLP exporter over the transport the settings name, with the checked
-/// settings, wrapped in [`Redacted`]. (The three exporter builders share no trait.)
-macro_rules! otlp_exporter {
-    ($telemetry:expr, $exporter:ty, $otlp:expr, $signal:expr) => {{
-        let (otlp, signal): (&Otlp, Signal) = ($otlp, $signal);
-        let cause = LastCause::default();
-        let retry = $telemetry.retry(signal);
-        let built = match otlp.protocol {
-            Protocol::HttpProtobuf => http(
-                <$exporter>::builder().with_http(),
-                otlp,
-                signal,
-                &cause,
-                &retry,
-            )?
-            .build(),
-            Protocol::Grpc => {
-                let _runtime = $telemetry.grpc_runtime()?.enter();
-                grpc(<$exporter>::builder().with_tonic(), otlp, signal)?.build()
-            }
-        };
-        built
-            .map(|exporter| Redacted::new(exporter, otlp, signal, cause, retry))
-            .map_err(|_| not_built(signal))
-    }};
+/// One signal's upstream OTLP exporter over http/protobuf, with the checked settings and
+/// the client that retries; `Err` when upstream refuses to build it.
+macro_rules! http_exporter {
+    ($exporter:ty, $otlp:expr, $signal:expr, $cause:expr, $retry:expr) => {
+        http(
+            <$exporter>::builder().with_http(),
+            $otlp,
+            $signal,
+            $cause,
+            $retry,
+        )?
+        .build()
+        .map_err(|_| not_built($signal))
+    };
 }
 
 impl Telemetry {
     pub(super) fn otlp_span_exporter(
         &mut self,
         otlp: &Otlp,
-    ) -> Result<Redacted<opentelemetry_otlp::SpanExporter>, SetupProblem> {
-        otlp_exporter!(self, opentelemetry_otlp::SpanExporter, otlp, Signal::Traces)
+    ) -> Result<Redacted<Transport<opentelemetry_otlp::SpanExporter>>, SetupProblem> {
+        self.transport(otlp, Signal::Traces, |otlp, signal, cause, retry| {
+            http_exporter!(opentelemetry_otlp::SpanExporter, otlp, signal, cause, retry)
+        })
     }
 
+    /// Metrics are not retried (they are cumulative), so upstream's gRPC exporter serves.
     pub(super) fn otlp_metric_exporter(
         &mut self,
         otlp: &Otlp,
     ) -> Result<Redacted<opentelemetry_otlp::MetricExporter>, SetupProblem> {
-        otlp_exporter!(
-            self,
-            opentelemetry_otlp::MetricExporter,
-            otlp,
-            Signal::Metrics
-        )
+        let signal = Signal::Metrics;
+        let cause = LastCause::default();
+        let retry = self.retry(signal);
+        let exporter = match otlp.protocol {
+            Protocol::HttpProtobuf => http_exporter!(
+                opentelemetry_otlp::MetricExporter,
+                otlp,
+                signal,
+                &cause,
+                &retry
+            )?,
+            Protocol::Grpc => {
+                let _runtime = self.grpc_runtime()?.enter();
+                grpc(
+                    opentelemetry_otlp::MetricExporter::builder().with_tonic(),
+                    otlp,
+                    signal,
+                )?
+                .build()
+                .map_err(|_| not_built(signal))?
+            }
+        };
+        Ok(Redacted::new(exporter, otlp, signal, cause, retry))
     }
 
     #[cfg(feature = "logs")]
     pub(super) fn otlp_log_exporter(
         &mut self,
         otlp: &Otlp,
-    ) -> Result<Redacted<opentelemetry_otlp::LogExporter>, SetupProblem> {
-        otlp_exporter!(self, opentelemetry_otlp::LogExporter, otlp, Signal::Logs)
+    ) -> Result<Redacted<Transport<opentelemetry_otlp::LogExporter>>, SetupProblem> {
+        self.transport(otlp, Signal::Logs, |otlp, signal, cause, retry| {
+            http_exporter!(opentelemetry_otlp::LogExporter, otlp, signal, cause, retry)
+        })
+    }
+
+    /// A span or log exporter: upstream's over http/protobuf (`http_exporter`), ours over
+    /// gRPC.
+    fn transport<H>(
+        &mut self,
+        otlp: &Otlp,
+        signal: Signal,
+        http_exporter: impl FnOnce(&Otlp, Signal, &LastCause, &Retry) -> Result<H, SetupProblem>,
+    ) -> Result<Redacted<Transport<H>>, SetupProblem> {
+        let cause = LastCause::default();
+        let retry = self.retry(signal);
+        let transport = match otlp.protocol {
+            Protocol::HttpProtobuf => Transport::Http(http_exporter(otlp, signal, &cause, &retry)?),
+            Protocol::Grpc => Transport::Grpc(Box::new(GrpcExporter::new(
+                otlp,
+                signal,
+                retry.clone(),
+                self.grpc_runtime()?,
+            )?)),
+        };
+        Ok(Redacted::new(transport, otlp, signal, cause, retry))
     }
 
     /// How an exporter of `signal` retries: spans and logs for the retry budget, metrics
@@ -173,7 +207,7 @@ fn http_client(
         .map_err(|_| ())
 }
 
-/// A gRPC exporter builder with the checked settings (TLS for `https://`).
+/// A gRPC exporter builder (metrics) with the checked settings (TLS for `https://`).
 fn grpc<B>(builder: B, otlp: &Otlp, signal: Signal) -> Result<B, SetupProblem>
 where
     B: WithExportConfig + WithTonicConfig,
@@ -195,7 +229,7 @@ where
 
 /// Every setting was checked, so this is an upstream refusal; its message may quote the
 /// endpoint, so it is not passed on.
-fn not_built(signal: Signal) -> SetupProblem {
+pub(super) fn not_built(signal: Signal) -> SetupProblem {
     SetupProblem::new(
         format!("the OTLP {} exporter", signal.key()),
         "could not be built from the OTEL_EXPORTER_OTLP_* settings",
@@ -204,7 +238,7 @@ fn not_built(signal: Signal) -> SetupProblem {
 }
 
 /// gRPC metadata from the headers (checked as header names and values already).
-fn metadata(otlp: &Otlp) -> MetadataMap {
+pub(super) fn metadata(otlp: &Otlp) -> MetadataMap {
     let mut headers = http::HeaderMap::new();
     for (key, value) in &otlp.headers {
         if let (Ok(key), Ok(value)) = (
@@ -217,19 +251,18 @@ fn metadata(otlp: &Otlp) -> MetadataMap {
     MetadataMap::from_headers(headers)
 }
 
-/// An exporter that retries what may go through later ([`Retry`]) and whose errors say what
-/// went wrong and which variable to look at, without the upstream text (which may hold the
-/// endpoint URL and its credentials).
+/// An exporter whose errors say what went wrong and which variable to look at, without the
+/// upstream text (which may hold the endpoint URL and its credentials). The retrying is
+/// done below it, where the batch is encoded already: by the HTTP client over
+/// http/protobuf, by [`GrpcExporter`] over gRPC.
 #[derive(Debug)]
 pub(super) struct Redacted<E> {
     inner: E,
     signal: Signal,
     tls: bool,
     cause: LastCause,
+    /// Where the last failure is noted for the shutdown's report.
     retry: Retry,
-    /// Whether the exporter's client retries by itself (http/protobuf: it re-sends the
-    /// encoded request), so a batch is handed over once, without a copy.
-    client_retries: bool,
 }
 
 impl<E> Redacted<E> {
@@ -240,7 +273,6 @@ impl<E> Redacted<E> {
             tls: otlp.endpoint.starts_with("https://"),
             cause,
             retry,
-            client_retries: otlp.protocol == Protocol::HttpProtobuf,
         }
     }
 
@@ -461,12 +493,7 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     for Redacted<E>
 {
     async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
-        let result = if self.client_retries || self.retry.is_off() {
-            self.inner.export(batch).await
-        } else {
-            // gRPC: upstream's exporter takes the batch, so each attempt sends a copy
-            self.retry.run(|| self.inner.export(batch.clone())).await
-        };
+        let result = self.inner.export(batch).await;
         self.redact(result)
     }
 
@@ -510,17 +537,7 @@ impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
 #[cfg(feature = "logs")]
 impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for Redacted<E> {
     async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
-        let result = if self.client_retries || self.retry.is_off() {
-            self.inner.export(batch).await
-        } else {
-            let records: Vec<_> = batch.iter().collect();
-            self.retry
-                .run(|| {
-                    self.inner
-                        .export(opentelemetry_sdk::logs::LogBatch::new(&records))
-                })
-                .await
-        };
+        let result = self.inner.export(batch).await;
         self.redact(result)
     }
 
@@ -530,6 +547,77 @@ impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExport
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// A span or log exporter over either transport.
+#[derive(Debug)]
+pub(super) enum Transport<H> {
+    /// Upstream's http/protobuf exporter, whose HTTP client retries.
+    Http(H),
+    /// Ours over gRPC (encoded once, retried with `RetryInfo`).
+    Grpc(Box<GrpcExporter>),
+}
+
+impl<H: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
+    for Transport<H>
+{
+    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+        match self {
+            Transport::Http(exporter) => exporter.export(batch).await,
+            Transport::Grpc(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Transport::Http(exporter) => exporter.shutdown_with_timeout(timeout),
+            Transport::Grpc(_) => Ok(()),
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        match self {
+            Transport::Http(exporter) => exporter.force_flush(),
+            Transport::Grpc(_) => Ok(()),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            Transport::Http(exporter) => exporter.set_resource(resource),
+            Transport::Grpc(exporter) => {
+                opentelemetry_sdk::trace::SpanExporter::set_resource(&mut **exporter, resource);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "logs")]
+impl<H: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter
+    for Transport<H>
+{
+    async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+        match self {
+            Transport::Http(exporter) => exporter.export(batch).await,
+            Transport::Grpc(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Transport::Http(exporter) => exporter.shutdown_with_timeout(timeout),
+            Transport::Grpc(_) => Ok(()),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            Transport::Http(exporter) => exporter.set_resource(resource),
+            Transport::Grpc(exporter) => {
+                opentelemetry_sdk::logs::LogExporter::set_resource(&mut **exporter, resource);
+            }
+        }
     }
 }
 
@@ -649,7 +737,6 @@ mod tests {
             tls: true,
             cause: client.cause.clone(),
             retry: client.retry.clone(),
-            client_retries: true,
         };
         let explained = exporter
             .redact(Err(OTelSdkError::InternalFailure(

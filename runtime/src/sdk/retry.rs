@@ -6,8 +6,8 @@
 //! Meanwhile new spans and records wait in the processor's bounded queue, so a rolling
 //! restart loses nothing that fits in it. A collector's `Retry-After` (429, 503) makes the
 //! pause longer when it asks for more, within the budget. Over http/protobuf the exporter's
-//! HTTP client retries (`otlp.rs`), sending the encoded request again; over gRPC the
-//! exporter is called again with a copy of the batch (upstream's takes it by value).
+//! HTTP client retries (`otlp.rs`), over gRPC our exporter (`grpc.rs`), which honours the
+//! collector's `RetryInfo`: both send the batch as encoded once again.
 //! A refusal (400, 401, 403, `INVALID_ARGUMENT`, …)
 //! and a failed TLS handshake (an untrusted certificate, a wrong name) are not retried:
 //! they would fail again.
@@ -51,29 +51,6 @@ impl Retry {
             Err(OTelSdkError::InternalFailure(message)) => Some(message.clone()),
             _ => None,
         };
-    }
-
-    /// Whether a failure is final at once (metrics, or a budget of 0).
-    pub(super) fn is_off(&self) -> bool {
-        self.budget.is_zero()
-    }
-
-    /// Runs `attempt` until it succeeds, fails with an error not worth retrying, or the
-    /// budget (or the shutdown's cutoff) leaves no room for another pause. The result is
-    /// the last attempt's.
-    ///
-    /// The pauses block the calling thread: the SDK's batch processors export from
-    /// threads of their own.
-    pub(super) async fn run<F, Fut>(&self, attempt: F) -> OTelSdkResult
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = OTelSdkResult>,
-    {
-        self.run_with(attempt, |result| match result {
-            Err(error) if retryable(error) => Next::Again(None),
-            _ => Next::Done,
-        })
-        .await
     }
 
     /// Runs `attempt` until `next` says its outcome is final, or the budget (or the
@@ -182,55 +159,6 @@ fn jittered(pause: Duration) -> Duration {
     pause + pause / 10 * (spread % 100) / 100
 }
 
-/// Whether an export error may go away by itself (the OTLP specification's list): the
-/// collector was unreachable or overloaded, or the connection broke. Read from the
-/// exporters' own words, before they are redacted.
-pub(super) fn retryable(error: &OTelSdkError) -> bool {
-    let message = match error {
-        OTelSdkError::InternalFailure(message) => message.as_str(),
-        OTelSdkError::Timeout(_) => return true,
-        _ => return false,
-    };
-    // a TLS handshake that failed (an untrusted certificate, a wrong name, no client
-    // certificate) fails the same way again: a configuration problem
-    let lower = message.to_ascii_lowercase();
-    if [
-        "certificate",
-        "unknownissuer",
-        "handshake",
-        "notvalidforname",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
-    {
-        return false;
-    }
-    if message.contains("network error") {
-        return true;
-    }
-    if let Some(code) = word_after(message, "status code: ") {
-        return matches!(code, "429" | "502" | "503" | "504");
-    }
-    if let Some(code) = word_after(message, "gRPC code: ") {
-        return matches!(
-            code,
-            "Unavailable"
-                | "Cancelled"
-                | "DeadlineExceeded"
-                | "Aborted"
-                | "OutOfRange"
-                | "DataLoss"
-        );
-    }
-    false
-}
-
-/// The word after `marker` in `text`.
-fn word_after<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
-    let rest = &text[text.find(marker)? + marker.len()..];
-    rest.split(|c: char| !c.is_ascii_alphanumeric()).next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,44 +168,26 @@ mod tests {
         OTelSdkError::InternalFailure(message.to_owned())
     }
 
-    #[test]
-    fn transient_failures_are_retried_and_refusals_are_not() {
-        for message in [
-            "HTTP export failed: network error",
-            "HTTP export failed with status code: 503",
-            "HTTP export failed with status code: 429",
-            "Traces export failed with gRPC code: Unavailable: tcp connect error",
-            "Logs export failed with gRPC code: DeadlineExceeded",
-        ] {
-            assert!(retryable(&failure(message)), "{message}");
-        }
-        for message in [
-            "HTTP export failed with status code: 400",
-            "HTTP export failed with status code: 401",
-            "HTTP export failed with status code: 5030",
-            "Traces export failed with gRPC code: InvalidArgument",
-            "Traces export failed with gRPC code: Unavailable: transport error: invalid peer certificate: UnknownIssuer",
-            "Logs export failed with gRPC code: Unavailable: tls handshake eof",
-            "tls handshake failed",
-            "Traces export failed with gRPC code: Unauthenticated",
-            "something else",
-        ] {
-            assert!(!retryable(&failure(message)), "{message}");
-        }
-    }
-
     fn attempts(retry: &Retry, fail_first: usize, message: &'static str) -> (usize, OTelSdkResult) {
         let calls = AtomicUsize::new(0);
-        let result = futures::executor::block_on(retry.run(|| {
-            let call = calls.fetch_add(1, Ordering::Relaxed);
-            async move {
-                if call < fail_first {
-                    Err(failure(message))
-                } else {
-                    Ok(())
+        let result = futures::executor::block_on(retry.run_with(
+            || {
+                let call = calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    if call < fail_first {
+                        Err(failure(message))
+                    } else {
+                        Ok(())
+                    }
                 }
-            }
-        }));
+            },
+            |result| match result {
+                Err(OTelSdkError::InternalFailure(message)) if !message.contains("refused") => {
+                    Next::Again(None)
+                }
+                _ => Next::Done,
+            },
+        ));
         (calls.into_inner(), result)
     }
 
@@ -303,11 +213,7 @@ mod tests {
     #[test]
     fn refusals_and_a_zero_budget_are_tried_once() {
         let retry = Retry::new(Duration::from_secs(30), Arc::default());
-        let (calls, _) = attempts(
-            &retry,
-            usize::MAX,
-            "HTTP export failed with status code: 400",
-        );
+        let (calls, _) = attempts(&retry, usize::MAX, "refused");
         assert_eq!(calls, 1);
         let retry = Retry::new(Duration::ZERO, Arc::default());
         let (calls, _) = attempts(&retry, usize::MAX, "HTTP export failed: network error");
