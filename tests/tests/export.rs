@@ -478,3 +478,35 @@ fn a_throttling_collector_sets_the_pause_and_nothing_is_lost() {
         .collect();
     assert_eq!(statuses, [429], "{stderr}");
 }
+
+/// Shutdown during a pause between attempts: the collector answers 503 three times
+/// (attempts at about 0, 0.25 and 0.75 s; the next pause would end at 1.75 s), and the
+/// shutdown's 2 s deadline cuts the pause at 1.5 s for one last attempt, which the
+/// collector, back by then, takes: the batch arrives.
+#[test]
+fn a_collector_back_before_the_shutdown_deadline_gets_the_batch() {
+    let receiver = Receiver::start();
+    let unavailable = || Refusal {
+        status: 503,
+        retry_after: None,
+    };
+    receiver.refuse_next([unavailable(), unavailable(), unavailable()]);
+    let (ok, stderr) = export(
+        "http/protobuf",
+        format!("http://{}", receiver.http),
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "2000".to_owned()),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let received = receiver.wait_for(Duration::from_secs(5), |r| handle_spans(r) >= 3);
+    let statuses: Vec<u16> = received
+        .requests
+        .iter()
+        .filter(|r| r.path.ends_with("traces"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [503, 503, 503, 200], "{stderr}");
+    assert_eq!(handle_spans(&received), 3, "every span, once");
+}

@@ -477,6 +477,8 @@ fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
         "the collector did not answer in time (OTEL_EXPORTER_OTLP_TIMEOUT)".to_owned()
     } else if text.contains("connect") {
         unreachable
+    } else if let Some(answer) = unavailable(&text) {
+        format!("the collector was unavailable or overloaded (it answered {answer})")
     } else if text.contains("status")
         || text.contains("unauthenticated")
         || text.contains("permission")
@@ -487,6 +489,22 @@ fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
         "the request failed".to_owned()
     };
     format!("OTLP {} export failed: {what}", signal.key())
+}
+
+/// The answer of a collector that is unavailable or throttling, in an upstream error
+/// (lowercase): `HTTP 503`, `gRPC UNAVAILABLE` and the like.
+fn unavailable(text: &str) -> Option<&'static str> {
+    [
+        ("status code: 429", "HTTP 429"),
+        ("status code: 502", "HTTP 502"),
+        ("status code: 503", "HTTP 503"),
+        ("status code: 504", "HTTP 504"),
+        ("grpc code: unavailable", "gRPC UNAVAILABLE"),
+        ("grpc code: resourceexhausted", "gRPC RESOURCE_EXHAUSTED"),
+    ]
+    .into_iter()
+    .find(|(upstream, _)| text.contains(upstream))
+    .map(|(_, answer)| answer)
 }
 
 impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
@@ -798,6 +816,28 @@ mod tests {
         assert_eq!(
             explain("something else SECRET", Signal::Logs, false),
             "OTLP logs export failed: the request failed"
+        );
+        // an overloaded collector is not a credentials problem
+        for (upstream, answer) in [
+            ("HTTP export failed with status code: 503", "HTTP 503"),
+            (
+                "Traces export failed with gRPC code: ResourceExhausted",
+                "gRPC RESOURCE_EXHAUSTED",
+            ),
+        ] {
+            let message = explain(upstream, Signal::Traces, false);
+            assert!(
+                message.contains(answer) && !message.contains("HEADERS"),
+                "{message}"
+            );
+        }
+        assert!(
+            explain(
+                "HTTP export failed with status code: 401",
+                Signal::Traces,
+                false
+            )
+            .contains("OTEL_EXPORTER_OTLP_HEADERS")
         );
     }
 
