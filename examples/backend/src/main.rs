@@ -67,10 +67,17 @@ enum CatalogFormat {
 /// The catalog once every plugin exists (they build instruments at run time).
 fn print_catalog(config: &Config, format: CatalogFormat) -> ExitCode {
     backstage_telemetry::set_config(config.clone());
-    let _plugins = backend::plugins(
+    let _plugins = match backend::plugins(
+        config,
         &RootMetricsService::from_config(config),
         &Scheduler::default(),
-    );
+    ) {
+        Ok(plugins) => plugins,
+        Err(error) => {
+            eprintln!("backend: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let catalog = backstage_telemetry::catalog();
     match format {
         CatalogFormat::Json => println!("{}", catalog.to_json()),
@@ -132,7 +139,17 @@ async fn main() -> ExitCode {
 
     let health = RootHealthService::new();
     let scheduler = Scheduler::default();
-    let plugins = backend::plugins(&RootMetricsService::from_config(&config), &scheduler);
+    let plugins = match backend::plugins(
+        &config,
+        &RootMetricsService::from_config(&config),
+        &scheduler,
+    ) {
+        Ok(plugins) => plugins,
+        Err(error) => {
+            tracing::error!("a plugin's settings: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let address = SocketAddr::from(([127, 0, 0, 1], cli.port));
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,

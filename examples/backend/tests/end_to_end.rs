@@ -1388,3 +1388,63 @@ fn slow_uploads_at_the_connection_cap_are_cut_off_and_the_api_answers_again() {
     assert_eq!(recorded(&metrics, "408"), 4.0, "{metrics}");
     assert_eq!(recorded(&metrics, "400"), 0.0, "{metrics}");
 }
+
+/// A plugin reads its own app-config keys (`Config::get`): `todos.maxPerPrincipal: 2` makes
+/// the third todo a 409 that names the limit; a value of the wrong type stops the backend
+/// with an error naming the file, line and key, and not the value.
+#[test]
+fn a_plugin_reads_its_own_settings_from_the_app_config() {
+    let dir = std::env::temp_dir().join(format!("backend-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("app-config.yaml");
+    std::fs::write(&config, "todos:\n  maxPerPrincipal: 2\n").unwrap();
+    let receiver = Receiver::start();
+    let backend = Backend::launch(
+        &receiver,
+        &[("APP_CONFIG", config.to_str().unwrap())],
+        &[],
+        None,
+    );
+    until(Duration::from_secs(30), || {
+        (backend.readiness() == 200).then_some(())
+    })
+    .expect("the backend became ready");
+    let alice = [("authorization", "Bearer alice-token")];
+    let created: Vec<(u16, String)> = (0..3)
+        .map(|i| {
+            backend.request(
+                "POST",
+                "/api/todos",
+                &alice,
+                &format!(r#"{{"title":"t{i}"}}"#),
+            )
+        })
+        .collect();
+    assert_eq!(created[0].0, 201, "{created:?}");
+    assert_eq!(created[1].0, 201, "{created:?}");
+    assert_eq!(created[2].0, 409, "{created:?}");
+    assert!(
+        created[2].1.contains("you have 2 todos already"),
+        "{created:?}"
+    );
+    drop(backend);
+
+    std::fs::write(&config, "todos:\n  maxPerPrincipal: s3cr3t\n").unwrap();
+    let output = Command::new(backend_binary())
+        .env_clear()
+        .env("APP_CONFIG", &config)
+        .env("OTEL_TRACES_EXPORTER", "none")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_LOGS_EXPORTER", "none")
+        .args(["--port", &free_address().port().to_string()])
+        .output()
+        .expect("run the backend");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("app-config.yaml:2:20: `todos.maxPerPrincipal` must be a nonzero usize"),
+        "{logs}"
+    );
+    assert!(!logs.contains("s3cr3t"), "{logs}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,9 +7,11 @@ use backstage_telemetry::{Config, RootMetricsService};
 #[test]
 fn the_readme_metric_table_is_generated_from_the_catalog() {
     let _plugins = backend::plugins(
+        &Config::default(),
         &RootMetricsService::from_config(&Config::default()),
         &Scheduler::default(),
-    );
+    )
+    .expect("the default settings");
     let catalog = backstage_telemetry::catalog();
     // one exported name is one instrument, across every crate of the backend
     backstage_telemetry::catalog::assert_consistent();

@@ -39,6 +39,25 @@ pub enum ConfigError {
         /// What was expected, such as `a string`.
         expected: &'static str,
     },
+    /// A key read with [`Config::get`](super::Config::get) is not set in any file.
+    Missing {
+        /// The dotted key path, such as `billing.taxRate`.
+        key: String,
+    },
+    /// A key read with [`Config::get`](super::Config::get) does not read as the type asked
+    /// for.
+    Invalid {
+        /// The file the value came from.
+        source: String,
+        /// Its line (1-based).
+        line: u32,
+        /// Its column (1-based).
+        column: u32,
+        /// The dotted key path, with list indexes (`billing.plans[1].price`).
+        key: String,
+        /// What is wrong, such as `must be a number`; never the value.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -63,6 +82,16 @@ impl fmt::Display for ConfigError {
                 let key = if key.is_empty() { "the document" } else { key };
                 write!(f, "{source}:{line}:{column}: `{key}` must be {expected}")
             }
+            ConfigError::Missing { key } => {
+                write!(f, "`{key}` is not set in the app-config")
+            }
+            ConfigError::Invalid {
+                source,
+                line,
+                column,
+                key,
+                reason,
+            } => write!(f, "{source}:{line}:{column}: `{key}` {reason}"),
         }
     }
 }

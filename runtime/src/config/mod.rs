@@ -22,10 +22,12 @@
 //! ```
 
 mod error;
+mod read;
 mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use error::ConfigError;
 use yaml::{Field, Node, parse};
@@ -48,6 +50,23 @@ pub struct Config {
     views: Vec<MetricView>,
     span_metrics: SpanMetricsSettings,
     telemetry: TelemetrySettings,
+    tree: Tree,
+}
+
+/// The merged files, for [`Config::get`]; never printed (values may be secrets).
+#[derive(Clone)]
+struct Tree(Arc<Node>);
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree(Arc::new(Node::empty_map()))
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tree(..)")
+    }
 }
 
 /// `backend.tracing.spanMetrics` and each plugin's `backend.tracing.plugin.{id}.spanMetrics`:
@@ -227,7 +246,26 @@ impl Config {
             })?;
             merged.merge(parse(&path.display().to_string(), &text)?);
         }
-        Self::from_tree(&merged)
+        Self::from_tree(merged)
+    }
+
+    /// Like [`Config::load`], skipping the files that do not exist, so an application
+    /// starts with the defaults when it has no app-config; any other problem with a file
+    /// (unreadable, not YAML, a wrong type) is still an error.
+    ///
+    /// ```
+    /// let config = backstage_telemetry::Config::load_existing(["app-config.yaml", "app-config.local.yaml"])?;
+    /// # Ok::<(), backstage_telemetry::ConfigError>(())
+    /// ```
+    pub fn load_existing<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Self, ConfigError> {
+        Self::load(paths.into_iter().filter(|path| {
+            !matches!(
+                std::fs::metadata(path.as_ref()),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound
+            )
+        }))
     }
 
     /// Reads one YAML document; `source` names it in errors.
@@ -243,7 +281,55 @@ impl Config {
         for (source, yaml) in sources {
             merged.merge(parse(source, yaml)?);
         }
-        Self::from_tree(&merged)
+        Self::from_tree(merged)
+    }
+
+    /// Any key of the merged files, read as a `T`: a plugin's own settings, merged across
+    /// files like every other key (Backstage's `config.getString('billing.taxRate')`).
+    /// `key` is a dotted path; an error names the file, line, column and key, and what was
+    /// expected, never the value.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Billing {
+    ///     tax_rate: f64,
+    ///     currencies: Vec<String>,
+    /// }
+    ///
+    /// let config = backstage_telemetry::Config::from_yaml_sources([
+    ///     ("app-config.yaml", "billing:\n  taxRate: 0.2\n  currencies: [EUR]\n"),
+    ///     ("app-config.local.yaml", "billing:\n  currencies: [EUR, USD]\n"),
+    /// ])?;
+    /// let billing: Billing = config.get("billing")?;
+    /// assert_eq!(billing.tax_rate, 0.2);
+    /// assert_eq!(billing.currencies, ["EUR", "USD"]);
+    /// assert_eq!(config.get::<f64>("billing.taxRate")?, 0.2);
+    ///
+    /// let error = config.get::<u32>("billing.currencies").unwrap_err();
+    /// assert_eq!(error.to_string(), "app-config.local.yaml:2:15: `billing.currencies` must be u32");
+    /// assert_eq!(
+    ///     config.get::<String>("billing.owner").unwrap_err().to_string(),
+    ///     "`billing.owner` is not set in the app-config"
+    /// );
+    /// # Ok::<(), backstage_telemetry::ConfigError>(())
+    /// ```
+    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, ConfigError> {
+        self.get_optional(key)?.ok_or_else(|| ConfigError::Missing {
+            key: key.to_owned(),
+        })
+    }
+
+    /// Like [`Config::get`], with `None` when the key is not set (or is `null`).
+    pub fn get_optional<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.tree.0.at_path(key) {
+            None => Ok(None),
+            Some(node) if matches!(node.value(), yaml::Value::Null) => Ok(None),
+            Some(node) => read::read(node, key).map(Some),
+        }
     }
 
     /// `backend.metrics.serviceName`, default `backstage`: names the root meter and the
@@ -347,9 +433,9 @@ impl Config {
         self.tracers.get(plugin_id)
     }
 
-    fn from_tree(root: &Node) -> Result<Self, ConfigError> {
+    fn from_tree(tree: Node) -> Result<Self, ConfigError> {
         let root = Field {
-            node: Some(root),
+            node: Some(&tree),
             path: String::new(),
         };
         let metrics = root.get("backend")?.get("metrics")?;
@@ -357,7 +443,7 @@ impl Config {
         let telemetry = root.get("backend")?.get("telemetry")?;
         let prometheus = telemetry.get("metrics")?.get("prometheus")?;
         let span_metrics = tracing.get("spanMetrics")?;
-        Ok(Config {
+        let mut config = Config {
             service_name: metrics.get("serviceName")?.string()?,
             service_version: metrics.get("serviceVersion")?.string()?,
             meters: per_plugin(&metrics.get("plugin")?, |p| {
@@ -395,7 +481,11 @@ impl Config {
                 logs_exporter: telemetry.get("logs")?.get("exporter")?.string()?,
                 shutdown_timeout_ms: telemetry.get("shutdownTimeout")?.whole_number()?,
             },
-        })
+            tree: Tree::default(),
+        };
+        // the settings are read: the tree is kept for `get`
+        config.tree = Tree(Arc::new(tree));
+        Ok(config)
     }
 }
 

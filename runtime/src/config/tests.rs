@@ -405,3 +405,178 @@ fn span_metrics_settings() {
         assert!(!message.contains("secret"), "{message}");
     }
 }
+
+mod typed_reads {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Plan {
+        name: String,
+        price: f64,
+        #[serde(default)]
+        level: Level,
+        limits: Option<Vec<Vec<u32>>>,
+    }
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Level {
+        #[default]
+        Basic,
+        Gold,
+    }
+
+    fn config(yaml: &str) -> Config {
+        Config::from_yaml_str("app-config.yaml", yaml).unwrap()
+    }
+
+    #[test]
+    fn structs_lists_enums_and_options_are_read() {
+        let config = config(
+            "billing:\n  plans:\n    - name: small\n      price: 5\n    - name: big\n      price: 9.5\n      level: gold\n      limits: [[1, 2], [3]]\n",
+        );
+        let plans: Vec<Plan> = config.get("billing.plans").unwrap();
+        assert_eq!(
+            plans,
+            [
+                Plan {
+                    name: "small".into(),
+                    price: 5.0,
+                    level: Level::Basic,
+                    limits: None,
+                },
+                Plan {
+                    name: "big".into(),
+                    price: 9.5,
+                    level: Level::Gold,
+                    limits: Some(vec![vec![1, 2], vec![3]]),
+                },
+            ]
+        );
+        assert_eq!(config.get_optional::<u32>("billing.missing").unwrap(), None);
+        assert_eq!(config.get_optional::<u32>("nothing.at.all").unwrap(), None);
+        let all: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+            config.get("billing").unwrap();
+        assert_eq!(all.len(), 1);
+    }
+
+    /// An error points at the innermost value, with its key path (list indexes included),
+    /// and never quotes a value.
+    #[test]
+    fn errors_name_the_place_and_never_the_value() {
+        let config = config(
+            "billing:\n  plans:\n    - name: small\n      price: s3cr3t-price\n    - name: big\n      price: 1\n      level: pl4tinum\n",
+        );
+        let error = config.get::<Vec<Plan>>("billing.plans").unwrap_err();
+        let text = error.to_string();
+        assert_eq!(
+            text,
+            "app-config.yaml:4:14: `billing.plans[0].price` must be f64"
+        );
+        let config2 = Config::from_yaml_str(
+            "app-config.yaml",
+            "billing:\n  plans:\n    - name: big\n      price: 1\n      level: pl4tinum\n",
+        )
+        .unwrap();
+        let text = config2
+            .get::<Vec<Plan>>("billing.plans")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            text,
+            "app-config.yaml:5:14: `billing.plans[0].level` must be one of: basic, gold"
+        );
+        assert!(!text.contains("pl4tinum"), "{text}");
+        let text = config.get::<Vec<Plan>>("billing").unwrap_err().to_string();
+        assert!(text.contains("`billing` must be a sequence"), "{text}");
+        // a field the type needs
+        let text = Config::from_yaml_str("a.yaml", "billing:\n  plans:\n    - price: 1\n")
+            .unwrap()
+            .get::<Vec<Plan>>("billing.plans")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            text,
+            "a.yaml:3:7: `billing.plans[0]` is invalid: missing field `name`"
+        );
+        // a type's own parse error may quote the value: not passed on
+        let text = Config::from_yaml_str("a.yaml", "endpoint: \"not an addr s3cr3t\"\n")
+            .unwrap()
+            .get::<std::net::SocketAddr>("endpoint")
+            .unwrap_err()
+            .to_string();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.starts_with("a.yaml:1:11: `endpoint`"), "{text}");
+    }
+
+    #[test]
+    fn later_files_win_key_by_key() {
+        let config = Config::from_yaml_sources([
+            (
+                "app-config.yaml",
+                "billing:\n  taxRate: 0.2\n  currency: EUR\n",
+            ),
+            ("app-config.production.yaml", "billing:\n  taxRate: 0.25\n"),
+        ])
+        .unwrap();
+        assert_eq!(config.get::<f64>("billing.taxRate").unwrap(), 0.25);
+        assert_eq!(config.get::<String>("billing.currency").unwrap(), "EUR");
+        // the type's error names the file the value came from
+        let text = config
+            .get::<bool>("billing.taxRate")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("app-config.production.yaml:2:12:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn load_existing_skips_absent_files_only() {
+        let dir = std::env::temp_dir().join(format!("bt-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let present = dir.join("app-config.yaml");
+        std::fs::write(&present, "billing:\n  taxRate: 0.1\n").unwrap();
+        let config =
+            Config::load_existing([present.clone(), dir.join("app-config.local.yaml")]).unwrap();
+        assert_eq!(config.get::<f64>("billing.taxRate").unwrap(), 0.1);
+        assert!(Config::load([dir.join("absent.yaml")]).is_err());
+        let broken = dir.join("broken.yaml");
+        std::fs::write(&broken, "billing: [\n").unwrap();
+        assert!(Config::load_existing([broken]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn debug_never_prints_the_files() {
+        let config = config("billing:\n  apiKey: s3cr3t\n");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+}
+
+/// Nesting up to the limit parses whatever the caller's stack (a test thread has 2 MiB,
+/// which 55 levels of mappings overflowed before the parse got a thread of its own).
+#[test]
+fn nesting_up_to_the_limit_parses_on_a_small_stack() {
+    let depth = MAX_DEPTH - 2;
+    let list = format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+    let mut map = String::from("a:\n");
+    for level in 1..depth {
+        map.push_str(&format!("{}b{level}:\n", "  ".repeat(level)));
+    }
+    map.push_str(&format!("{}c: 1\n", "  ".repeat(depth)));
+    let parsed = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            (
+                Config::from_yaml_str("list.yaml", &list).is_ok(),
+                Config::from_yaml_str("map.yaml", &map).is_ok(),
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(parsed, (true, true));
+}

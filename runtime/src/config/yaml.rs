@@ -168,28 +168,23 @@ impl<'a> Field<'a> {
 
 pub(super) fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
     let origin_source: Arc<str> = Arc::from(source);
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: MAX_DEPTH,
-            max_nodes: MAX_NODES,
-            max_aliases: MAX_ALIASES,
-        },
-        // `.nan` and `.inf` are read as written; the one list of numbers we take (span-metric
-        // boundaries) is range-checked where it is used.
-        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
-    };
-    let document: Option<Node> =
-        serde_saphyr::from_str_with_options(yaml, options).map_err(|error| {
-            let (line, column) = error
-                .location()
-                .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
-            ConfigError::Syntax {
-                source: source.to_owned(),
-                line,
-                column,
-                reason: syntax_reason(&error),
-            }
-        })?;
+    // The parse recurses once per level of nesting, with frames large enough that 64
+    // levels overflow a 2 MiB thread stack in a debug build: it runs on a thread of its own
+    // with room for them (start-up only), or here if that thread cannot start.
+    let parse = || parse_document(source, yaml);
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("app-config-parse".to_owned())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, parse)
+            .ok()
+            .map(|thread| thread.join())
+    });
+    let document = match parsed {
+        Some(Ok(parsed)) => parsed,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => parse(),
+    }?;
     let mut document = document.unwrap_or_else(Node::empty_map);
     document.set_source(&origin_source);
     match document.value {
@@ -205,8 +200,35 @@ pub(super) fn parse(source: &str, yaml: &str) -> Result<Node, ConfigError> {
     }
 }
 
+/// One file's document, within the parser's budget; errors in words that quote nothing.
+fn parse_document(source: &str, yaml: &str) -> Result<Option<Node>, ConfigError> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+        },
+        // `.nan` and `.inf` are read as written; the one list of numbers we take (span-metric
+        // boundaries) is range-checked where it is used.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    };
+    serde_saphyr::from_str_with_options(yaml, options).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+        ConfigError::Syntax {
+            source: source.to_owned(),
+            line,
+            column,
+            reason: syntax_reason(&error),
+        }
+    })
+}
+
 /// Deepest nesting of mappings and sequences in one file.
 pub const MAX_DEPTH: usize = 64;
+/// The stack of the thread that parses a file: [`MAX_DEPTH`] levels with room to spare.
+const PARSE_STACK: usize = 64 << 20;
 /// Most YAML nodes (keys, values, items) in one file.
 pub const MAX_NODES: usize = 1_000_000;
 /// Most aliases (`*name`) in one file; each expansion counts towards [`MAX_NODES`] too.
@@ -287,6 +309,25 @@ impl Value {
 }
 
 impl Node {
+    pub(super) fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The file, line and column it was written at.
+    pub(super) fn origin(&self) -> (&str, u32, u32) {
+        (&self.origin.source, self.origin.line, self.origin.column)
+    }
+
+    /// The node at a dotted key path (`billing.taxRate`), if every mapping on the way has
+    /// the key.
+    pub(super) fn at_path(&self, path: &str) -> Option<&Node> {
+        path.split('.')
+            .try_fold(self, |node, key| match &node.value {
+                Value::Map(entries) => entries.get(key),
+                _ => None,
+            })
+    }
+
     pub(super) fn empty_map() -> Self {
         Node {
             value: Value::Map(BTreeMap::new()),
@@ -350,69 +391,6 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-/// A list item: a scalar or a mapping as read; a list in a list is skipped (an empty list
-/// in its place).
-struct Item(Node);
-
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = serde_saphyr::Spanned::<Scalar>::deserialize(deserializer)?;
-        Ok(Item(Node {
-            value: spanned.value.0,
-            origin: Origin {
-                source: Arc::from(""),
-                line: spanned.referenced.line() as u32,
-                column: spanned.referenced.column() as u32,
-            },
-        }))
-    }
-}
-
-struct Scalar(Value);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl<'de> Visitor<'de> for ScalarVisitor {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar(Value::Null))
-            }
-            fn visit_none<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar(Value::Null))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                ValueVisitor.visit_bool(v).map(Scalar)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                ValueVisitor.visit_i64(v).map(Scalar)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                ValueVisitor.visit_u64(v).map(Scalar)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                ValueVisitor.visit_f64(v).map(Scalar)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                ValueVisitor.visit_str(v).map(Scalar)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Scalar(Value::Seq(Vec::new())))
-            }
-            // a mapping in a list (`backend.metrics.views`) is read whole: its depth is
-            // bounded by the parser's, like every mapping's
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
-                ValueVisitor.visit_map(map).map(Scalar)
-            }
-        }
-        deserializer.deserialize_any(ScalarVisitor)
-    }
-}
-
 pub(super) struct ValueVisitor;
 
 impl<'de> Visitor<'de> for ValueVisitor {
@@ -467,11 +445,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        // Items are scalars or mappings (the lists we read hold numbers, strings and views):
-        // a list in a list is skipped whole.
+        // every item with where it was written (the parser bounds the nesting)
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Item>()? {
-            items.push(item.0);
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
         }
         Ok(Value::Seq(items))
     }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use backend_plugin_api::{BackendPlugin, Page, Paged};
-use backstage_telemetry::BackstageCredentials;
+use backstage_telemetry::{BackstageCredentials, ConfigError};
 
 pub use todos::{
     CATEGORIES, MAX_TITLE_CHARS, MAX_TODOS_PER_PRINCIPAL, NewTodo, Todo, TodoError, TodoUpdate,
@@ -37,9 +37,29 @@ pub struct TodosPlugin {
 }
 
 impl TodosPlugin {
-    /// The plugin, with an empty list. Its counters start at 0 for every category, so a
-    /// dashboard shows 0 rather than no data until the first todo.
+    /// The plugin with its settings from the app-config: `todos.maxPerPrincipal` (a
+    /// whole number above 0, default [`MAX_TODOS_PER_PRINCIPAL`]).
+    ///
+    /// ```
+    /// let config = backstage_telemetry::Config::from_yaml_str("app-config.yaml", "todos:\n  maxPerPrincipal: 0\n")?;
+    /// let error = todos_backend::TodosPlugin::from_config(&config).err().unwrap();
+    /// assert_eq!(error.to_string(), "app-config.yaml:2:20: `todos.maxPerPrincipal` must be a nonzero usize");
+    /// # Ok::<(), backstage_telemetry::ConfigError>(())
+    /// ```
+    pub fn from_config(config: &backstage_telemetry::Config) -> Result<Self, ConfigError> {
+        let limit = config
+            .get_optional::<std::num::NonZeroUsize>("todos.maxPerPrincipal")?
+            .map_or(MAX_TODOS_PER_PRINCIPAL, std::num::NonZeroUsize::get);
+        Ok(TodosPlugin::with_todos(Todos::with_limit(limit)))
+    }
+
+    /// The plugin, with an empty list and the default settings. Its counters start at 0
+    /// for every category, so a dashboard shows 0 rather than no data until the first todo.
     pub fn new() -> Self {
+        TodosPlugin::with_todos(Todos::default())
+    }
+
+    fn with_todos(todos: Todos) -> Self {
         for category in CATEGORIES {
             metrics::CREATED.add(
                 0,
@@ -47,9 +67,7 @@ impl TodosPlugin {
             );
         }
         metrics::OPEN.add(0, &[]);
-        TodosPlugin {
-            todos: Todos::default(),
-        }
+        TodosPlugin { todos }
     }
 }
 
@@ -77,7 +95,7 @@ fn error(error: TodoError) -> Response {
     let status = match error {
         TodoError::EmptyTitle | TodoError::TitleTooLong => StatusCode::BAD_REQUEST,
         TodoError::NotFound(_) => StatusCode::NOT_FOUND,
-        TodoError::TooMany => StatusCode::CONFLICT,
+        TodoError::TooMany(_) => StatusCode::CONFLICT,
     };
     (status, format!("{error}\n")).into_response()
 }

@@ -57,7 +57,8 @@ pub struct TodoUpdate {
 pub const MAX_TITLE_CHARS: usize = 200;
 /// The longest category, in characters (a longer one is refused before any span sees it).
 pub const MAX_CATEGORY_CHARS: usize = 40;
-/// The most todos one principal (user or service) may have.
+/// The most todos one principal (user or service) may have, unless the app-config's
+/// `todos.maxPerPrincipal` says otherwise.
 pub const MAX_TODOS_PER_PRINCIPAL: usize = 100;
 
 /// Why a todo was refused.
@@ -66,8 +67,8 @@ pub enum TodoError {
     EmptyTitle,
     TitleTooLong,
     NotFound(u64),
-    /// The caller has [`MAX_TODOS_PER_PRINCIPAL`] todos already.
-    TooMany,
+    /// The caller has as many todos as one may have (the limit).
+    TooMany(usize),
 }
 
 impl std::fmt::Display for TodoError {
@@ -78,10 +79,9 @@ impl std::fmt::Display for TodoError {
                 write!(f, "a title has at most {MAX_TITLE_CHARS} characters")
             }
             TodoError::NotFound(id) => write!(f, "no todo {id}"),
-            TodoError::TooMany => write!(
-                f,
-                "you have {MAX_TODOS_PER_PRINCIPAL} todos already: delete some first"
-            ),
+            TodoError::TooMany(limit) => {
+                write!(f, "you have {limit} todos already: delete some first")
+            }
         }
     }
 }
@@ -93,7 +93,7 @@ impl backstage_telemetry::ErrorType for TodoError {
             TodoError::EmptyTitle => "empty_title".into(),
             TodoError::TitleTooLong => "title_too_long".into(),
             TodoError::NotFound(_) => "not_found".into(),
-            TodoError::TooMany => "too_many".into(),
+            TodoError::TooMany(_) => "too_many".into(),
         }
     }
 }
@@ -108,12 +108,28 @@ fn owner(credentials: &BackstageCredentials) -> Option<String> {
     }
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Todos {
     items: Arc<Mutex<Vec<Todo>>>,
+    /// The most todos one principal may have.
+    limit: usize,
+}
+
+impl Default for Todos {
+    fn default() -> Self {
+        Todos::with_limit(MAX_TODOS_PER_PRINCIPAL)
+    }
 }
 
 impl Todos {
+    /// An empty list where a principal may have at most `limit` todos.
+    pub fn with_limit(limit: usize) -> Self {
+        Todos {
+            items: Arc::default(),
+            limit,
+        }
+    }
+
     fn items(&self) -> std::sync::MutexGuard<'_, Vec<Todo>> {
         self.items
             .lock()
@@ -136,8 +152,8 @@ impl Todos {
         let title = validate_title(&new.title)?;
         let owner = owner(credentials);
         let mut items = self.items();
-        if items.iter().filter(|t| t.owner == owner).count() >= MAX_TODOS_PER_PRINCIPAL {
-            return Err(TodoError::TooMany);
+        if items.iter().filter(|t| t.owner == owner).count() >= self.limit {
+            return Err(TodoError::TooMany(self.limit));
         }
         let todo = Todo {
             id: items.iter().map(|t| t.id).max().unwrap_or(0) + 1,
