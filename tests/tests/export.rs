@@ -36,6 +36,16 @@ fn export_error(stderr: &str) -> Option<String> {
         .and_then(|l| l["error"].as_str().map(str::to_owned))
 }
 
+/// The status each trace export was answered, in order.
+fn trace_statuses(received: &Received) -> Vec<u16> {
+    received
+        .requests
+        .iter()
+        .filter(|r| r.path.ends_with("traces"))
+        .map(|r| r.status)
+        .collect()
+}
+
 fn handle_spans(received: &Received) -> usize {
     received
         .spans()
@@ -443,8 +453,11 @@ fn a_throttling_collector_sets_the_pause_and_nothing_is_lost() {
             .iter()
             .filter(|r| r.path.ends_with("traces"))
             .collect();
-        let statuses: Vec<u16> = traces.iter().map(|r| r.status).collect();
-        assert_eq!(statuses, [429, 503, 200], "{protocol}: {traces:?}");
+        assert_eq!(
+            trace_statuses(&received),
+            [429, 503, 200],
+            "{protocol}: {traces:?}"
+        );
         let pauses: Vec<Duration> = traces.windows(2).map(|w| w[1].at - w[0].at).collect();
         eprintln!("{protocol}: pauses between attempts: {pauses:?}");
         assert!(
@@ -470,13 +483,7 @@ fn a_throttling_collector_sets_the_pause_and_nothing_is_lost() {
         &[("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned())],
     );
     let received = receiver.wait_for(Duration::from_secs(2), |r| handle_spans(r) >= 3);
-    let statuses: Vec<u16> = received
-        .requests
-        .iter()
-        .filter(|r| r.path.ends_with("traces"))
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(statuses, [429], "{stderr}");
+    assert_eq!(trace_statuses(&received), [429], "{stderr}");
 }
 
 /// Shutdown during a pause between attempts: the collector answers 503 three times
@@ -501,12 +508,6 @@ fn a_collector_back_before_the_shutdown_deadline_gets_the_batch() {
     );
     assert!(ok, "{stderr}");
     let received = receiver.wait_for(Duration::from_secs(5), |r| handle_spans(r) >= 3);
-    let statuses: Vec<u16> = received
-        .requests
-        .iter()
-        .filter(|r| r.path.ends_with("traces"))
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(statuses, [503, 503, 503, 200], "{stderr}");
+    assert_eq!(trace_statuses(&received), [503, 503, 503, 200], "{stderr}");
     assert_eq!(handle_spans(&received), 3, "every span, once");
 }
