@@ -107,6 +107,7 @@ pub mod __private {
     pub use crate::naming::{Scope, ScopeKind, SpanKind};
     pub use crate::site::ScopeSite;
     pub use crate::tracing::ErrorType;
+    pub use crate::tracing::attribute::attribute_value;
     pub use crate::tracing::error_type::{
         Boxed, BoxedErrorType, ERROR_TYPES, ErrorTypeEntry, Registered as RegisteredErrorType,
     };

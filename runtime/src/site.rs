@@ -81,8 +81,9 @@ impl ScopeSite {
     }
 
     /// A call of a site with span metrics: timed from before its span (if a tracer records)
-    /// starts. Out of line, so a site without span metrics keeps its small frame.
-    #[inline(never)]
+    /// starts. Inside [`ScopeSite::active`], itself out of line, so the function a
+    /// `#[span]` expands to keeps its small frame either way.
+    #[inline]
     fn timed<I: SpanInit>(
         &'static self,
         bound: &BoundTracer,

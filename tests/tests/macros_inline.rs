@@ -68,6 +68,20 @@ mod catalog {
         ))
     }
 
+    /// Borrowed values: converted when the span starts (a `kind` sets the attributes-only
+    /// start; `credentials` the options one).
+    #[allow(clippy::ptr_arg)] // the borrowed forms are what this is about
+    #[span(kind = server, attributes(owner.name = owner.as_str(), owner.ref = owner, owner.tags = tags.len(), owner.score = *score, owner.tier = tier))]
+    pub fn borrowed(owner: &String, tags: &[&str], score: &f32, tier: &Cow<'_, str>) -> usize {
+        owner.len() + tags.len() + tier.len() + *score as usize
+    }
+
+    #[span(credentials = credentials, attributes(owner.name = name))]
+    pub fn borrowed_with_options(name: &str, credentials: &BackstageCredentials) -> usize {
+        let _ = credentials;
+        name.len()
+    }
+
     #[span(credentials = credentials)]
     pub fn authorize(credentials: &BackstageCredentials) -> bool {
         current_span().set_attribute(KeyValue::new("catalog.authorized", true));
@@ -245,6 +259,38 @@ fn success_and_errors_by_type() {
     assert_eq!(
         attribute_str(&spans[2], "error.type").as_deref(),
         Some("invalid")
+    );
+}
+
+/// `#[span(attributes(..))]` takes borrowed values of the function's arguments (a `&str`
+/// of a `String`, a `&String`, a `&f32`, a `usize`, a `&Cow<str>`), recorded as values.
+#[test]
+fn attribute_values_may_borrow_the_arguments() {
+    let capture = testing::install().capture();
+    let owner = String::from("user:default/alice");
+    let tier = std::borrow::Cow::Owned(String::from("gold"));
+    let length = capture.run(|| catalog::borrowed(&owner, &["a", "b"], &2.5, &tier));
+    assert_eq!(length, owner.len() + 2 + 4 + 2);
+    let span = capture.span("borrowed");
+    assert_eq!(
+        attribute_str(&span, "owner.name").as_deref(),
+        Some("user:default/alice")
+    );
+    assert_eq!(
+        attribute_str(&span, "owner.ref").as_deref(),
+        Some("user:default/alice")
+    );
+    assert_eq!(attribute(&span, "owner.tags"), Some(&Value::I64(2)));
+    assert_eq!(attribute(&span, "owner.score"), Some(&Value::F64(2.5)));
+    assert_eq!(attribute_str(&span, "owner.tier").as_deref(), Some("gold"));
+
+    let credentials = backstage_telemetry::BackstageCredentials::none();
+    let name = format!("user:default/{}", "bob");
+    capture.run(|| catalog::borrowed_with_options(&name, &credentials));
+    let span = capture.span("borrowed_with_options");
+    assert_eq!(
+        attribute_str(&span, "owner.name").as_deref(),
+        Some("user:default/bob")
     );
 }
 

@@ -27,7 +27,8 @@
 //! starts when the future is first polled.
 
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned as _;
 use syn::{Block, Expr, GenericArgument, PathArguments, Stmt, Type, TypeParamBound};
 
 use super::Function;
@@ -184,7 +185,16 @@ fn start(rt: &TokenStream, name: &str, args: &SpanArgs, site: usize) -> TokenStr
     let attributes = args.attributes.iter().map(|attribute| {
         let key = &attribute.key;
         let value = &attribute.value;
-        quote!(#rt::KeyValue::new(#key, #value))
+        match value {
+            // a literal as it is: a string literal is recorded without a copy
+            Expr::Lit(_) => quote!(#rt::KeyValue::new(#key, #value)),
+            // owned or borrowed, converted when the span starts; a value of another type
+            // is reported at the expression
+            _ => {
+                let convert = quote_spanned!(value.span()=> #rt::attribute_value(#value));
+                quote!(#rt::KeyValue::new(#key, #convert))
+            }
+        }
     });
     if !with_options {
         // every attribute, made only when a span is started (one exactly sized vector)

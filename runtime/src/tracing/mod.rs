@@ -14,6 +14,7 @@
 //! # Ok::<(), backstage_telemetry::naming::NameError>(())
 //! ```
 
+pub(crate) mod attribute;
 pub(crate) mod error_type;
 pub(crate) mod metrics;
 mod options;
@@ -29,6 +30,7 @@ use opentelemetry::InstrumentationScope;
 
 use crate::config::Config;
 use crate::naming::{NameError, Scope};
+pub use attribute::IntoAttributeValue;
 pub use error_type::BOXED_ERROR_TYPE;
 pub use metrics::{
     MAX_ERROR_TYPES, OTHER_ERROR_TYPE, OUTCOME_ATTRIBUTE, SPAN_DURATION_DESCRIPTION,
