@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Why configuration could not be loaded. Messages name the file, line and key path but
-/// never a value.
-#[derive(Debug)]
+/// never a value. `Debug` prints the same message, so `main` returning
+/// `Result<(), ConfigError>` says `Error: app-config.yaml:4:16: ...`.
 #[non_exhaustive]
 pub enum ConfigError {
     /// A file could not be read.
@@ -93,6 +93,13 @@ impl fmt::Display for ConfigError {
                 reason,
             } => write!(f, "{source}:{line}:{column}: `{key}` {reason}"),
         }
+    }
+}
+
+/// The message, as `Display` gives it (the fields are there to match on).
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
     }
 }
 

@@ -554,6 +554,23 @@ mod typed_reads {
         let config = config("billing:\n  apiKey: s3cr3t\n");
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }
+
+    /// What `main` returning `Result<(), ConfigError>` prints (`Error: {:?}`) is the message.
+    #[test]
+    fn a_config_error_debugs_as_its_message() {
+        let error = Config::from_yaml_str(
+            "app-config.yaml",
+            "backend:\n  metrics:\n    serviceName: [s3cr3t]\n",
+        )
+        .unwrap_err();
+        assert_eq!(format!("{error:?}"), error.to_string());
+        assert!(
+            format!("{error:?}").starts_with(
+                "app-config.yaml:3:18: `backend.metrics.serviceName` must be a string"
+            ),
+            "{error:?}"
+        );
+    }
 }
 
 /// Nesting up to the limit parses whatever the caller's stack (a test thread has 2 MiB,
