@@ -516,16 +516,18 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let busy = Busy::new(self.entry.clone());
-        let entry = self.entry.clone();
-        entry.body_cut.store(false, Ordering::Relaxed);
+        self.entry.body_cut.store(false, Ordering::Relaxed);
         let request = request.map(|body| RequestBody {
-            inner: body,
+            // a request without a body (most) has no rate to keep
             pace: self
                 .pace
-                .map(|pace| Box::new(Paced::new(pace, entry.clone()))),
+                .filter(|_| !body.is_end_stream())
+                .map(|pace| Paced::new(pace, self.entry.clone())),
+            inner: body,
         });
         let answer = tokio::time::timeout(self.timeout, self.inner.call(request));
         Box::pin(async move {
+            let entry = &busy.0;
             // registered before the service first reads the body
             let cut = entry.body_cut_notify.notified();
             let answered = tokio::select! {
@@ -570,7 +572,7 @@ pin_project_lite::pin_project! {
     pub struct RequestBody {
         #[pin]
         inner: Incoming,
-        pace: Option<Box<Paced>>,
+        pace: Option<Paced>,
     }
 }
 
@@ -672,7 +674,7 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let Some(paced) = this.pace.as_deref_mut() else {
+        let Some(paced) = this.pace.as_mut() else {
             return this.inner.poll_frame(cx).map_err(Into::into);
         };
         if paced.cut {

@@ -22,6 +22,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::transport::Channel;
 use tonic_types::StatusExt as _;
 
+use super::otlp::{causes, says_tls};
 use super::problem::SetupProblem;
 use super::retry::{Next, Retry};
 use super::settings::{Otlp, Signal};
@@ -118,11 +119,9 @@ impl GrpcExporter {
             self.client,
             status.code()
         );
-        let mut cause = std::error::Error::source(status);
-        while let Some(error) = cause {
+        if let Some(source) = std::error::Error::source(status) {
             text.push_str(": ");
-            text.push_str(&error.to_string());
-            cause = error.source();
+            text.push_str(&causes(source));
         }
         text
     }
@@ -155,23 +154,8 @@ fn next(outcome: &Result<(), tonic::Status>) -> Next {
 
 /// Whether a locally made status is a failed TLS handshake.
 fn is_tls(status: &tonic::Status) -> bool {
-    let mut cause = std::error::Error::source(status);
-    while let Some(error) = cause {
-        let text = error.to_string().to_ascii_lowercase();
-        if [
-            "certificate",
-            "unknownissuer",
-            "handshake",
-            "notvalidforname",
-        ]
-        .iter()
-        .any(|word| text.contains(word))
-        {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    std::error::Error::source(status)
+        .is_some_and(|source| says_tls(&causes(source).to_ascii_lowercase()))
 }
 
 impl opentelemetry_sdk::trace::SpanExporter for GrpcExporter {
@@ -275,6 +259,21 @@ mod tests {
         assert_eq!(
             next(&Err(tonic::Status::resource_exhausted("full"))),
             Next::Done
+        );
+        // made locally from a transport error: a failed handshake is final, a refused
+        // connection is not
+        let local = |cause: &str| {
+            let mut status = tonic::Status::unavailable("transport error");
+            status.set_source(std::sync::Arc::new(std::io::Error::other(cause.to_owned())));
+            status
+        };
+        assert_eq!(
+            next(&Err(local("invalid peer certificate: UnknownIssuer"))),
+            Next::Done
+        );
+        assert_eq!(
+            next(&Err(local("tcp connect error: Connection refused"))),
+            Next::Again(None)
         );
         for refused in [
             tonic::Status::invalid_argument("bad"),

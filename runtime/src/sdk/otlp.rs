@@ -406,17 +406,8 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 
 /// The kind of a transport error, from its whole chain of causes.
 fn classify(error: &(dyn std::error::Error + 'static)) -> &'static str {
-    let mut chain = String::new();
-    let mut next = Some(error);
-    while let Some(error) = next {
-        chain.push_str(&error.to_string().to_ascii_lowercase());
-        chain.push(' ');
-        next = error.source();
-    }
-    if ["certificate", "unknownissuer", "handshake", "alert", "tls"]
-        .iter()
-        .any(|word| chain.contains(word))
-    {
+    let chain = causes(error).to_ascii_lowercase();
+    if says_tls(&chain) {
         TLS_FAILED
     } else if chain.contains("broken pipe") || chain.contains("reset") || chain.contains("closed") {
         "connection closed"
@@ -427,6 +418,34 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> &'static str {
     } else {
         "request failed"
     }
+}
+
+/// An error and its causes, as one text (`error: cause: cause`).
+pub(super) fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// Whether an error's text (lowercase) says a TLS handshake failed: an untrusted
+/// certificate, a wrong name, an alert from the other side. It would fail the same way
+/// again.
+pub(super) fn says_tls(text: &str) -> bool {
+    [
+        "certificate",
+        "unknownissuer",
+        "notvalidforname",
+        "handshake",
+        "alert",
+        "tls",
+    ]
+    .iter()
+    .any(|word| text.contains(word))
 }
 
 /// What an upstream export error means, in words that quote nothing of it.
@@ -442,13 +461,7 @@ fn explain(upstream: &str, signal: Signal, tls: bool) -> String {
          which gRPC over TLS needs: have it offer `h2`, or export over http/protobuf \
          (OTEL_EXPORTER_OTLP_PROTOCOL)"
             .to_owned()
-    } else if tls
-        && (text.contains("certificate")
-            || text.contains("unknownissuer")
-            || text.contains("handshake")
-            || text.contains("tls")
-            || text.contains("alert"))
-    {
+    } else if tls && says_tls(&text) {
         format!(
             "the TLS handshake failed: the collector's certificate is not trusted (give its CA \
              with OTEL_EXPORTER_OTLP_{s}_CERTIFICATE or OTEL_EXPORTER_OTLP_CERTIFICATE) or the \
