@@ -86,7 +86,9 @@ pub use opentelemetry::trace::{SpanContext, SpanKind, Status};
 pub use opentelemetry::{InstrumentationScope, KeyValue};
 pub use principal::{BackstageCredentials, Principal};
 #[cfg(feature = "sdk")]
-pub use sdk::{InitError, SetupProblem, ShutdownError, Telemetry, init, init_strict};
+pub use sdk::{
+    InitError, SetupProblem, ShutdownError, Telemetry, TelemetryBuilder, init, init_strict,
+};
 pub use tracing::{
     ActiveSpan, ErrorType, RootTracingService, SpanOptions, SpanOutcome, TracingService,
     current_span,

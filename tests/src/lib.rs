@@ -1,10 +1,11 @@
 //! Helpers shared by the integration tests: reading exported spans, an OTLP receiver, a
-//! real Prometheus server, and (in `src/bin/probe.rs`) the application the SDK set-up tests
+//! Zipkin receiver, a real Prometheus server, and (in `src/bin/probe.rs`) the application the SDK set-up tests
 //! run.
 
 pub mod otlp;
 pub mod pki;
 pub mod prometheus;
+pub mod zipkin;
 
 use std::sync::{Arc, Mutex};
 

@@ -51,10 +51,17 @@ fn own_target(target: &str) -> bool {
 }
 
 impl Telemetry {
-    pub(super) fn build_logs(&mut self, settings: &Settings, resource: Resource) {
+    /// The logger provider of the built-in `exporters` and the modules' `extra` processors.
+    pub(super) fn build_logs(
+        &mut self,
+        settings: &Settings,
+        exporters: &[Exporter],
+        extra: Vec<super::modules::Contained<dyn LogProcessor>>,
+        resource: Resource,
+    ) {
         let mut builder = SdkLoggerProvider::builder().with_resource(resource);
         let mut processors = 0;
-        for exporter in &settings.logs {
+        for exporter in exporters {
             match exporter {
                 Exporter::Stdout => {
                     builder = builder.with_log_processor(stamped(
@@ -80,6 +87,12 @@ impl Telemetry {
                 }
                 Exporter::Prometheus { .. } => continue,
             }
+            processors += 1;
+        }
+        // after the built-in processors: the provider stops them one after another, and
+        // waiting for a module's processor must not delay the built-in ones
+        for processor in extra {
+            builder = builder.with_log_processor(ScopeStamp(processor));
             processors += 1;
         }
         if processors > 0 {
@@ -109,16 +122,22 @@ impl Telemetry {
 
 /// A batch processor with the checked queue settings, stamping the scope.
 fn stamped<E: LogExporter + 'static>(exporter: E, batch: Batch) -> ScopeStamp<BatchLogProcessor> {
+    ScopeStamp(batch_processor(exporter, batch))
+}
+
+/// A batch processor with the checked queue settings.
+pub(super) fn batch_processor<E: LogExporter + 'static>(
+    exporter: E,
+    batch: Batch,
+) -> BatchLogProcessor {
     let config = BatchConfigBuilder::default()
         .with_max_queue_size(batch.max_queue_size)
         .with_max_export_batch_size(batch.max_export_batch_size)
         .with_scheduled_delay(batch.scheduled_delay)
         .build();
-    ScopeStamp(
-        BatchLogProcessor::builder(exporter)
-            .with_batch_config(config)
-            .build(),
-    )
+    BatchLogProcessor::builder(exporter)
+        .with_batch_config(config)
+        .build()
 }
 
 /// Adds `backstage.plugin.id` (or `backstage.core.id`) of the span a record was logged in,

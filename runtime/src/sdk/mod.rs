@@ -42,6 +42,7 @@ mod console;
 mod grpc;
 #[cfg(feature = "logs")]
 mod logs;
+mod modules;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod problem;
@@ -71,6 +72,7 @@ use opentelemetry_sdk::trace::{
 };
 
 use crate::config::Config;
+pub use modules::{Extensions, FnModule, ModuleError, TelemetryModule, module};
 pub use problem::{InitError, SetupProblem};
 use settings::{Batch, Exporter, Propagator, Sampler, Settings, Signal};
 pub use unique::UniqueAttributes;
@@ -96,9 +98,7 @@ pub use unique::UniqueAttributes;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn init(config: &Config) -> Telemetry {
-    let telemetry = Telemetry::build(config, &|name| std::env::var_os(name));
-    telemetry.install(config);
-    telemetry
+    Telemetry::builder(config).init()
 }
 
 /// Like [`init`], but any problem is an error and nothing is installed.
@@ -113,14 +113,70 @@ pub fn init(config: &Config) -> Telemetry {
 /// # Ok::<(), backstage_telemetry::ConfigError>(())
 /// ```
 pub fn init_strict(config: &Config) -> Result<Telemetry, InitError> {
-    let mut telemetry = Telemetry::build(config, &|name| std::env::var_os(name));
-    if telemetry.problems.is_empty() {
-        telemetry.install(config);
-        Ok(telemetry)
-    } else {
-        let problems = std::mem::take(&mut telemetry.problems);
-        drop(telemetry);
-        Err(InitError::new(problems))
+    Telemetry::builder(config).init_strict()
+}
+
+/// [`init`] with [telemetry modules](TelemetryModule): exporters, processors, readers, resource
+/// attributes, propagators or a sampler that `init` does not build itself. Made by
+/// [`Telemetry::builder`].
+///
+/// ```
+/// use backstage_telemetry::sdk::module;
+/// use backstage_telemetry::{Config, KeyValue, Telemetry};
+///
+/// let config = Config::default();
+/// let telemetry = Telemetry::builder(&config)
+///     .with_module(module("region", |parts| {
+///         parts.add_resource_attribute(KeyValue::new("cloud.region", "eu-west-1"));
+///         Ok(())
+///     }))
+///     .init();
+/// # drop(telemetry);
+/// ```
+#[must_use = "nothing is installed until `init` or `init_strict`"]
+pub struct TelemetryBuilder<'c> {
+    config: &'c Config,
+    modules: Vec<Box<dyn TelemetryModule>>,
+}
+
+impl fmt::Debug for TelemetryBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.modules.iter().map(|m| m.name()).collect();
+        f.debug_struct("TelemetryBuilder")
+            .field("modules", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelemetryBuilder<'_> {
+    /// Adds a module; modules register in the order added.
+    pub fn with_module(mut self, module: impl TelemetryModule + 'static) -> Self {
+        self.modules.push(Box::new(module));
+        self
+    }
+
+    /// Builds and installs everything, as [`init`] does: a module that fails to register is
+    /// a problem in [`Telemetry::problems`] and off, the rest runs.
+    pub fn init(self) -> Telemetry {
+        let mut telemetry =
+            Telemetry::build(self.config, &|name| std::env::var_os(name), &self.modules);
+        telemetry.install(self.config);
+        telemetry
+    }
+
+    /// Like [`init`](Self::init), but any problem (a module's included) is an error and
+    /// nothing is installed.
+    pub fn init_strict(self) -> Result<Telemetry, InitError> {
+        let mut telemetry =
+            Telemetry::build(self.config, &|name| std::env::var_os(name), &self.modules);
+        if telemetry.problems.is_empty() {
+            telemetry.install(self.config);
+            Ok(telemetry)
+        } else {
+            let problems = std::mem::take(&mut telemetry.problems);
+            drop(telemetry);
+            Err(InitError::new(problems))
+        }
     }
 }
 
@@ -128,14 +184,27 @@ pub fn init_strict(config: &Config) -> Result<Telemetry, InitError> {
 /// `OTEL_SERVICE_NAME` wins over `OTEL_RESOURCE_ATTRIBUTES`), `service.version` from
 /// `serviceVersion` unless the variables give one, the rest of `OTEL_RESOURCE_ATTRIBUTES`
 /// kept.
-fn resource(config: &Config) -> Resource {
+///
+/// A module's attributes (`extra`) come first, so that all of these win over them.
+fn resource(config: &Config, extra: Vec<opentelemetry::KeyValue>) -> Resource {
     let env = |name: &str| std::env::var(name).ok();
     let version_from_env = env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|list| {
         list.split_terminator(',')
             .any(|pair| pair.split('=').next().map(str::trim) == Some("service.version"))
     });
     // The builder's detectors read OTEL_RESOURCE_ATTRIBUTES; ours are applied after them.
-    let mut builder = Resource::builder().with_service_name(config.reported_service_name(&env));
+    use opentelemetry_sdk::resource::{
+        EnvResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
+    };
+    // as `Resource::builder()`, with the modules' attributes below the detectors'
+    let mut builder = Resource::builder_empty()
+        .with_attributes(extra)
+        .with_detectors(&[
+            Box::new(SdkProvidedResourceDetector),
+            Box::new(TelemetryResourceDetector),
+            Box::new(EnvResourceDetector::new()),
+        ])
+        .with_service_name(config.reported_service_name(&env));
     if let Some(version) = config.service_version()
         && !version_from_env
     {
@@ -157,6 +226,10 @@ pub struct Telemetry {
     #[cfg(feature = "logs")]
     logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
     propagators: Vec<Propagator>,
+    /// The telemetry modules' propagators, installed after [`Self::propagators`].
+    module_propagators: ModulePropagators,
+    /// The telemetry modules' side of the shutdown.
+    module_stop: std::sync::Arc<modules::ModuleStop>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<prometheus::PrometheusServer>,
     /// Drives the gRPC exporters' connections.
@@ -171,9 +244,31 @@ pub struct Telemetry {
     problems: Vec<SetupProblem>,
 }
 
+/// Propagators given by telemetry modules.
+#[derive(Default)]
+struct ModulePropagators(Vec<Box<dyn TextMapPropagator + Send + Sync>>);
+
+impl fmt::Debug for ModulePropagators {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} from modules", self.0.len())
+    }
+}
+
 impl Telemetry {
-    /// Builds every part the settings ask for; nothing is global yet.
-    fn build(config: &Config, env: settings::Env<'_>) -> Telemetry {
+    /// Starts an [`init`] with [telemetry modules](TelemetryModule).
+    pub fn builder(config: &Config) -> TelemetryBuilder<'_> {
+        TelemetryBuilder {
+            config,
+            modules: Vec::new(),
+        }
+    }
+
+    /// Builds every part the settings and the modules ask for; nothing is global yet.
+    fn build(
+        config: &Config,
+        env: settings::Env<'_>,
+        modules: &[Box<dyn TelemetryModule>],
+    ) -> Telemetry {
         let settings = Settings::resolve(config, env);
         let mut telemetry = Telemetry {
             tracer_provider: None,
@@ -181,6 +276,8 @@ impl Telemetry {
             #[cfg(feature = "logs")]
             logger_provider: None,
             propagators: settings.propagators.clone(),
+            module_propagators: ModulePropagators::default(),
+            module_stop: std::sync::Arc::new(modules::ModuleStop::new(settings.shutdown_timeout)),
             #[cfg(feature = "prometheus")]
             prometheus: None,
             #[cfg(feature = "otlp")]
@@ -201,9 +298,29 @@ impl Telemetry {
         if !settings.enabled {
             return telemetry;
         }
-        let resource = resource(config);
+        let mut parts = modules::register_all(
+            modules,
+            config,
+            &settings,
+            &telemetry.module_stop,
+            &mut telemetry.problems,
+        );
+        let resource = resource(config, std::mem::take(&mut parts.resource));
+        telemetry.module_propagators = ModulePropagators(std::mem::take(&mut parts.propagators));
+        // the built-in exporters of each signal, unless a module replaces the defaults
+        let built_in = |signal: Signal, exporters: &'_ [Exporter]| -> Vec<Exporter> {
+            if parts.replaces(signal) && settings.defaulted.contains(&signal) {
+                Vec::new()
+            } else {
+                exporters.to_vec()
+            }
+        };
+        let metric_exporters = built_in(Signal::Metrics, &settings.metrics);
+        let span_exporters = built_in(Signal::Traces, &settings.traces);
+        #[cfg(feature = "logs")]
+        let log_exporters = built_in(Signal::Logs, &settings.logs);
 
-        if !settings.metrics.is_empty() {
+        if !metric_exporters.is_empty() || !parts.metric_readers.is_empty() {
             let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
             let views = views::Views::check(
                 config.views(),
@@ -216,7 +333,7 @@ impl Telemetry {
                     builder.with_view(move |instrument: &Instrument| views.stream(instrument));
             }
             let mut readers = 0;
-            for exporter in &settings.metrics {
+            for exporter in &metric_exporters {
                 match telemetry.metric_reader(builder, exporter, &settings) {
                     Ok(with_reader) => {
                         builder = with_reader;
@@ -228,6 +345,12 @@ impl Telemetry {
                     }
                 }
             }
+            // after the built-in readers: the provider stops its readers one after another, and
+            // waiting for a module's reader must not delay the built-in ones
+            for reader in parts.metric_readers.drain(..) {
+                builder = builder.with_reader(reader);
+                readers += 1;
+            }
             if readers > 0 {
                 telemetry.meter_provider = Some(builder.build());
             }
@@ -238,14 +361,17 @@ impl Telemetry {
         // own trace_id and span_id; local roots are not sampled, so spans cost little.
         let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
         let mut processors = 0;
-        for exporter in &settings.traces {
+        let edits: std::sync::Arc<[modules::SpanEdit]> =
+            std::mem::take(&mut parts.span_edits).into();
+        for exporter in &span_exporters {
             let processor = match exporter {
                 Exporter::Otlp(otlp) => telemetry
                     .otlp_span_exporter(otlp)
-                    .map(|exporter| batch(exporter, settings.batch)),
+                    .map(|exporter| batch(exporter, settings.batch, &edits)),
                 Exporter::Stdout => Ok(batch(
                     console::ConsoleSpanExporter::default(),
                     settings.batch,
+                    &edits,
                 )),
                 Exporter::Prometheus { .. } => continue,
             };
@@ -257,22 +383,41 @@ impl Telemetry {
                 Err(problem) => telemetry.problems.push(problem),
             }
         }
-        builder = builder.with_sampler(if processors == 0 {
-            opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        // after the built-in processors: the provider stops its processors one after
+        // another, and waiting for a module's processor must not delay the built-in ones
+        for processor in parts.span_processors.drain(..) {
+            builder =
+                builder.with_span_processor(UniqueAttributes::with_edits(processor, edits.clone()));
+            processors += 1;
+        }
+        let sampler: Box<dyn opentelemetry_sdk::trace::ShouldSample> = if processors == 0 {
+            Box::new(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
                 opentelemetry_sdk::trace::Sampler::AlwaysOff,
-            ))
+            )))
         } else {
-            sdk_sampler(settings.sampler.unwrap_or(Sampler::ParentBasedAlwaysOn))
-        });
+            // the operator's sampler, else a module's, else the default
+            match parts.sampler.take() {
+                Some(sampler) if settings.sampler.is_none() => sampler,
+                _ => Box::new(sdk_sampler(
+                    settings.sampler.unwrap_or(Sampler::ParentBasedAlwaysOn),
+                )),
+            }
+        };
+        builder = builder.with_sampler(sampler);
         telemetry.tracer_provider = Some(builder.build());
 
         #[cfg(feature = "logs")]
-        telemetry.build_logs(&settings, resource);
+        telemetry.build_logs(
+            &settings,
+            &log_exporters,
+            std::mem::take(&mut parts.log_processors),
+            resource,
+        );
         telemetry
     }
 
     /// Makes what was built global.
-    fn install(&self, config: &Config) {
+    fn install(&mut self, config: &Config) {
         crate::global::set_config(config.clone());
         if let Some(provider) = &self.meter_provider {
             crate::global::set_meter_provider(provider.clone());
@@ -282,7 +427,8 @@ impl Telemetry {
         if let Some(provider) = &self.tracer_provider {
             crate::global::set_tracer_provider(provider.clone());
         }
-        if !self.propagators.is_empty() {
+        if !self.propagators.is_empty() || !self.module_propagators.0.is_empty() {
+            let module_propagators = std::mem::take(&mut self.module_propagators.0);
             let propagators = self
                 .propagators
                 .iter()
@@ -296,6 +442,7 @@ impl Telemetry {
                         }
                     }
                 })
+                .chain(module_propagators)
                 .collect();
             opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(
                 propagators,
@@ -330,6 +477,9 @@ impl Telemetry {
         let timeout = self.shutdown_timeout;
         // retries under way stop pausing in time for a last attempt
         self.stopping.stop_at(Instant::now() + timeout * 3 / 4);
+        // modules' parts give up a little before the deadline, so that a hanging one is
+        // named as such and its signal's built-in parts report on their own
+        self.module_stop.begin(Instant::now() + timeout * 9 / 10);
         let stopping = &self.stopping;
         let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
         let mut parts: Vec<(&'static str, StopPart)> = Vec::new();
@@ -397,6 +547,7 @@ impl Telemetry {
             // Never blocks, even when dropped inside an async context.
             runtime.shutdown_background();
         }
+        failures.extend(self.module_stop.take_failures());
         if failures.is_empty() {
             Ok(())
         } else {
@@ -548,21 +699,26 @@ fn not_built(feature: &'static str, effect: &'static str) -> SetupProblem {
     )
 }
 
-/// A batch processor with the checked queue settings, deduplicating attributes.
+/// A batch processor with the checked queue settings, deduplicating attributes and
+/// applying the modules' `edits`.
 fn batch<E: SpanExporter + 'static>(
     exporter: E,
     settings: Batch,
+    edits: &std::sync::Arc<[modules::SpanEdit]>,
 ) -> UniqueAttributes<BatchSpanProcessor> {
+    UniqueAttributes::with_edits(batch_processor(exporter, settings), edits.clone())
+}
+
+/// A batch processor with the checked queue settings.
+fn batch_processor<E: SpanExporter + 'static>(exporter: E, settings: Batch) -> BatchSpanProcessor {
     let config = BatchConfigBuilder::default()
         .with_max_queue_size(settings.max_queue_size)
         .with_max_export_batch_size(settings.max_export_batch_size)
         .with_scheduled_delay(settings.scheduled_delay)
         .build();
-    UniqueAttributes::new(
-        BatchSpanProcessor::builder(exporter)
-            .with_batch_config(config)
-            .build(),
-    )
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config)
+        .build()
 }
 
 /// A periodic reader with the checked interval and timeout.

@@ -35,6 +35,9 @@ pub(crate) struct Settings {
     pub shutdown_timeout: Duration,
     /// How long a failed span or log batch is retried (zero: not retried).
     pub retry_budget: Duration,
+    /// The signals whose exporters are the default ones: the operator named none (or
+    /// none usable). A telemetry module may replace them.
+    pub defaulted: Vec<Signal>,
     /// `OTEL_TRACES_SAMPLER` / `backend.telemetry.traces.sampler`, if set and usable.
     pub sampler: Option<Sampler>,
     /// `backend.metrics.cardinalityLimit`.
@@ -333,17 +336,19 @@ impl Resolver<'_> {
                 metric_interval: Duration::ZERO,
                 shutdown_timeout,
                 retry_budget,
+                defaulted: Vec::new(),
                 sampler: None,
                 cardinality_limit: None,
                 problems: self.problems,
             };
         }
 
+        let mut defaulted = Vec::new();
         let traces_default = self.otlp_if_endpoint(Signal::Traces);
-        let traces = self.exporters(Signal::Traces, telemetry, traces_default);
-        let metrics = self.exporters(Signal::Metrics, telemetry, "prometheus");
+        let traces = self.exporters(Signal::Traces, telemetry, traces_default, &mut defaulted);
+        let metrics = self.exporters(Signal::Metrics, telemetry, "prometheus", &mut defaulted);
         let logs_default = self.otlp_if_endpoint(Signal::Logs);
-        let logs = self.exporters(Signal::Logs, telemetry, logs_default);
+        let logs = self.exporters(Signal::Logs, telemetry, logs_default, &mut defaulted);
         let propagators = self.propagators();
         let sampler = self.sampler(telemetry);
         let batch = self.batch("BSP", &SCHEDULE_DELAY);
@@ -380,6 +385,7 @@ impl Resolver<'_> {
             metric_interval,
             shutdown_timeout,
             retry_budget,
+            defaulted,
             sampler,
             cardinality_limit,
             problems: self.problems,
@@ -505,12 +511,14 @@ impl Resolver<'_> {
     }
 
     /// The exporters of one signal: from `OTEL_{signal}_EXPORTER` (a comma-separated list),
-    /// else the config key, else `default`. Unknown entries are skipped.
+    /// else the config key, else `default`. Unknown entries are skipped. A signal left with
+    /// its default is added to `defaulted`.
     fn exporters(
         &mut self,
         signal: Signal,
         telemetry: &TelemetrySettings,
         default: &str,
+        defaulted: &mut Vec<Signal>,
     ) -> Vec<Exporter> {
         let from_config = match signal {
             Signal::Traces => telemetry.traces_exporter.as_deref(),
@@ -531,6 +539,9 @@ impl Resolver<'_> {
         let (exporters, known) = self.exporter_list(signal, telemetry, &setting, &list, default);
         // Nothing in the list named an exporter at all (a typo such as `promethues`): the
         // signal keeps its default rather than going dark.
+        if setting.is_empty() || !known {
+            defaulted.push(signal);
+        }
         if known || list.split(',').all(|name| name.trim().is_empty()) {
             exporters
         } else {
@@ -981,6 +992,10 @@ mod tests {
         assert_eq!(settings.metric_interval, Duration::from_secs(60));
         assert_eq!(settings.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(settings.cardinality_limit, None);
+        assert_eq!(
+            settings.defaulted,
+            [Signal::Traces, Signal::Metrics, Signal::Logs]
+        );
     }
 
     #[test]
@@ -1654,6 +1669,16 @@ mod tests {
         assert_eq!(
             ok("", &[("OTEL_TRACES_EXPORTER", "console,console")]).traces,
             [Exporter::Stdout]
+        );
+        // what the operator named is not a default a telemetry module may replace; a list
+        // naming nothing known is
+        assert_eq!(from_file.defaulted, [Signal::Logs]);
+        assert_eq!(from_env.defaulted, [Signal::Logs]);
+        let typo = resolve("", &[("OTEL_METRICS_EXPORTER", "promethues")]);
+        assert_eq!(typo.metrics, [prometheus("127.0.0.1", 9464)]);
+        assert_eq!(
+            typo.defaulted,
+            [Signal::Traces, Signal::Metrics, Signal::Logs]
         );
     }
 

@@ -1,8 +1,10 @@
 //! Pieces of the OpenTelemetry SDK pipeline this crate installs.
 
-use std::time::Duration;
-
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
@@ -10,6 +12,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
+use super::modules::SpanEdit;
 use crate::global::SCOPE_IN_CONTEXT;
 use crate::naming::ScopeKind;
 use crate::tracing::ActiveScope;
@@ -37,17 +40,32 @@ use crate::tracing::ActiveScope;
 ///     .with_span_processor(UniqueAttributes::new(SimpleSpanProcessor::new(MyExporter)))
 ///     .build();
 /// ```
-#[derive(Debug)]
 pub struct UniqueAttributes<P> {
     inner: P,
+    /// The telemetry modules' edits, applied last (`Extensions::edit_spans`).
+    edits: Arc<[SpanEdit]>,
+}
+
+impl<P: fmt::Debug> fmt::Debug for UniqueAttributes<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UniqueAttributes")
+            .field("inner", &self.inner)
+            .field("edits", &self.edits.len())
+            .finish()
+    }
 }
 
 impl<P: SpanProcessor> UniqueAttributes<P> {
     /// Wraps `inner`. From now on spans carry their scope in their context, so that spans
     /// started inside them can inherit it.
     pub fn new(inner: P) -> Self {
+        Self::with_edits(inner, Arc::new([]))
+    }
+
+    /// Wraps `inner`, editing each span with `edits` after the attributes are made unique.
+    pub(super) fn with_edits(inner: P, edits: Arc<[SpanEdit]>) -> Self {
         SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
-        UniqueAttributes { inner }
+        UniqueAttributes { inner, edits }
     }
 }
 
@@ -70,6 +88,12 @@ impl<P: SpanProcessor> SpanProcessor for UniqueAttributes<P> {
     fn on_end(&self, mut span: SpanData) {
         inherit_scope(&mut span.attributes);
         keep_last_of_each_key(&mut span.attributes);
+        for edit in self.edits.iter() {
+            // an edit that panics may have left a secret in place: the span is not exported
+            if catch_unwind(AssertUnwindSafe(|| edit(&mut span))).is_err() {
+                return;
+            }
+        }
         self.inner.on_end(span);
     }
 

@@ -3,8 +3,11 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--interval-ms M] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items]
+//! probe [--config FILE] [--spans N] [--interval-ms M] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items] [--module SPEC]... [--inject]
 //! ```
+//!
+//! `--module` adds a telemetry module (see [`modules`]); `--inject` prints the headers the
+//! global propagator injects inside a span, as `injected: NAME=VALUE` lines.
 //!
 //! It prints `metrics-endpoint: ADDR`, `ready`, `burst: ...` and `shutdown: ok` lines; each
 //! set-up problem goes to stderr as `init-problem: ...`, and JSON log lines go to stderr; with `--strict` an `init_strict`
@@ -58,6 +61,16 @@ mod probe {
         Ok(index)
     }
 
+    /// The headers the global propagator injects for this span.
+    #[span]
+    pub fn inject() -> std::collections::HashMap<String, String> {
+        let mut headers = std::collections::HashMap::new();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&opentelemetry::Context::current(), &mut headers);
+        });
+        headers
+    }
+
     #[span(name = "validate-item")]
     fn validate(index: u64) -> Result<(), Rejected> {
         if index % 10 == 9 {
@@ -97,10 +110,20 @@ fn application(args: &[String]) {
         Some(path) => Config::load([path]).unwrap_or_else(|e| fail(&e.to_string())),
         None => Config::default(),
     };
+    let mut builder = backstage_telemetry::Telemetry::builder(&config);
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--module"
+            && let Some(spec) = args.get(i + 1)
+        {
+            builder = modules::add(builder, spec);
+        }
+    }
     let telemetry = if args.iter().any(|a| a == "--strict") {
-        backstage_telemetry::init_strict(&config).unwrap_or_else(|e| fail(&e.to_string()))
+        builder
+            .init_strict()
+            .unwrap_or_else(|e| fail(&e.to_string()))
     } else {
-        backstage_telemetry::init(&config)
+        builder.init()
     };
     for problem in telemetry.problems() {
         eprintln!("init-problem: {problem}");
@@ -163,6 +186,13 @@ fn application(args: &[String]) {
     if let Some(count) = value("--burst").and_then(|n| n.parse::<usize>().ok()) {
         burst(count);
     }
+    if args.iter().any(|a| a == "--inject") {
+        let mut headers: Vec<(String, String)> = probe::inject().into_iter().collect();
+        headers.sort();
+        for (name, value) in headers {
+            println!("injected: {name}={value}");
+        }
+    }
 
     if args.iter().any(|a| a == "--serve") {
         println!("ready");
@@ -215,4 +245,232 @@ fn resident_kb() -> u64 {
 fn fail(message: &str) -> ! {
     eprintln!("init-error: {message}");
     std::process::exit(2);
+}
+
+/// The telemetry modules `--module` adds:
+///
+/// - `zipkin=URL`: spans to a Zipkin server, with the `opentelemetry-zipkin` crate;
+/// - `redact`: every span's `probe.item.index` becomes `[redacted]`, before any exporter;
+/// - `resource`: the resource attribute `deployment.region = probe-region`;
+/// - `propagator`: a propagator injecting `x-probe-span` (the span id);
+/// - `sampler`: a sampler that drops every span;
+/// - `metrics`: a metric exporter printing `module-metric: NAME` lines, replacing the
+///   default exporters;
+/// - `logs`: a log exporter printing `module-log: BODY plugin=ID` lines;
+/// - `failing`: registration fails; `panicking`: registration panics (both after adding a
+///   span exporter that prints `leaked-span:` lines, which must never run);
+/// - `hanging`: a span processor whose flush and shutdown never end;
+/// - `panicking-processor`: a span processor that panics at every span's end.
+mod modules {
+    use std::time::Duration;
+
+    use backstage_telemetry::TelemetryBuilder;
+    use backstage_telemetry::sdk::{Extensions, ModuleError, module};
+    use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry::{Context, KeyValue};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::metrics::Temporality;
+    use opentelemetry_sdk::metrics::data::ResourceMetrics;
+    use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+    use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+
+    pub fn add<'c>(builder: TelemetryBuilder<'c>, spec: &str) -> TelemetryBuilder<'c> {
+        match spec.split_once('=') {
+            Some(("zipkin", url)) => {
+                let url = url.to_owned();
+                builder.with_module(module("zipkin", move |parts| zipkin(parts, &url)))
+            }
+            _ => match spec {
+                "redact" => builder.with_module(module("redact", |parts| {
+                    parts.edit_spans(|span| {
+                        for kv in &mut span.attributes {
+                            if kv.key.as_str() == "probe.item.index" {
+                                *kv = KeyValue::new("probe.item.index", "[redacted]");
+                            }
+                        }
+                    });
+                    Ok(())
+                })),
+                "resource" => builder.with_module(module("resource", |parts| {
+                    parts
+                        .add_resource_attribute(KeyValue::new("deployment.region", "probe-region"));
+                    Ok(())
+                })),
+                "propagator" => builder.with_module(module("propagator", |parts| {
+                    parts.add_propagator(SpanIdHeader::default());
+                    Ok(())
+                })),
+                "sampler" => builder.with_module(module("sampler", |parts| {
+                    parts.set_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+                    Ok(())
+                })),
+                "metrics" => builder.with_module(module("printed-metrics", |parts| {
+                    parts.add_metric_exporter(PrintedMetrics);
+                    parts.replace_default_exporters();
+                    Ok(())
+                })),
+                "logs" => builder.with_module(module("printed-logs", |parts| {
+                    parts.add_log_exporter(PrintedLogs);
+                    Ok(())
+                })),
+                "failing" => builder.with_module(module("failing", |parts| {
+                    parts.add_span_exporter(LeakedSpans);
+                    Err("the module's endpoint is not set".into())
+                })),
+                "panicking" => builder.with_module(module("panicking", |parts| {
+                    parts.add_span_exporter(LeakedSpans);
+                    panic!("registration bug");
+                })),
+                "hanging" => builder.with_module(module("hanging", |parts| {
+                    parts.add_span_processor(Hanging);
+                    Ok(())
+                })),
+                "panicking-processor" => {
+                    builder.with_module(module("panicking-processor", |parts| {
+                        parts.add_span_processor(PanicAtEnd);
+                        Ok(())
+                    }))
+                }
+                other => panic!("unknown module {other}"),
+            },
+        }
+    }
+
+    // Upstream deprecated the crate (Zipkin takes OTLP now), but it is a real exporter of
+    // another wire format from another crate: what a vendor's exporter module looks like.
+    #[allow(deprecated)]
+    fn zipkin(parts: &mut Extensions<'_>, url: &str) -> Result<(), ModuleError> {
+        // reqwest's rustls, without a provider of its own here
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let exporter = opentelemetry_zipkin::ZipkinExporter::builder()
+            .with_collector_endpoint(url)
+            .build()?;
+        parts.add_span_exporter(exporter);
+        Ok(())
+    }
+
+    /// Injects `x-probe-span` with the current span's id; extracts nothing.
+    #[derive(Debug, Default)]
+    struct SpanIdHeader {
+        fields: [String; 1],
+    }
+
+    impl TextMapPropagator for SpanIdHeader {
+        fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+            injector.set(
+                "x-probe-span",
+                cx.span().span_context().span_id().to_string(),
+            );
+        }
+
+        fn extract_with_context(&self, cx: &Context, _: &dyn Extractor) -> Context {
+            cx.clone()
+        }
+
+        fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+            opentelemetry::propagation::text_map_propagator::FieldIter::new(&self.fields)
+        }
+    }
+
+    /// Prints the name of every metric it exports.
+    #[derive(Debug)]
+    struct PrintedMetrics;
+
+    impl PushMetricExporter for PrintedMetrics {
+        async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+            for scope in metrics.scope_metrics() {
+                for metric in scope.metrics() {
+                    println!("module-metric: {}", metric.name());
+                }
+            }
+            Ok(())
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn temporality(&self) -> Temporality {
+            Temporality::Cumulative
+        }
+    }
+
+    /// Prints the body and plugin id of every log record it exports.
+    #[derive(Debug)]
+    struct PrintedLogs;
+
+    impl opentelemetry_sdk::logs::LogExporter for PrintedLogs {
+        async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+            for (record, _) in batch.iter() {
+                let plugin = record
+                    .attributes_iter()
+                    .find(|(key, _)| key.as_str() == "backstage.plugin.id")
+                    .map(|(_, value)| format!("{value:?}"));
+                println!(
+                    "module-log: {:?} plugin={}",
+                    record.body(),
+                    plugin.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+
+    /// An exporter that must never run: it belongs to a module that failed to register.
+    #[derive(Debug)]
+    struct LeakedSpans;
+
+    impl SpanExporter for LeakedSpans {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            for span in batch {
+                println!("leaked-span: {}", span.name);
+            }
+            Ok(())
+        }
+    }
+
+    /// A processor whose flush and shutdown never end.
+    #[derive(Debug)]
+    struct Hanging;
+
+    impl SpanProcessor for Hanging {
+        fn on_start(&self, _: &mut Span, _: &Context) {}
+
+        fn on_end(&self, _: SpanData) {}
+
+        fn force_flush(&self) -> OTelSdkResult {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(())
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(())
+        }
+    }
+
+    /// A processor that panics at every span's end.
+    #[derive(Debug)]
+    struct PanicAtEnd;
+
+    impl SpanProcessor for PanicAtEnd {
+        fn on_start(&self, _: &mut Span, _: &Context) {}
+
+        fn on_end(&self, span: SpanData) {
+            panic!("processor bug at {}", span.name);
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
 }
