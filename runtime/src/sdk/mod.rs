@@ -124,7 +124,7 @@ pub fn init_strict(config: &Config) -> Result<Telemetry, InitError> {
 /// use backstage_telemetry::sdk::module;
 /// use backstage_telemetry::{Config, KeyValue, Telemetry};
 ///
-/// let config = Config::default();
+/// # let config = Config::from_yaml_str("app-config.yaml", "backend:\n  telemetry:\n    metrics:\n      exporter: none\n")?;
 /// let telemetry = Telemetry::builder(&config)
 ///     .with_module(module("region", |parts| {
 ///         parts.add_resource_attribute(KeyValue::new("cloud.region", "eu-west-1"));
@@ -132,6 +132,7 @@ pub fn init_strict(config: &Config) -> Result<Telemetry, InitError> {
 ///     }))
 ///     .init();
 /// # drop(telemetry);
+/// # Ok::<(), backstage_telemetry::ConfigError>(())
 /// ```
 #[must_use = "nothing is installed until `init` or `init_strict`"]
 pub struct TelemetryBuilder<'c> {

@@ -56,7 +56,10 @@ pub type ModuleError = Box<dyn std::error::Error + Send + Sync>;
 ///     }
 /// }
 ///
-/// let config = Config::from_yaml_str("app-config.yaml", "deployment:\n  region: eu-west-1\n")?;
+/// let config = Config::from_yaml_str(
+///     "app-config.yaml",
+///     "deployment:\n  region: eu-west-1\nbackend:\n  telemetry:\n    metrics:\n      prometheus: { port: 0 }\n",
+/// )?;
 /// let telemetry = Telemetry::builder(&config).with_module(Deployment).init();
 /// assert!(telemetry.problems().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -100,8 +103,10 @@ pub trait TelemetryModule: Send + Sync {
 ///     parts.edit_spans(|span| span.attributes.retain(|kv| !kv.key.as_str().starts_with("secret.")));
 ///     Ok(())
 /// });
-/// let telemetry = Telemetry::builder(&Config::default()).with_module(redact).init();
+/// # let config = Config::from_yaml_str("app-config.yaml", "backend:\n  telemetry:\n    metrics:\n      exporter: none\n")?;
+/// let telemetry = Telemetry::builder(&config).with_module(redact).init();
 /// # drop(telemetry);
+/// # Ok::<(), backstage_telemetry::ConfigError>(())
 /// ```
 pub fn module<F>(name: impl Into<String>, register: F) -> FnModule<F>
 where
