@@ -31,6 +31,7 @@ ORDER = [
     "site",
     "catalog",
     "logs",
+    "http_client",
     "sdk",
     "testing",
     "lib",

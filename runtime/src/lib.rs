@@ -61,6 +61,9 @@ pub mod catalog;
 pub mod config;
 mod global;
 pub mod health;
+#[cfg(feature = "http-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-client")))]
+pub mod http_client;
 mod instrumentation;
 #[cfg(feature = "logs")]
 pub mod logs;

@@ -54,8 +54,8 @@ pub struct TestTelemetry {
     next_capture: AtomicU64,
 }
 
-/// Installs the test pipelines as the global providers, once per process, and returns
-/// them. Instruments and tracers created earlier record from their next use on.
+/// Installs the test pipelines as the global providers, and `init`'s default propagators
+/// (W3C trace-context and baggage), once per process, and returns them. Instruments and tracers created earlier record from their next use on.
 pub fn install() -> &'static TestTelemetry {
     static KIT: OnceLock<TestTelemetry> = OnceLock::new();
     KIT.get_or_init(|| {
@@ -66,6 +66,13 @@ pub fn install() -> &'static TestTelemetry {
         let metrics = TestMetrics::new();
         crate::set_tracer_provider(tracer_provider);
         crate::set_meter_provider(metrics.provider().clone());
+        // as `init` with no configuration: W3C trace-context and baggage
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+            ]),
+        );
         crate::catalog::register_observables();
         TestTelemetry {
             metrics,

@@ -1,0 +1,227 @@
+//! Outbound HTTP calls (`http_client::TracedClient` over `ReqwestService`) against a small
+//! HTTP/1.1 server in this test that notes the headers it receives: the client span, its
+//! attributes and status, and the trace context the server gets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use backstage_telemetry::http_client::{ReqwestService, TracedClient};
+use backstage_telemetry::testing::{self, attribute_str};
+use backstage_telemetry::{Config, RootTracingService, SpanKind, SpanOptions};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::Status;
+use opentelemetry::{Context, KeyValue};
+
+/// The request heads the server received, lowercase header names.
+type Heads = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A server answering `/status/N` with status N (else 200) and noting every request head.
+fn server() -> (u16, Heads) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let heads: Heads = Arc::default();
+    let noted = heads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64).flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut head = vec![(":line".to_owned(), request_line.trim_end().to_owned())];
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.trim_end().split_once(':') {
+                    head.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+                }
+            }
+            noted.lock().unwrap().push(head);
+            let status = request_line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|path| path.strip_prefix("/status/"))
+                .and_then(|code| code.parse::<u16>().ok())
+                .unwrap_or(200);
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (port, heads)
+}
+
+fn header(head: &[(String, String)], name: &str) -> Option<String> {
+    head.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
+fn client(plugin: &str) -> TracedClient<ReqwestService> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tracing = RootTracingService::from_config(&Config::default())
+        .for_plugin(plugin)
+        .expect("plugin id");
+    TracedClient::new(ReqwestService::new(reqwest::Client::new()), tracing)
+}
+
+fn get(url: &str) -> http::Request<reqwest::Body> {
+    http::Request::get(url)
+        .body(reqwest::Body::from(""))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_call_is_a_client_span_whose_context_the_server_receives() {
+    let kit = testing::install();
+    let capture = kit.capture();
+    let (port, heads) = server();
+    let catalog = client("http-client-ok");
+    let parent = RootTracingService::from_config(&Config::default())
+        .for_plugin("http-client-ok")
+        .expect("plugin id");
+    let url = format!("http://robot:pw@127.0.0.1:{port}/api/entities?filter=kind&token=abc#part");
+    let response = capture
+        .run_async(async {
+            // (the span starts when `send` is called, in the context current then)
+            let _baggage = Context::current()
+                .with_baggage([KeyValue::new("tenant", "acme")])
+                .attach();
+            parent
+                .start_active_span_async("handle-request", SpanOptions::new(), |_| {
+                    catalog.send(get(&url))
+                })
+                .await
+        })
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+
+    let span = capture.span("GET");
+    let handle = capture.span("handle-request");
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_eq!(span.parent_span_id, handle.span_context.span_id());
+    assert_eq!(
+        span.instrumentation_scope.name(),
+        "backstage-plugin-http-client-ok"
+    );
+    let attribute = |key| attribute_str(&span, key);
+    assert_eq!(
+        attribute("backstage.plugin.id").as_deref(),
+        Some("http-client-ok")
+    );
+    assert_eq!(attribute("http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attribute("server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(attribute("server.port"), Some(port.to_string()));
+    assert_eq!(
+        attribute("url.full"),
+        Some(format!(
+            "http://127.0.0.1:{port}/api/entities?filter=REDACTED&token=REDACTED"
+        ))
+    );
+    assert_eq!(
+        attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        attribute("network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(attribute("error.type"), None);
+    assert_eq!(span.status, Status::Unset);
+
+    // the server got the client span's context, and the baggage
+    let heads = heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(
+        header(&heads[0], "traceparent"),
+        Some(format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        ))
+    );
+    assert_eq!(header(&heads[0], "baggage").as_deref(), Some("tenant=acme"));
+    // and neither the user, nor the password, nor the query is changed on the wire
+    assert!(
+        heads[0][0]
+            .1
+            .contains("/api/entities?filter=kind&token=abc "),
+        "{:?}",
+        heads[0][0]
+    );
+}
+
+#[tokio::test]
+async fn an_error_status_or_a_failed_call_is_an_error_and_other_methods_are_other() {
+    let kit = testing::install();
+    let capture = kit.capture();
+    let (port, _heads) = server();
+    let client = client("http-client-errors");
+    let not_found = capture
+        .run_async(async {
+            client
+                .send(get(&format!("http://127.0.0.1:{port}/status/404")))
+                .await
+        })
+        .await
+        .expect("answer");
+    assert_eq!(not_found.status(), 404);
+    let span = capture.span("GET");
+    assert_eq!(
+        attribute_str(&span, "http.response.status_code").as_deref(),
+        Some("404")
+    );
+    assert_eq!(attribute_str(&span, "error.type").as_deref(), Some("404"));
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+
+    let capture = kit.capture();
+    let purge = http::Request::builder()
+        .method(http::Method::from_bytes(b"PURGE").unwrap())
+        .uri(format!("http://127.0.0.1:{port}/cache"))
+        .body(reqwest::Body::from(""))
+        .unwrap();
+    capture
+        .run_async(async { client.send(purge).await })
+        .await
+        .expect("answer");
+    let span = capture.span("HTTP");
+    assert_eq!(
+        attribute_str(&span, "http.request.method").as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(
+        attribute_str(&span, "http.request.method_original").as_deref(),
+        Some("PURGE")
+    );
+    assert_eq!(span.status, Status::Unset);
+
+    // nothing listens there any more: the call fails, and the span says so
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let capture = kit.capture();
+    let failed = capture
+        .run_async(async {
+            client
+                .send(get(&format!("http://127.0.0.1:{closed}/")))
+                .await
+        })
+        .await;
+    assert!(failed.is_err());
+    let span = capture.span("GET");
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    assert!(attribute_str(&span, "error.type").is_some());
+    assert_eq!(attribute_str(&span, "http.response.status_code"), None);
+}
