@@ -5,6 +5,7 @@
 pub mod otlp;
 pub mod pki;
 pub mod prometheus;
+pub mod rotel;
 pub mod zipkin;
 
 use std::sync::{Arc, Mutex};

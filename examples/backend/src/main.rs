@@ -4,6 +4,9 @@
 //!
 //! - API on `http://127.0.0.1:7007`: `/api/{plugin}/...`, health at
 //!   `/.backstage/health/v1/{liveness,readiness}`;
+//! - split deployments: `--plugins catalog --port 7008` in one process, `--plugins
+//!   scaffolder,todos --catalog-url http://127.0.0.1:7008` in another; the scaffolder fetches
+//!   its templates from the catalog over HTTP, in one trace across both;
 //! - metrics at `http://127.0.0.1:9464/metrics`; traces over OTLP when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; JSON logs on stdout;
 //! - the API's edge is bounded (`backstage_telemetry::server`): a client has 5 s to send a
@@ -18,11 +21,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use backend::Deployment;
 use backend::http::{EdgeOptions, router, shutdown_signal};
 use backend_plugin_api::Scheduler;
 use backstage_telemetry::health::RootHealthService;
 use backstage_telemetry::logs::JsonLogs;
-use backstage_telemetry::{Config, RootMetricsService};
+use backstage_telemetry::sdk::module;
+use backstage_telemetry::{Config, KeyValue, RootMetricsService, Telemetry};
 use clap::Parser;
 use clap::error::{ContextKind, ErrorKind};
 use hyper_util::service::TowerToHyperService;
@@ -49,6 +54,19 @@ struct Cli {
     /// The port of the API, on 127.0.0.1.
     #[arg(long, env = "PORT", hide_env_values = true, default_value_t = 7007)]
     port: u16,
+    /// The plugins this process runs (`catalog`, `scaffolder`, `todos`), for a deployment
+    /// split across several backends. All of them by default.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "catalog,scaffolder,todos"
+    )]
+    plugins: Vec<String>,
+    /// Where the scaffolder finds the catalog (its base URL, such as `http://127.0.0.1:7008`)
+    /// when this process does not run it. By default, this process's own API.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    catalog_url: Option<String>,
     #[command(flatten)]
     edge: EdgeOptions,
     /// Print every metric and span site of this backend (its metric catalog) and exit,
@@ -71,6 +89,7 @@ fn print_catalog(config: &Config, format: CatalogFormat) -> ExitCode {
         config,
         &RootMetricsService::from_config(config),
         &Scheduler::default(),
+        &Deployment::all("http://127.0.0.1:7007"),
     ) {
         Ok(plugins) => plugins,
         Err(error) => {
@@ -122,10 +141,27 @@ async fn main() -> ExitCode {
     if let Some(format) = cli.catalog {
         return print_catalog(&config, format);
     }
+    let own_url = format!("http://127.0.0.1:{}", cli.port);
+    let deployment = match Deployment::new(&cli.plugins, cli.catalog_url.as_deref(), &own_url) {
+        Ok(deployment) => deployment,
+        Err(error) => {
+            eprintln!("backend: {error}");
+            return ExitCode::from(2);
+        }
+    };
 
     // Telemetry first, so everything below records. A setting it cannot use turns off only
-    // the exporter it belongs to; the problems are logged once logging is up.
-    let telemetry = backstage_telemetry::init(&config);
+    // the exporter it belongs to; the problems are logged once logging is up. The one
+    // module: `service.instance.id`, which tells the processes of a split deployment
+    // apart (`OTEL_RESOURCE_ATTRIBUTES` may set it instead).
+    let instance = module("instance", |parts| {
+        parts.add_resource_attribute(KeyValue::new(
+            "service.instance.id",
+            uuid::Uuid::new_v4().to_string(),
+        ));
+        Ok(())
+    });
+    let telemetry = Telemetry::builder(&config).with_module(instance).init();
     tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::INFO)
         .with(JsonLogs::new(&config))
@@ -143,6 +179,7 @@ async fn main() -> ExitCode {
         &config,
         &RootMetricsService::from_config(&config),
         &scheduler,
+        &deployment,
     ) {
         Ok(plugins) => plugins,
         Err(error) => {

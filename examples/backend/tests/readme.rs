@@ -10,6 +10,7 @@ fn the_readme_metric_table_is_generated_from_the_catalog() {
         &Config::default(),
         &RootMetricsService::from_config(&Config::default()),
         &Scheduler::default(),
+        &backend::Deployment::all("http://127.0.0.1:7007"),
     )
     .expect("the default settings");
     let catalog = backstage_telemetry::catalog();

@@ -96,6 +96,12 @@ impl Catalog {
         Ok(count)
     }
 
+    /// The entity `kind:namespace/name`, if the catalog has it.
+    #[span(metrics, name = "get-entity")]
+    pub fn entity(&self, kind: &str, namespace: &str, name: &str) -> Option<Entity> {
+        self.store.get(&entity_ref(kind, namespace, name))
+    }
+
     /// Processes up to `limit` scheduled entities (the processing loop's task).
     pub async fn process_batch(&self, limit: usize) -> Result<usize, String> {
         let batch: Vec<(String, Instant)> = {
@@ -182,7 +188,11 @@ impl Catalog {
     }
 }
 
-/// What a location holds: a few entities per target, derived from its name.
+/// The Template entities of the `templates.yaml` location: the scaffolder's templates.
+pub const TEMPLATES: [&str; 4] = ["react-app", "docs-site", "legacy-service", "slow-migration"];
+
+/// What a location holds: a few entities per target, derived from its name (`templates.yaml`
+/// holds the [`TEMPLATES`]).
 #[tracing::instrument(name = "read-location", skip_all, fields(catalog.location = %target))]
 fn read_location(target: &str) -> Vec<Entity> {
     let system = target
@@ -199,6 +209,13 @@ fn read_location(target: &str) -> Vec<Entity> {
         relations,
         status: "pending",
     };
+    // the scaffolder's templates, as Backstage keeps them: Template entities
+    if system == "templates" {
+        return TEMPLATES
+            .iter()
+            .map(|name| entity("Template", (*name).to_owned(), Vec::new()))
+            .collect();
+    }
     let system_ref = entity_ref("System", "default", &system);
     let mut entities = vec![
         entity(

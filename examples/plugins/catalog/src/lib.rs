@@ -81,10 +81,12 @@ const GAUGES: [(&str, &str, &str); 4] = [
 ];
 
 /// The locations registered at start-up.
-const BOOTSTRAP_LOCATIONS: [&str; 3] = [
+const BOOTSTRAP_LOCATIONS: [&str; 4] = [
     "https://github.com/acme/backstage/blob/main/catalog/payments.yaml",
     "https://github.com/acme/backstage/blob/main/catalog/search.yaml",
     "https://github.com/acme/backstage/blob/main/catalog/broken.yaml",
+    // the scaffolder's Template entities, which it fetches over HTTP
+    "https://github.com/acme/backstage/blob/main/catalog/templates.yaml",
 ];
 
 /// The catalog plugin.
@@ -197,10 +199,10 @@ async fn get_entity(
     State(catalog): State<Catalog>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Response {
-    let entity_ref = entity_ref(&kind, &namespace, &name);
-    match catalog.store.get(&entity_ref) {
+    match catalog.entity(&kind, &namespace, &name) {
         Some(entity) => Json(entity).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no entity {entity_ref}\n")).into_response(),
+        // the path is not echoed
+        None => (StatusCode::NOT_FOUND, "no such entity\n").into_response(),
     }
 }
 

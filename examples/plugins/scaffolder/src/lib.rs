@@ -3,6 +3,7 @@
 //! `scaffolder.step.*` metrics, under `backstage.plugin.scaffolder.*` through the
 //! crate-wide scope in Cargo.toml.
 
+mod catalog;
 mod tasks;
 
 use axum::extract::{Path, State};
@@ -14,6 +15,7 @@ use backend_plugin_api::BackendPlugin;
 use backstage_telemetry::{BackstageCredentials, KeyValue};
 use serde::Deserialize;
 
+pub use catalog::{CatalogClient, CatalogError};
 pub use tasks::{RESULTS, Scaffolder, StepFailed, TEMPLATES, TaskStatus};
 
 /// The plugin's instruments. No `id`: the scope is the crate's, from Cargo.toml.
@@ -42,9 +44,10 @@ pub struct ScaffolderPlugin {
 }
 
 impl ScaffolderPlugin {
-    /// The plugin, with no tasks. Tasks by template and result start at 0, so a dashboard
-    /// shows 0 rather than no data until the first task ends.
-    pub fn new() -> Self {
+    /// The plugin, with no tasks, fetching its templates from `catalog`. Tasks by template
+    /// and result start at 0, so a dashboard shows 0 rather than no data until the first
+    /// task ends.
+    pub fn new(catalog: CatalogClient) -> Self {
         for template in TEMPLATES {
             for result in RESULTS {
                 metrics::TASKS.add(
@@ -57,15 +60,8 @@ impl ScaffolderPlugin {
             }
         }
         ScaffolderPlugin {
-            scaffolder: Scaffolder::default(),
+            scaffolder: Scaffolder::new(catalog),
         }
-    }
-}
-
-/// The same as [`ScaffolderPlugin::new`]: the counters start at 0.
-impl Default for ScaffolderPlugin {
-    fn default() -> Self {
-        ScaffolderPlugin::new()
     }
 }
 
@@ -104,10 +100,11 @@ async fn create(
     Extension(credentials): Extension<BackstageCredentials>,
     Json(task): Json<TaskRequest>,
 ) -> Response {
-    match scaffolder.create(&task.template_ref, &credentials) {
-        Some(status) => (StatusCode::CREATED, Json(status)).into_response(),
+    match scaffolder.create(&task.template_ref, &credentials).await {
+        Ok(Some(status)) => (StatusCode::CREATED, Json(status)).into_response(),
         // the value is not echoed
-        None => (StatusCode::NOT_FOUND, "no such template\n").into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such template\n").into_response(),
+        Err(error) => (StatusCode::BAD_GATEWAY, format!("{error}\n")).into_response(),
     }
 }
 

@@ -11,6 +11,7 @@ use backstage_telemetry::{BackstageCredentials, KeyValue, current_span, span};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::catalog::{CatalogClient, CatalogError};
 use crate::metrics::{STEP_DURATION, STEPS, TASK_DURATION, TASKS};
 
 /// A task as the API shows it.
@@ -29,10 +30,12 @@ struct Task {
 }
 
 /// The tasks of this backend.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Scaffolder {
     tasks: Arc<Mutex<HashMap<String, Task>>>,
     next: Arc<AtomicU64>,
+    /// Where the templates are.
+    catalog: CatalogClient,
 }
 
 /// The templates this scaffolder knows.
@@ -65,16 +68,36 @@ impl std::fmt::Display for StepFailed {
 }
 
 impl Scaffolder {
+    /// No tasks yet; templates are looked up in `catalog`.
+    pub fn new(catalog: CatalogClient) -> Self {
+        Scaffolder {
+            tasks: Arc::default(),
+            next: Arc::default(),
+            catalog,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Task>> {
         self.tasks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates a task for `template` and runs it in the background.
+    /// Creates a task for `template`, once the catalog says it has that Template entity,
+    /// and runs it in the background. `None` for a template this scaffolder does not know or
+    /// the catalog does not have.
     #[span(metrics, name = "create-task", credentials = credentials, attributes(scaffolder.template = template.to_owned()))]
-    pub fn create(&self, template: &str, credentials: &BackstageCredentials) -> Option<TaskStatus> {
-        let steps = steps(template)?;
+    pub async fn create(
+        &self,
+        template: &str,
+        credentials: &BackstageCredentials,
+    ) -> Result<Option<TaskStatus>, CatalogError> {
+        let Some(steps) = steps(template) else {
+            return Ok(None);
+        };
+        if !self.catalog.has_template(template).await? {
+            return Ok(None);
+        }
         let id = format!("task-{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
         let (cancel, cancelled) = watch::channel(false);
         let status = TaskStatus {
@@ -101,7 +124,7 @@ impl Scaffolder {
                 .run(id, template, steps, cancelled, requested_by)
                 .await
         });
-        Some(status)
+        Ok(Some(status))
     }
 
     pub fn status(&self, id: &str) -> Option<TaskStatus> {
