@@ -44,9 +44,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::propagation::Injector;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, Value};
@@ -68,6 +70,8 @@ pub const MAX_METHOD_LENGTH: usize = 32;
 pub struct TracedClient<S> {
     inner: S,
     tracing: TracingService,
+    /// `http.client.request.duration`, if asked for.
+    duration: Option<Histogram<f64>>,
 }
 
 impl<S> TracedClient<S> {
@@ -76,7 +80,25 @@ impl<S> TracedClient<S> {
         TracedClient {
             inner: client,
             tracing,
+            duration: None,
         }
+    }
+
+    /// Also records every call in `http.client.request.duration` (seconds; the semantic
+    /// conventions' boundaries, 5 ms to 10 s) on `meter`, such as the plugin's
+    /// ([`MetricsService::meter`](crate::metrics::MetricsService::meter)), with
+    /// `http.request.method`, `server.address`, `server.port`, `http.response.status_code`
+    /// and, for a status from 400 or a failed call, `error.type` (as on the span).
+    pub fn with_metrics(mut self, meter: &Meter) -> Self {
+        self.duration = Some(
+            meter
+                .f64_histogram("http.client.request.duration")
+                .with_description("Duration of HTTP client requests.")
+                .with_unit("s")
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+        );
+        self
     }
 
     /// The wrapped client.
@@ -93,7 +115,7 @@ impl<S> TracedClient<S> {
         S::Error: fmt::Display + 'static,
     {
         let mut inner = self.inner.clone();
-        call(&self.tracing, &mut inner, request)
+        call(&self.tracing, self.duration.as_ref(), &mut inner, request)
     }
 }
 
@@ -111,13 +133,19 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        call(&self.tracing, &mut self.inner, request)
+        call(
+            &self.tracing,
+            self.duration.as_ref(),
+            &mut self.inner,
+            request,
+        )
     }
 }
 
 /// Starts the client span, injects its context and calls `inner` in it.
 fn call<S, B, R>(
     tracing: &TracingService,
+    duration: Option<&Histogram<f64>>,
     inner: &mut S,
     mut request: Request<B>,
 ) -> ResponseFuture<S::Future>
@@ -126,6 +154,18 @@ where
     S::Error: fmt::Display + 'static,
 {
     let (name, attributes) = request_attributes(request.method(), request.uri());
+    // the metric's attributes: those of the span but the URL
+    let timed = duration.map(|histogram| Timed {
+        histogram: histogram.clone(),
+        attributes: attributes
+            .iter()
+            .filter(|kv| {
+                kv.key.as_str() != "url.full" && kv.key.as_str() != "http.request.method_original"
+            })
+            .cloned()
+            .collect(),
+        started: Instant::now(),
+    });
     let options = SpanOptions::new()
         .with_kind(SpanKind::Client)
         .with_attributes(attributes);
@@ -136,6 +176,7 @@ where
         Answer {
             inner: inner.call(request),
             span,
+            timed,
         }
     });
     ResponseFuture { future }
@@ -181,12 +222,22 @@ mod answer {
     pub trait Answer: crate::tracing::SpanOutcome {
         /// Notes the answer on the span, if it is one.
         fn note(&self, span: &super::ActiveSpan);
+
+        /// The answer's status code, or the call's `error.type`.
+        fn outcome(&self) -> Result<u16, std::borrow::Cow<'static, str>>;
     }
 
     impl<R, E: std::fmt::Display + 'static> Answer for Result<http::Response<R>, E> {
         fn note(&self, span: &super::ActiveSpan) {
             if let Ok(response) = self {
                 super::record_response(span, response.status().as_u16(), response.version());
+            }
+        }
+
+        fn outcome(&self) -> Result<u16, std::borrow::Cow<'static, str>> {
+            match self {
+                Ok(response) => Ok(response.status().as_u16()),
+                Err(error) => Err(crate::tracing::error_type::of_value(error)),
             }
         }
     }
@@ -198,6 +249,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         span: ActiveSpan,
+        timed: Option<Timed>,
     }
 }
 
@@ -212,9 +264,46 @@ where
         let this = self.project();
         let output = std::task::ready!(this.inner.poll(cx));
         answer::Answer::note(&output, this.span);
+        if let Some(timed) = this.timed.take() {
+            timed.record(answer::Answer::outcome(&output));
+        }
         Poll::Ready(output)
     }
 }
+
+/// A call's start, for `http.client.request.duration`.
+struct Timed {
+    histogram: Histogram<f64>,
+    attributes: Vec<KeyValue>,
+    started: Instant,
+}
+
+impl Timed {
+    fn record(mut self, outcome: Result<u16, Cow<'static, str>>) {
+        match outcome {
+            Ok(status) => {
+                self.attributes.push(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status),
+                ));
+                if status >= 400 {
+                    self.attributes
+                        .push(KeyValue::new(ERROR_TYPE_ATTRIBUTE, status.to_string()));
+                }
+            }
+            Err(error_type) => self
+                .attributes
+                .push(KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type)),
+        }
+        self.histogram
+            .record(self.started.elapsed().as_secs_f64(), &self.attributes);
+    }
+}
+
+/// `http.client.request.duration`'s boundaries, as the semantic conventions advise.
+const DURATION_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
 /// Notes the answer's status and protocol; from 400 on, an error (for a client, 4xx is one).
 fn record_response(span: &ActiveSpan, status: u16, version: Version) {

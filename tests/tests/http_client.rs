@@ -7,8 +7,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use backstage_telemetry::http_client::{ReqwestService, TracedClient};
-use backstage_telemetry::testing::{self, attribute_str};
-use backstage_telemetry::{Config, RootTracingService, SpanKind, SpanOptions};
+use backstage_telemetry::testing::{self, PointValue, attribute_str};
+use backstage_telemetry::{Config, RootMetricsService, RootTracingService, SpanKind, SpanOptions};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::Status;
 use opentelemetry::{Context, KeyValue};
@@ -58,12 +58,37 @@ fn header(head: &[(String, String)], name: &str) -> Option<String> {
     head.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
+/// A client whose calls are spans of `plugin` and recorded on its meter. (reqwest's rustls
+/// has no crypto provider of its own here; `ring::default_provider` is deprecated in rustls
+/// 0.23.48, *ring* having no post-quantum key exchange.)
+#[allow(deprecated)]
 fn client(plugin: &str) -> TracedClient<ReqwestService> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tracing = RootTracingService::from_config(&Config::default())
         .for_plugin(plugin)
         .expect("plugin id");
-    TracedClient::new(ReqwestService::new(reqwest::Client::new()), tracing)
+    let meter = RootMetricsService::from_config(&Config::default())
+        .for_plugin(plugin)
+        .expect("plugin id")
+        .meter();
+    TracedClient::new(ReqwestService::new(reqwest::Client::new()), tracing).with_metrics(&meter)
+}
+
+/// The number of calls in `http.client.request.duration` of `plugin`'s meter with exactly
+/// `attributes`.
+fn calls(plugin: &str, attributes: &[KeyValue]) -> u64 {
+    let snapshot = testing::install().metrics();
+    let scope = format!("backstage-plugin-{plugin}");
+    snapshot
+        .metrics
+        .iter()
+        .filter(|m| m.name == "http.client.request.duration" && m.scope.name() == scope)
+        .filter_map(|m| m.point(attributes))
+        .map(|point| match point.value {
+            PointValue::Histogram { count, .. } => count,
+            _ => panic!("not a histogram"),
+        })
+        .sum()
 }
 
 fn get(url: &str) -> http::Request<reqwest::Body> {
@@ -143,6 +168,15 @@ async fn a_call_is_a_client_span_whose_context_the_server_receives() {
         ))
     );
     assert_eq!(header(&heads[0], "baggage").as_deref(), Some("tenant=acme"));
+    // and the call is in the duration histogram, without the URL
+    let server = [
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("server.address", "127.0.0.1"),
+        KeyValue::new("server.port", i64::from(port)),
+    ];
+    let mut ok = server.to_vec();
+    ok.push(KeyValue::new("http.response.status_code", 200));
+    assert_eq!(calls("http-client-ok", &ok), 1);
     // and neither the user, nor the password, nor the query is changed on the wire
     assert!(
         heads[0][0]
@@ -222,6 +256,31 @@ async fn an_error_status_or_a_failed_call_is_an_error_and_other_methods_are_othe
         "{:?}",
         span.status
     );
-    assert!(attribute_str(&span, "error.type").is_some());
+    let error_type = attribute_str(&span, "error.type").expect("error.type");
     assert_eq!(attribute_str(&span, "http.response.status_code"), None);
+
+    // each call in the duration histogram: the error type as on the span
+    let at = |port: u16, method: &str, extra: &[KeyValue]| {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_owned()),
+            KeyValue::new("server.address", "127.0.0.1"),
+            KeyValue::new("server.port", i64::from(port)),
+        ];
+        attributes.extend_from_slice(extra);
+        calls("http-client-errors", &attributes)
+    };
+    let status = |code: i64| KeyValue::new("http.response.status_code", code);
+    assert_eq!(
+        at(
+            port,
+            "GET",
+            &[status(404), KeyValue::new("error.type", "404")]
+        ),
+        1
+    );
+    assert_eq!(at(port, "_OTHER", &[status(200)]), 1);
+    assert_eq!(
+        at(closed, "GET", &[KeyValue::new("error.type", error_type)]),
+        1
+    );
 }

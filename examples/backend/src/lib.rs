@@ -98,6 +98,15 @@ fn checked_base_url(url: &str) -> Result<String, String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// reqwest (the scaffolder's calls to the catalog) is built with rustls and no crypto
+/// provider of its own: the application installs the process's one, *ring*, as the
+/// exporters use. rustls 0.23.48 deprecates `ring::default_provider` for lacking a
+/// post-quantum key exchange; aws-lc-rs, which has one, needs CMake and a C toolchain.
+#[allow(deprecated)]
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The plugins `deployment` runs, each created with its own environment and its settings
 /// from the app-config (a setting of the wrong type is an error naming the key).
 pub fn plugins(
@@ -106,9 +115,7 @@ pub fn plugins(
     scheduler: &Scheduler,
     deployment: &Deployment,
 ) -> Result<Vec<Arc<dyn BackendPlugin>>, ConfigError> {
-    // reqwest (the scaffolder's calls to the catalog) is built with rustls and no crypto
-    // provider of its own: the application installs the process's one
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     let environment = |id: &str| PluginEnvironment {
         metrics: metrics.for_plugin(id).expect("a valid plugin id"),
         scheduler: scheduler.clone(),
@@ -122,6 +129,7 @@ pub fn plugins(
                 let catalog = CatalogClient::new(
                     deployment.catalog_url.clone(),
                     tracing.for_plugin("scaffolder").expect("a valid plugin id"),
+                    &environment("scaffolder").metrics,
                 );
                 plugins.push(Arc::new(ScaffolderPlugin::new(catalog)));
             }

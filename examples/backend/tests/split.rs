@@ -3,13 +3,14 @@
 //! rotel agent). One scaffolder request is one trace across both processes: server span →
 //! `create-task` → the client span of the call to the catalog → the catalog process's
 //! server span → `get-entity`, with each parent id right and `service.instance.id` telling
-//! the processes apart.
+//! the processes apart; the call is in the scaffolder's `http.client.request.duration`.
 
 mod common;
 
 use std::time::Duration;
 
 use backstage_telemetry_tests::otlp::{ReceivedSpan, Receiver};
+use backstage_telemetry_tests::prometheus::get;
 use backstage_telemetry_tests::rotel::{Rotel, agent_or_skip};
 use common::{Backend, hex, until};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -82,6 +83,22 @@ fn one_scaffolder_request_is_one_trace_across_two_backends() {
         r#"{"templateRef":"no-such-template"}"#,
     );
     assert_eq!(status, 404);
+
+    // the call to the catalog in the scaffolder's client-side RED metrics
+    let (status, text) = get(scaffolder.metrics, "/metrics").expect("scrape");
+    assert_eq!(status, 200);
+    let port = format!("server_port=\"{}\"", catalog.address.port());
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("http_client_request_duration_seconds_count{")
+                && l.contains("http_request_method=\"GET\"")
+                && l.contains("http_response_status_code=\"200\"")
+                && l.contains("otel_scope_name=\"backstage-plugin-scaffolder\"")
+                && l.contains(&port)
+                && l.ends_with(" 1")
+        ),
+        "{text}"
+    );
 
     for backend in [&scaffolder, &catalog] {
         backend.terminate();

@@ -341,7 +341,8 @@ mod modules {
     // another wire format from another crate: what a vendor's exporter module looks like.
     #[allow(deprecated)]
     fn zipkin(parts: &mut Extensions<'_>, url: &str) -> Result<(), ModuleError> {
-        // reqwest's rustls, without a provider of its own here
+        // reqwest's rustls, without a provider of its own here (the function is deprecated
+        // in rustls 0.23.48: *ring* has no post-quantum key exchange)
         let _ = rustls::crypto::ring::default_provider().install_default();
         let exporter = opentelemetry_zipkin::ZipkinExporter::builder()
             .with_collector_endpoint(url)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use backstage_telemetry::TracingService;
 use backstage_telemetry::http_client::{ReqwestService, TracedClient};
+use backstage_telemetry::metrics::MetricsService;
 
 /// How long a call to the catalog may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,14 +48,20 @@ impl backstage_telemetry::ErrorType for CatalogError {
 
 impl CatalogClient {
     /// The catalog at `base` (scheme, host, port, no trailing `/`); calls are spans of
-    /// `tracing`. Needs a TLS crypto provider for reqwest (the backend installs one).
-    pub fn new(base: impl Into<String>, tracing: TracingService) -> CatalogClient {
+    /// `tracing`, recorded in `http.client.request.duration` on the plugin's meter
+    /// (`metrics`). Needs a TLS crypto provider for reqwest (the backend installs one).
+    pub fn new(
+        base: impl Into<String>,
+        tracing: TracingService,
+        metrics: &MetricsService,
+    ) -> CatalogClient {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
             .expect("an HTTP client (the backend installs reqwest's crypto provider)");
         CatalogClient {
-            client: TracedClient::new(ReqwestService::new(client), tracing),
+            client: TracedClient::new(ReqwestService::new(client), tracing)
+                .with_metrics(&metrics.meter()),
             base: base.into(),
         }
     }
