@@ -110,6 +110,43 @@ fn real_prometheus_scrapes_the_endpoint() {
     serving.stop();
 }
 
+/// The default span-metric boundaries resolve in-process latencies: the p99s of a 100 µs
+/// and a 2 ms handler, as a real Prometheus computes them, fall in different buckets. (With
+/// the HTTP boundaries, 5 ms first, both were 0.00495.)
+#[test]
+fn p99s_of_fast_and_slow_handlers_differ_on_a_real_prometheus() {
+    let serving = Serving::start(
+        &["--latencies", "300"],
+        &[("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned())],
+    );
+    let Some(prometheus) = Prometheus::start(serving.endpoint) else {
+        return;
+    };
+    let p99 = "histogram_quantile(0.99, sum by (le, span_name) (backstage_plugin_probe_span_duration_seconds_bucket{span_name=~\"fast-handler|slow-handler\"}))";
+    let answer = prometheus.query_until(p99, Duration::from_secs(30), |a| {
+        a.contains("fast-handler") && a.contains("slow-handler")
+    });
+    eprintln!("Prometheus answered {p99}: {answer}");
+    let quantile = |name: &str| -> f64 {
+        let at = answer
+            .find(&format!("\"span_name\":\"{name}\""))
+            .unwrap_or_else(|| panic!("no {name}: {answer}"));
+        answer[at..]
+            .split_once("\"value\":[")
+            .and_then(|(_, rest)| rest.split('"').nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no value for {name}: {answer}"))
+    };
+    let (fast, slow) = (quantile("fast-handler"), quantile("slow-handler"));
+    // 100 µs falls in (100 µs, 250 µs] unless the machine is busy, 2 ms above 1 ms (a
+    // sleep takes longer under load, never less); with the old boundaries both fell in the
+    // first bucket, and both p99s were 0.00495
+    assert!(slow > 0.001, "slow p99 {slow}: {answer}");
+    assert!(fast < slow, "fast p99 {fast}, slow p99 {slow}: {answer}");
+    drop(prometheus);
+    serving.stop();
+}
+
 /// Spans, metrics, resource and scope as an OTLP receiver decodes them.
 fn check_otlp(receiver: &Receiver, transport: &str) {
     let received = receiver.wait_for(Duration::from_secs(20), |r| {

@@ -3,7 +3,7 @@
 //! as a separate process, so each scenario has its own environment and global providers.
 //!
 //! ```text
-//! probe [--config FILE] [--spans N] [--interval-ms M] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items] [--module SPEC]... [--inject]
+//! probe [--config FILE] [--spans N] [--interval-ms M] [--metrics] [--traceparent VALUE] [--burst N] [--serve] [--tokio] [--strict] [--distinct N] [--log-items] [--module SPEC]... [--inject] [--latencies N]
 //! ```
 //!
 //! `--module` adds a telemetry module (see [`modules`]); `--inject` prints the headers the
@@ -59,6 +59,21 @@ mod probe {
             vec![KeyValue::new("probe.item.index", index as i64)],
         );
         Ok(index)
+    }
+
+    /// A handler of about 100 µs (busy, so no timer slack adds to it).
+    #[span(metrics, name = "fast-handler")]
+    pub fn fast() {
+        let until = std::time::Instant::now() + std::time::Duration::from_micros(100);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// A handler of about 2 ms.
+    #[span(metrics, name = "slow-handler")]
+    pub fn slow() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 
     /// The headers the global propagator injects for this span.
@@ -183,6 +198,13 @@ fn application(args: &[String]) {
         None => run(),
     }
 
+    // `--latencies N`: N calls of a 100 µs handler and N of a 2 ms one
+    if let Some(count) = value("--latencies").and_then(|n| n.parse::<u64>().ok()) {
+        for _ in 0..count {
+            probe::fast();
+            probe::slow();
+        }
+    }
     if let Some(count) = value("--burst").and_then(|n| n.parse::<usize>().ok()) {
         burst(count);
     }
