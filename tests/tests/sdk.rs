@@ -308,6 +308,14 @@ fn check_otlp(receiver: &Receiver, transport: &str) {
             ),
             (
                 vec![
+                    pair("outcome", "error"),
+                    pair("span.kind", "server"),
+                    pair("span.name", "handle"),
+                ],
+                0
+            ),
+            (
+                vec![
                     pair("outcome", "ok"),
                     pair("span.kind", "server"),
                     pair("span.name", "handle"),
@@ -317,6 +325,14 @@ fn check_otlp(receiver: &Receiver, transport: &str) {
             (
                 vec![
                     pair("outcome", "panic"),
+                    pair("span.kind", "server"),
+                    pair("span.name", "handle"),
+                ],
+                0
+            ),
+            (
+                vec![
+                    pair("outcome", "rejected"),
                     pair("span.kind", "server"),
                     pair("span.name", "handle"),
                 ],

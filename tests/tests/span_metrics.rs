@@ -278,7 +278,10 @@ fn nested_sites_keep_series_of_their_own() {
         .iter()
         .filter(|p| p.attributes.contains(&KeyValue::new("span.name", "twin")))
         .count();
-    assert_eq!(twins, 3, "ok, panic and cancelled, once each: {metric:?}");
+    assert_eq!(
+        twins, 5,
+        "ok, error, rejected, panic and cancelled, once each: {metric:?}"
+    );
     let elsewhere = duration("sm-elsewhere").expect("its own plugin's span metrics");
     assert_eq!(count(&elsewhere, &series("elsewhere", "internal", "ok")), 1);
 }
@@ -347,8 +350,8 @@ fn error_types_are_bounded_per_scope() {
         .filter(|p| p.attributes.iter().any(|a| a.key.as_str() == "error.type"))
         .count();
     assert_eq!(errors, max as usize + 1, "{} error series", errors);
-    // and the three bound outcomes of the site, at 0
-    assert_eq!(metric.points.len(), max as usize + 4);
+    // and the five bound outcomes of the site (`error` and `rejected` without a type), at 0
+    assert_eq!(metric.points.len(), max as usize + 6);
     assert_eq!(error_series("code_0"), 2);
     assert_eq!(error_series(&format!("code_{}", max - 1)), 1);
     assert_eq!(error_series(&format!("code_{max}")), 0);
@@ -356,4 +359,104 @@ fn error_types_are_bounded_per_scope() {
         error_series(backstage_telemetry::tracing::OTHER_ERROR_TYPE),
         10
     );
+}
+
+/// An error the caller caused (`ErrorType::is_client_error`).
+#[derive(Debug)]
+pub enum TodoError {
+    NotFound,
+    Storage,
+}
+
+impl std::fmt::Display for TodoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TodoError::NotFound => "no such todo",
+            TodoError::Storage => "storage failed",
+        })
+    }
+}
+
+#[backstage_telemetry::error_type]
+impl ErrorType for TodoError {
+    fn error_type(&self) -> Cow<'static, str> {
+        match self {
+            TodoError::NotFound => "not_found".into(),
+            TodoError::Storage => "storage".into(),
+        }
+    }
+
+    fn is_client_error(&self) -> bool {
+        matches!(self, TodoError::NotFound)
+    }
+}
+
+#[backstage_telemetry::backstage_plugin(id = "sm-rejected")]
+mod rejecting {
+    use backstage_telemetry::span;
+
+    use super::TodoError;
+
+    #[span(metrics)]
+    pub fn get_todo(outcome: Option<TodoError>) -> Result<u32, TodoError> {
+        match outcome {
+            None => Ok(1),
+            Some(error) => Err(error),
+        }
+    }
+
+    #[span(metrics)]
+    pub fn healthy() -> Result<u32, TodoError> {
+        Ok(2)
+    }
+}
+
+/// A client error is `outcome="rejected"` with its `error.type`, apart from the service's
+/// errors; its span records it as any error. Every outcome of a site is a series from its
+/// first call, so the error ratio of a healthy handler is 0, not no data.
+#[test]
+fn client_errors_are_rejected_and_every_outcome_starts_at_zero() {
+    let kit = install();
+    let capture = kit.capture();
+    capture.run(|| {
+        assert!(rejecting::get_todo(None).is_ok());
+        for _ in 0..3 {
+            assert!(rejecting::get_todo(Some(TodoError::NotFound)).is_err());
+        }
+        assert!(rejecting::get_todo(Some(TodoError::Storage)).is_err());
+        assert!(rejecting::healthy().is_ok());
+    });
+    let metric = duration("sm-rejected").expect("span metrics exported");
+    let with_type = |outcome: &'static str, error_type: &'static str| {
+        let mut attributes = series("get_todo", "internal", outcome);
+        attributes.push(KeyValue::new("error.type", error_type));
+        count(&metric, &attributes)
+    };
+    assert_eq!(count(&metric, &series("get_todo", "internal", "ok")), 1);
+    assert_eq!(with_type("rejected", "not_found"), 3);
+    assert_eq!(with_type("error", "storage"), 1);
+    assert_eq!(with_type("error", "not_found"), 0);
+    // the healthy handler: every outcome exported, errors and rejections at 0
+    for outcome in ["ok", "error", "rejected", "panic", "cancelled"] {
+        let point = metric
+            .point(&series("healthy", "internal", outcome))
+            .unwrap_or_else(|| panic!("no {outcome} series: {metric:?}"));
+        let PointValue::Histogram { count, .. } = point.value else {
+            panic!("not a histogram");
+        };
+        assert_eq!(count, u64::from(outcome == "ok"), "{outcome}");
+    }
+    // the spans record the caller's errors as errors all the same
+    let rejected: Vec<_> = capture
+        .spans()
+        .into_iter()
+        .filter(|s| testing::attribute_str(s, "error.type").as_deref() == Some("not_found"))
+        .collect();
+    assert_eq!(rejected.len(), 3);
+    for span in rejected {
+        assert!(matches!(
+            span.status,
+            opentelemetry::trace::Status::Error { .. }
+        ));
+    }
 }

@@ -140,6 +140,9 @@ fn the_example_backend_end_to_end() {
         "backstage_plugin_scaffolder_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"create-task\"",
         "backstage_plugin_catalog_span_duration_seconds_bucket{outcome=\"ok\",span_kind=\"internal\",span_name=\"process-entity\"",
         "backstage_plugin_catalog_span_duration_seconds_count{outcome=\"panic\",span_kind=\"internal\",span_name=\"process-entity\"",
+        // the unknown todo: the caller's error, not the plugin's, and no error of its own
+        "backstage_plugin_todos_span_duration_seconds_count{error_type=\"not_found\",outcome=\"rejected\",span_kind=\"internal\",span_name=\"get-todo\",otel_scope_name=\"backstage-plugin-todos\"} 1",
+        "backstage_plugin_todos_span_duration_seconds_count{outcome=\"error\",span_kind=\"internal\",span_name=\"get-todo\",otel_scope_name=\"backstage-plugin-todos\"} 0",
     ] {
         assert!(scrape.contains(expected), "missing {expected}");
     }

@@ -3,13 +3,17 @@
 //! app-config or the site turns them on ([`Config::span_metrics_enabled`]).
 //!
 //! Every attribute is bounded by construction: `span.name` is the site's compile-time
-//! name, `span.kind` one of five, `outcome` one of four, and `error.type` (errors only) the
+//! name, `span.kind` one of five, `outcome` one of five (`ok`, `error`, `rejected`: an
+//! error the caller caused, `panic`, `cancelled`), and `error.type` (errors only) the
 //! error's type name or its [`ErrorType`](super::ErrorType), never client input; past
 //! [`MAX_ERROR_TYPES`] distinct values in one scope, further ones are recorded as
 //! [`OTHER_ERROR_TYPE`] (a type's own `error_type` could be built from its data).
 //!
 //! The `ok`, `panic` and `cancelled` series of each site are bound once per meter provider
-//! (OpenTelemetry's bound instruments), so a call records without hashing its attributes.
+//! (OpenTelemetry's bound instruments), so a call records without hashing its attributes;
+//! an `error` and a `rejected` series without `error.type` are bound too, and never
+//! recorded in, so that every outcome is exported at 0 from the site's first call (an error
+//! ratio of a healthy handler is 0, not no data).
 //!
 //! [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
 
@@ -22,7 +26,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Histogram};
 
 use super::ERROR_TYPE_ATTRIBUTE;
-use super::outcome::Record;
+use super::outcome::{Failure, Record};
 use crate::binding::Bound;
 use crate::config::Config;
 use crate::global::meter_generation;
@@ -51,7 +55,9 @@ pub(crate) fn span_duration_boundaries(config: &Config) -> &[f64] {
 pub const SPAN_NAME_ATTRIBUTE: &str = "span.name";
 /// Attribute holding the span kind: `internal`, `server`, `client`, `producer`, `consumer`.
 pub const SPAN_KIND_ATTRIBUTE: &str = "span.kind";
-/// Attribute holding how the call ended: `ok`, `error`, `panic` or `cancelled`.
+/// Attribute holding how the call ended: `ok`, `error`, `rejected` (an error the caller
+/// caused: [`ErrorType::is_client_error`](super::ErrorType::is_client_error)), `panic` or
+/// `cancelled`.
 pub const OUTCOME_ATTRIBUTE: &str = "outcome";
 /// The most distinct `error.type` values the span metrics of one scope record.
 pub const MAX_ERROR_TYPES: usize = 32;
@@ -107,7 +113,8 @@ impl std::fmt::Debug for SiteMetrics {
     }
 }
 
-/// The series of one site: its three fixed outcomes bound, errors recorded by attribute.
+/// The series of one site: its three fixed outcomes bound, errors recorded by attribute
+/// (their series without `error.type` bound at 0).
 struct SiteSeries {
     metrics: &'static SpanMetrics,
     name: &'static str,
@@ -116,6 +123,8 @@ struct SiteSeries {
     ok: BoundHistogram<f64>,
     panic: BoundHistogram<f64>,
     cancelled: BoundHistogram<f64>,
+    /// Never recorded in: they keep the `error` and `rejected` series at 0.
+    _zero: [BoundHistogram<f64>; 2],
 }
 
 impl SiteSeries {
@@ -130,6 +139,7 @@ impl SiteSeries {
             ok: bind("ok"),
             panic: bind("panic"),
             cancelled: bind("cancelled"),
+            _zero: [bind("error"), bind("rejected")],
             histogram: histogram.clone(),
             metrics,
             name,
@@ -137,12 +147,21 @@ impl SiteSeries {
         }
     }
 
-    /// An `Err`'s duration, in the series of its bounded `error.type`.
+    /// An `Err`'s duration, in the series of its outcome (`error`, or `rejected` when the
+    /// caller caused it) and bounded `error.type`.
     #[cold]
     #[inline(never)]
-    fn error(&self, seconds: f64, error_type: Cow<'static, str>) {
-        let [name, kind, outcome] = attributes(self.name, self.kind, "error");
-        let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, self.metrics.bounded(error_type));
+    fn error(&self, seconds: f64, failure: Failure) {
+        let outcome = if failure.rejected {
+            "rejected"
+        } else {
+            "error"
+        };
+        let [name, kind, outcome] = attributes(self.name, self.kind, outcome);
+        let error_type = KeyValue::new(
+            ERROR_TYPE_ATTRIBUTE,
+            self.metrics.bounded(failure.error_type),
+        );
         self.histogram
             .record(seconds, &[name, kind, outcome, error_type]);
     }
@@ -226,13 +245,13 @@ impl SpanTimer {
         value
     }
 
-    /// Records the call's duration as a success, or as an error of `error_type`.
+    /// Records the call's duration as a success, or as the `failure`.
     #[inline]
-    pub(crate) fn finish(self, error_type: Option<Cow<'static, str>>) {
+    pub(crate) fn finish(self, failure: Option<Failure>) {
         let seconds = self.seconds();
-        match error_type {
+        match failure {
             None => self.site.ok.record(seconds),
-            Some(error_type) => self.site.error(seconds, error_type),
+            Some(failure) => self.site.error(seconds, failure),
         }
     }
 

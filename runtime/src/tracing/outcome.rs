@@ -61,24 +61,67 @@ use super::error_type::{self, Registered, short_type_name};
 pub trait ErrorType: Registered + fmt::Display {
     /// The value of `error.type` for this error.
     fn error_type(&self) -> Cow<'static, str>;
+
+    /// Whether the caller caused this error, not the service: a request that is invalid,
+    /// asks for what does not exist, or conflicts with the state (what an HTTP API answers
+    /// with a 4xx). Span metrics record such a call as `outcome="rejected"`, so that
+    /// `outcome="error"` means the service failed and an availability alert does not fire
+    /// on clients; the span records the error as any other. `false` unless overridden.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    ///
+    /// #[derive(Debug)]
+    /// enum TodoError { NotFound, Storage }
+    ///
+    /// impl std::fmt::Display for TodoError {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str(match self { TodoError::NotFound => "no such todo", TodoError::Storage => "storage failed" })
+    ///     }
+    /// }
+    ///
+    /// #[backstage_telemetry::error_type]
+    /// impl backstage_telemetry::ErrorType for TodoError {
+    ///     fn error_type(&self) -> Cow<'static, str> {
+    ///         match self { TodoError::NotFound => "not_found".into(), TodoError::Storage => "storage".into() }
+    ///     }
+    ///
+    ///     fn is_client_error(&self) -> bool {
+    ///         matches!(self, TodoError::NotFound)
+    ///     }
+    /// }
+    /// ```
+    fn is_client_error(&self) -> bool {
+        false
+    }
+}
+
+/// An `Err` as span metrics record it: its `error.type`, and whether the caller caused it
+/// ([`ErrorType::is_client_error`]: `outcome="rejected"` rather than `error`).
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub error_type: Cow<'static, str>,
+    pub rejected: bool,
 }
 
 /// How a body's outcome is recorded: on its span if the span records, and as the
 /// `error.type` of an `Err` for span metrics (`None`: a success).
-pub(crate) type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
+pub(crate) type Record<R> = fn(&R, Option<&SpanRef<'_>>) -> Option<Failure>;
 
 /// The one recorder of an error: on `span`, if it records, an exception event
 /// (`exception.type`, `exception.message`), `error.type` and status ERROR with the message;
-/// the `error.type` is returned for span metrics. The message is only made for a span that
-/// records.
+/// the `error.type` is returned for span metrics, with whether the caller caused it. The
+/// message is only made for a span that records.
 #[cold]
 #[inline(never)]
 fn record_error(
     span: Option<&SpanRef<'_>>,
     error_type: Cow<'static, str>,
+    rejected: bool,
     exception_type: &str,
     message: &dyn fmt::Display,
-) -> Option<Cow<'static, str>> {
+) -> Option<Failure> {
     if let Some(span) = span {
         let message = message.to_string();
         span.add_event(
@@ -91,7 +134,10 @@ fn record_error(
         span.set_attribute(KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type.clone()));
         span.set_status(Status::error(message));
     }
-    Some(error_type)
+    Some(Failure {
+        error_type,
+        rejected,
+    })
 }
 
 /// A `Debug` value shown by `Display`.
@@ -113,48 +159,56 @@ fn name_of<E>() -> &'static str {
 fn by_error_type<T, E: ErrorType>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
+) -> Option<Failure> {
     let error = outcome.as_ref().err()?;
-    record_error(span, error.error_type(), name_of::<E>(), error)
+    let rejected = error.is_client_error();
+    record_error(span, error.error_type(), rejected, name_of::<E>(), error)
 }
 
 /// A `Display` error.
 fn by_display<T, E: fmt::Display>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
+) -> Option<Failure> {
     let error = outcome.as_ref().err()?;
     let name = name_of::<E>();
-    record_error(span, Cow::Borrowed(name), name, error)
+    record_error(span, Cow::Borrowed(name), false, name, error)
 }
 
 /// A `Debug` error.
 fn by_debug<T, E: fmt::Debug>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
+) -> Option<Failure> {
     let error = outcome.as_ref().err()?;
     let name = name_of::<E>();
-    record_error(span, Cow::Borrowed(name), name, &Debugged(error))
+    record_error(span, Cow::Borrowed(name), false, name, &Debugged(error))
 }
 
 /// An error that cannot be shown: its type's name is the message.
-fn by_type<T, E>(outcome: &Result<T, E>, span: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
+fn by_type<T, E>(outcome: &Result<T, E>, span: Option<&SpanRef<'_>>) -> Option<Failure> {
     outcome.as_ref().err()?;
     let name = name_of::<E>();
-    record_error(span, Cow::Borrowed(name), name, &name)
+    record_error(span, Cow::Borrowed(name), false, name, &name)
 }
 
 /// A service's `Display` error: by its registered `ErrorType`, else as `#[span]` names it.
 fn by_registered<T, E: fmt::Display + 'static>(
     outcome: &Result<T, E>,
     span: Option<&SpanRef<'_>>,
-) -> Option<Cow<'static, str>> {
+) -> Option<Failure> {
     let error = outcome.as_ref().err()?;
-    record_error(span, error_type::of_value(error), name_of::<E>(), error)
+    // a service's span has no span metrics, where alone `rejected` counts
+    record_error(
+        span,
+        error_type::of_value(error),
+        false,
+        name_of::<E>(),
+        error,
+    )
 }
 
-fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Cow<'static, str>> {
+fn success<R: ?Sized>(_: &R, _: Option<&SpanRef<'_>>) -> Option<Failure> {
     None
 }
 
@@ -231,7 +285,7 @@ impl<R: ?Sized> Outcome<R> {
 /// then fail to compile. A boxed `dyn Error` is an `ErrorType` (named by what it holds).
 #[doc(hidden)]
 pub trait RecordOutcome<R: ?Sized> {
-    fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Cow<'static, str>>;
+    fn recorder(&self) -> fn(&R, Option<&SpanRef<'_>>) -> Option<Failure>;
 }
 
 macro_rules! record_outcome_at {
@@ -268,5 +322,5 @@ pub(super) fn record_panic(span: &SpanRef<'_>, payload: &(dyn Any + Send)) {
     } else {
         "panic with a non-string payload".to_owned()
     };
-    record_error(Some(span), Cow::Borrowed("panic"), "panic", &message);
+    record_error(Some(span), Cow::Borrowed("panic"), false, "panic", &message);
 }

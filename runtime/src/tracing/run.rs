@@ -77,12 +77,12 @@ fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>
     let span = recording.then(|| cx.span());
     match result {
         Ok(value) => {
-            let error_type = record(&value, span.as_ref());
+            let failure = record(&value, span.as_ref());
             if let Some(span) = span {
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.finish(error_type);
+                timer.finish(failure);
             }
             value
         }

@@ -44,6 +44,13 @@ impl ErrorType for ProcessingError {
             ProcessingError::Full => "full".into(),
         }
     }
+
+    /// An invalid location or entity, and a catalog at its location cap, are the caller's
+    /// (400, 409): `outcome="rejected"` in span metrics. An entity gone while processing
+    /// is the catalog's own error.
+    fn is_client_error(&self) -> bool {
+        matches!(self, ProcessingError::Invalid(_) | ProcessingError::Full)
+    }
 }
 
 /// The catalog engine over a store.

@@ -96,6 +96,12 @@ impl backstage_telemetry::ErrorType for TodoError {
             TodoError::TooMany(_) => "too_many".into(),
         }
     }
+
+    /// Every one is the caller's (400, 404, 409): span metrics record them as
+    /// `outcome="rejected"`, so the error ratio counts only the plugin's own failures.
+    fn is_client_error(&self) -> bool {
+        true
+    }
 }
 
 /// Who owns a todo: the user's entity ref or the service's subject.
