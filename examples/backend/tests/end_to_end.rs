@@ -140,6 +140,9 @@ fn the_example_backend_end_to_end() {
         "backstage_plugin_scaffolder_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"create-task\"",
         "backstage_plugin_catalog_span_duration_seconds_bucket{outcome=\"ok\",span_kind=\"internal\",span_name=\"process-entity\"",
         "backstage_plugin_catalog_span_duration_seconds_count{outcome=\"panic\",span_kind=\"internal\",span_name=\"process-entity\"",
+        // every handler has span metrics: the scaffolder's status and cancel too
+        "backstage_plugin_scaffolder_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"get-task\"",
+        "backstage_plugin_scaffolder_span_duration_seconds_count{outcome=\"ok\",span_kind=\"internal\",span_name=\"cancel-task\"",
         // the unknown todo: the caller's error, not the plugin's, and no error of its own
         "backstage_plugin_todos_span_duration_seconds_count{error_type=\"not_found\",outcome=\"rejected\",span_kind=\"internal\",span_name=\"get-todo\",otel_scope_name=\"backstage-plugin-todos\"} 1",
         "backstage_plugin_todos_span_duration_seconds_count{outcome=\"error\",span_kind=\"internal\",span_name=\"get-todo\",otel_scope_name=\"backstage-plugin-todos\"} 0",
@@ -465,6 +468,10 @@ fn hostile_clients_mint_no_series_and_leak_no_credentials() {
                 "run-task",
                 "register-location",
                 "process-entity",
+                "list-entities",
+                "get-entity",
+                "get-task",
+                "cancel-task",
                 "stitch-entity",
             ]
             .contains(name),

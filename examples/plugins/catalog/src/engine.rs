@@ -103,6 +103,12 @@ impl Catalog {
         Ok(count)
     }
 
+    /// Every entity, for a listing.
+    #[span(metrics, name = "list-entities")]
+    pub fn entities(&self) -> Vec<Entity> {
+        self.store.entities()
+    }
+
     /// The entity `kind:namespace/name`, if the catalog has it.
     #[span(metrics, name = "get-entity")]
     pub fn entity(&self, kind: &str, namespace: &str, name: &str) -> Option<Entity> {

@@ -192,7 +192,7 @@ async fn list_entities(
     State(catalog): State<Catalog>,
     Query(page): Query<Page>,
 ) -> Json<Paged<Entity>> {
-    Json(page.of(&catalog.store.entities()))
+    Json(page.of(&catalog.entities()))
 }
 
 async fn get_entity(

@@ -127,11 +127,14 @@ impl Scaffolder {
         Ok(Some(status))
     }
 
+    /// A task's status, if there is such a task.
+    #[span(metrics, name = "get-task")]
     pub fn status(&self, id: &str) -> Option<TaskStatus> {
         self.lock().get(id).map(|task| task.status.clone())
     }
 
     /// Asks a running task to stop; false if there is no such task.
+    #[span(metrics, name = "cancel-task")]
     pub fn cancel(&self, id: &str) -> bool {
         match self.lock().get(id) {
             Some(task) => {
