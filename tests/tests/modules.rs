@@ -44,6 +44,13 @@ fn problems(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The probe's `shutdown: ...` line.
+fn shutdown_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("shutdown: "))
+        .expect("shutdown line")
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -215,10 +222,7 @@ fn a_hanging_module_cannot_extend_the_shutdown_deadline() {
     assert!(output.status.success(), "{stderr}");
     assert!(problems(&stderr).is_empty(), "{stderr}");
     let out = stdout(&output);
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("shutdown: "))
-        .expect("shutdown line");
+    let line = shutdown_line(&out);
     assert!(
         line.starts_with(
             "shutdown: telemetry shutdown: telemetry module `hanging` (traces): shutdown did \
@@ -239,6 +243,42 @@ fn a_hanging_module_cannot_extend_the_shutdown_deadline() {
     let spans = receiver.received().spans();
     assert_eq!(named(&spans, "handle").len(), 4);
     assert_eq!(named(&spans, "validate-item").len(), 4);
+}
+
+/// A module's metric reader that never stops is held to the deadline as a processor is,
+/// and the built-in metric exporter still sends its last collection.
+#[test]
+fn a_hanging_metric_reader_cannot_extend_the_shutdown_deadline() {
+    let receiver = Receiver::start();
+    let output = run(
+        &["--metrics", "--spans", "2", "--module", "hanging-reader"],
+        &env(
+            &receiver,
+            &[
+                ("OTEL_METRICS_EXPORTER", "otlp"),
+                ("BACKSTAGE_TELEMETRY_SHUTDOWN_TIMEOUT", "1500"),
+            ],
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let out = stdout(&output);
+    let line = shutdown_line(&out);
+    assert!(
+        line.starts_with(
+            "shutdown: telemetry shutdown: telemetry module `hanging-reader` (metrics): shutdown \
+             did not finish by the deadline (1500 ms; left running in the background) after "
+        ),
+        "{line}"
+    );
+    assert_eq!(line.matches("telemetry module").count(), 1, "{line}");
+    let metrics = receiver.received().metrics();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.metric.name == "backstage.plugin.probe.items.handled"),
+        "the built-in exporter's last collection"
+    );
 }
 
 /// A module's metric exporter replaces the default `/metrics` endpoint when the operator

@@ -281,7 +281,8 @@ fn fail(message: &str) -> ! {
 /// - `logs`: a log exporter printing `module-log: BODY plugin=ID` lines;
 /// - `failing`: registration fails; `panicking`: registration panics (both after adding a
 ///   span exporter that prints `leaked-span:` lines, which must never run);
-/// - `hanging`: a span processor whose flush and shutdown never end;
+/// - `hanging`: a span processor whose flush and shutdown never end; `hanging-reader`: a
+///   metric reader whose shutdown never ends;
 /// - `panicking-processor`: a span processor that panics at every span's end.
 mod modules {
     use std::time::Duration;
@@ -346,6 +347,12 @@ mod modules {
                 })),
                 "hanging" => builder.with_module(module("hanging", |parts| {
                     parts.add_span_processor(Hanging);
+                    Ok(())
+                })),
+                "hanging-reader" => builder.with_module(module("hanging-reader", |parts| {
+                    parts.add_metric_reader(HangingReader(
+                        opentelemetry_sdk::metrics::ManualReader::builder().build(),
+                    ));
                     Ok(())
                 })),
                 "panicking-processor" => {
@@ -474,6 +481,36 @@ mod modules {
         fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
             std::thread::sleep(Duration::from_secs(3600));
             Ok(())
+        }
+    }
+
+    /// A metric reader whose shutdown never ends.
+    #[derive(Debug)]
+    struct HangingReader(opentelemetry_sdk::metrics::ManualReader);
+
+    impl opentelemetry_sdk::metrics::reader::MetricReader for HangingReader {
+        fn register_pipeline(
+            &self,
+            pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>,
+        ) {
+            self.0.register_pipeline(pipeline);
+        }
+
+        fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+            self.0.collect(rm)
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            self.0.force_flush()
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(())
+        }
+
+        fn temporality(&self, kind: opentelemetry_sdk::metrics::InstrumentKind) -> Temporality {
+            self.0.temporality(kind)
         }
     }
 
