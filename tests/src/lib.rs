@@ -2,6 +2,7 @@
 //! Zipkin receiver, a real Prometheus server, and (in `src/bin/probe.rs`) the application the SDK set-up tests
 //! run.
 
+pub mod http;
 pub mod otlp;
 pub mod pki;
 pub mod prometheus;

@@ -3,7 +3,7 @@
 //! certificate), decoding every export request it gets.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+
+use crate::http::{HttpRequest, read_request};
 
 /// What the receiver got.
 #[derive(Clone, Debug, Default)]
@@ -451,6 +453,9 @@ impl LogsService for Collector {
     }
 }
 
+/// The largest export request body read.
+const MAX_BODY: usize = 64 << 20;
+
 /// One http/protobuf request: head, `Content-Length` body (gzip if so encoded), decode, 200
 /// (or the next refusal, the data dropped).
 fn serve_http(
@@ -458,42 +463,15 @@ fn serve_http(
     store: &Mutex<Received>,
     refusals: &Mutex<VecDeque<Refusal>>,
 ) -> std::io::Result<()> {
-    let mut data = Vec::new();
-    let mut buffer = [0u8; 8192];
-    let head_end = loop {
-        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(());
-        }
-        data.extend_from_slice(&buffer[..read]);
+    let Some(request) = read_request(&mut BufReader::new(&mut stream), MAX_BODY)? else {
+        return Ok(());
     };
-    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let path = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_default()
-        .to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while data.len() < head_end + length {
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        data.extend_from_slice(&buffer[..read]);
-    }
-    let mut body = data[head_end..].to_vec();
+    let HttpRequest {
+        path,
+        headers,
+        mut body,
+        ..
+    } = request;
     if headers
         .iter()
         .any(|(k, v)| k == "content-encoding" && v == "gzip")

@@ -1,12 +1,14 @@
 //! A Zipkin v2 receiver for the tests: `POST /api/v2/spans` with a JSON list of spans, over
 //! HTTP/1.1 on 127.0.0.1, as a Zipkin server takes them.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The largest request body read; larger ones are answered 413.
+use crate::http::read_request;
+
+/// The largest request body read; a larger one, or a bad `Content-Length`, is answered 413.
 const MAX_BODY: usize = 16 << 20;
 
 /// A running receiver; stops with the test process.
@@ -65,35 +67,19 @@ fn serve(stream: TcpStream, received: &Mutex<Vec<serde_json::Value>>) -> std::io
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line)? == 0 {
-            return Ok(());
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
+        let request = match read_request(&mut reader, MAX_BODY) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                writer.write_all(
+                    b"HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                )?;
+                return Ok(());
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(usize::MAX);
-            }
-        }
-        let path_ok = request_line.starts_with("POST /api/v2/spans ");
-        if length > MAX_BODY {
-            writer.write_all(
-                b"HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
-            )?;
-            return Ok(());
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let status = match serde_json::from_slice::<Vec<serde_json::Value>>(&body) {
-            Ok(spans) if path_ok => {
+            Err(error) => return Err(error),
+        };
+        let status = match serde_json::from_slice::<Vec<serde_json::Value>>(&request.body) {
+            Ok(spans) if request.method == "POST" && request.path == "/api/v2/spans" => {
                 received
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

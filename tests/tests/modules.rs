@@ -374,13 +374,13 @@ fn a_module_propagator_is_added_and_its_sampler_yields_to_the_operator() {
 }
 
 /// A module's log exporter gets the `tracing` events as log records, with the plugin id of
-/// the span they were logged in, as the built-in exporters do.
+/// the span they were logged in, and the resource, as the built-in exporters do.
 #[test]
-fn a_module_log_exporter_gets_records_with_the_plugin_id() {
+fn a_module_log_exporter_gets_records_with_the_plugin_id_and_the_resource() {
     let receiver = Receiver::start();
     let output = run(
         &["--spans", "2", "--log-items", "--module", "logs"],
-        &env(&receiver, &[]),
+        &env(&receiver, &[("OTEL_SERVICE_NAME", "portal")]),
     );
     let out = stdout(&output);
     assert!(
@@ -405,4 +405,6 @@ fn a_module_log_exporter_gets_records_with_the_plugin_id() {
                 || l.ends_with("plugin=String(Static(\"probe\"))")),
         "{out}"
     );
+    // the provider gave the module's exporter its resource
+    assert!(logs.iter().all(|l| l.contains(" service=portal ")), "{out}");
 }

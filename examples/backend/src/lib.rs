@@ -129,7 +129,7 @@ pub fn plugins(
                 let catalog = CatalogClient::new(
                     deployment.catalog_url.clone(),
                     tracing.for_plugin("scaffolder").expect("a valid plugin id"),
-                    &environment("scaffolder").metrics,
+                    &metrics.for_plugin("scaffolder").expect("a valid plugin id"),
                 );
                 plugins.push(Arc::new(ScaffolderPlugin::new(catalog)));
             }

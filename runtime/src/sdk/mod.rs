@@ -309,17 +309,10 @@ impl Telemetry {
         let resource = resource(config, std::mem::take(&mut parts.resource));
         telemetry.module_propagators = ModulePropagators(std::mem::take(&mut parts.propagators));
         // the built-in exporters of each signal, unless a module replaces the defaults
-        let built_in = |signal: Signal, exporters: &'_ [Exporter]| -> Vec<Exporter> {
-            if parts.replaces(signal) && settings.defaulted.contains(&signal) {
-                Vec::new()
-            } else {
-                exporters.to_vec()
-            }
-        };
-        let metric_exporters = built_in(Signal::Metrics, &settings.metrics);
-        let span_exporters = built_in(Signal::Traces, &settings.traces);
+        let metric_exporters = built_in(&settings, &parts, Signal::Metrics);
+        let span_exporters = built_in(&settings, &parts, Signal::Traces);
         #[cfg(feature = "logs")]
-        let log_exporters = built_in(Signal::Logs, &settings.logs);
+        let log_exporters = built_in(&settings, &parts, Signal::Logs);
 
         if !metric_exporters.is_empty() || !parts.metric_readers.is_empty() {
             let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
@@ -334,7 +327,7 @@ impl Telemetry {
                     builder.with_view(move |instrument: &Instrument| views.stream(instrument));
             }
             let mut readers = 0;
-            for exporter in &metric_exporters {
+            for exporter in metric_exporters {
                 match telemetry.metric_reader(builder, exporter, &settings) {
                     Ok(with_reader) => {
                         builder = with_reader;
@@ -364,7 +357,7 @@ impl Telemetry {
         let mut processors = 0;
         let edits: std::sync::Arc<[modules::SpanEdit]> =
             std::mem::take(&mut parts.span_edits).into();
-        for exporter in &span_exporters {
+        for exporter in span_exporters {
             let processor = match exporter {
                 Exporter::Otlp(otlp) => telemetry
                     .otlp_span_exporter(otlp)
@@ -410,7 +403,7 @@ impl Telemetry {
         #[cfg(feature = "logs")]
         telemetry.build_logs(
             &settings,
-            &log_exporters,
+            log_exporters,
             std::mem::take(&mut parts.log_processors),
             resource,
         );
@@ -673,6 +666,21 @@ fn provider_part(
         }
     };
     (signal.key(), Box::new(part))
+}
+
+/// The built-in exporters of `signal`: the settings', unless a module replaces the defaults
+/// and the operator named none.
+fn built_in<'s>(settings: &'s Settings, parts: &modules::Parts, signal: Signal) -> &'s [Exporter] {
+    let exporters = match signal {
+        Signal::Traces => &settings.traces,
+        Signal::Metrics => &settings.metrics,
+        Signal::Logs => &settings.logs,
+    };
+    if parts.replaces(signal) && settings.defaulted.contains(&signal) {
+        &[]
+    } else {
+        exporters
+    }
 }
 
 /// The SDK's sampler for one the settings name.

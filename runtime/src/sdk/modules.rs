@@ -450,22 +450,7 @@ impl ModuleStop {
     pub(super) fn begin(&self, deadline: Instant) {
         *crate::sync::lock(&self.deadline) = Some(deadline);
         for part in crate::sync::lock(&self.parts).iter() {
-            let limit = deadline.saturating_duration_since(Instant::now());
-            let stopper = part.clone();
-            let spawned = std::thread::Builder::new()
-                .name("backstage-module-stop".to_owned())
-                .spawn(move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| (stopper.shutdown)(limit)))
-                        .unwrap_or_else(|_| {
-                            Err(OTelSdkError::InternalFailure("it panicked".to_owned()))
-                        });
-                    stopper.finish(result);
-                });
-            if spawned.is_err() {
-                part.finish(Err(OTelSdkError::InternalFailure(
-                    "no thread to stop it on".to_owned(),
-                )));
-            }
+            part.start(deadline.saturating_duration_since(Instant::now()));
         }
     }
 
@@ -498,7 +483,9 @@ impl ModuleStop {
 
 /// The shutdown of one module part, and how it ended once it has.
 struct Stopper {
-    shutdown: Box<dyn Fn(Duration) -> OTelSdkResult + Send + Sync>,
+    /// The part's shutdown, until it is started. It holds a reference to the part, taken
+    /// away while the provider sets the part's resource (which needs the only one).
+    shutdown: Mutex<Option<StopPart>>,
     /// `Err` with the reason when it failed.
     result: Mutex<Option<Result<(), String>>>,
     finished: Condvar,
@@ -510,7 +497,33 @@ impl fmt::Debug for Stopper {
     }
 }
 
+/// A module part's shutdown, given the time it has.
+type StopPart = Box<dyn FnOnce(Duration) -> OTelSdkResult + Send>;
+
 impl Stopper {
+    /// Starts the part's shutdown on a thread of its own, with `limit`; a second call does
+    /// nothing.
+    fn start(self: &Arc<Self>, limit: Duration) {
+        let Some(shutdown) = crate::sync::lock(&self.shutdown).take() else {
+            return;
+        };
+        let stopper = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("backstage-module-stop".to_owned())
+            .spawn(move || {
+                let result =
+                    catch_unwind(AssertUnwindSafe(|| shutdown(limit))).unwrap_or_else(|_| {
+                        Err(OTelSdkError::InternalFailure("it panicked".to_owned()))
+                    });
+                stopper.finish(result);
+            });
+        if spawned.is_err() {
+            self.finish(Err(OTelSdkError::InternalFailure(
+                "no thread to stop it on".to_owned(),
+            )));
+        }
+    }
+
     fn finish(&self, result: OTelSdkResult) {
         let result = match result {
             Ok(()) | Err(OTelSdkError::AlreadyShutdown) => Ok(()),
@@ -563,6 +576,8 @@ pub(super) struct Contained<T: ?Sized> {
     signal: Signal,
     stop: Arc<ModuleStop>,
     stopper: Arc<Stopper>,
+    /// How the part is shut down (its trait's `shutdown_with_timeout`).
+    shutdown: fn(&T, Duration) -> OTelSdkResult,
 }
 
 impl<T: ?Sized> fmt::Debug for Contained<T> {
@@ -582,19 +597,38 @@ impl<T: ?Sized + Send + Sync + 'static> Contained<T> {
         stop: Arc<ModuleStop>,
         shutdown: fn(&T, Duration) -> OTelSdkResult,
     ) -> Contained<T> {
-        let part = inner.clone();
-        let stopper = Arc::new(Stopper {
-            shutdown: Box::new(move |limit| shutdown(&*part, limit)),
-            result: Mutex::new(None),
-            finished: Condvar::new(),
-        });
-        Contained {
+        let contained = Contained {
             inner,
             module,
             signal,
             stop,
-            stopper,
+            stopper: Arc::new(Stopper {
+                shutdown: Mutex::new(None),
+                result: Mutex::new(None),
+                finished: Condvar::new(),
+            }),
+            shutdown,
+        };
+        contained.arm();
+        contained
+    }
+
+    /// Gives the stopper the part's shutdown.
+    fn arm(&self) {
+        let part = self.inner.clone();
+        let shutdown = self.shutdown;
+        *crate::sync::lock(&self.stopper.shutdown) =
+            Some(Box::new(move |limit| shutdown(&*part, limit)));
+    }
+
+    /// Runs `set` on the part, which the provider does once while it is built: the
+    /// stopper's reference is taken away meanwhile, so that this one is the only one.
+    fn with_only_reference(&mut self, set: impl FnOnce(&mut T)) {
+        drop(crate::sync::lock(&self.stopper.shutdown).take());
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            set(inner);
         }
+        self.arm();
     }
 
     /// A flush of the inner part within the shutdown timeout, noted under the module's
@@ -621,13 +655,8 @@ impl<T: ?Sized + Send + Sync + 'static> Contained<T> {
             Some(deadline) => deadline,
             // a provider shut down by other means than `Telemetry`'s shutdown
             None => {
-                let deadline = Instant::now() + self.stop.timeout;
-                let stopper = self.stopper.clone();
-                let limit = self.stop.timeout;
-                let _ = std::thread::Builder::new()
-                    .name("backstage-module-stop".to_owned())
-                    .spawn(move || stopper.finish((stopper.shutdown)(limit)));
-                deadline
+                self.stopper.start(self.stop.timeout);
+                Instant::now() + self.stop.timeout
             }
         };
         match self.stopper.wait(deadline) {
@@ -664,9 +693,7 @@ impl SpanProcessor for Contained<dyn SpanProcessor> {
     }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.set_resource(resource);
-        }
+        self.with_only_reference(|inner| inner.set_resource(resource));
     }
 }
 
@@ -730,8 +757,6 @@ impl opentelemetry_sdk::logs::LogProcessor
     }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.set_resource(resource);
-        }
+        self.with_only_reference(|inner| inner.set_resource(resource));
     }
 }

@@ -278,7 +278,7 @@ fn fail(message: &str) -> ! {
 /// - `sampler`: a sampler that drops every span;
 /// - `metrics`: a metric exporter printing `module-metric: NAME` lines, replacing the
 ///   default exporters;
-/// - `logs`: a log exporter printing `module-log: BODY plugin=ID` lines;
+/// - `logs`: a log exporter printing `module-log: BODY service=NAME plugin=ID` lines;
 /// - `failing`: registration fails; `panicking`: registration panics (both after adding a
 ///   span exporter that prints `leaked-span:` lines, which must never run);
 /// - `hanging`: a span processor whose flush and shutdown never end; `hanging-reader`: a
@@ -334,7 +334,7 @@ mod modules {
                     Ok(())
                 })),
                 "logs" => builder.with_module(module("printed-logs", |parts| {
-                    parts.add_log_exporter(PrintedLogs);
+                    parts.add_log_exporter(PrintedLogs::default());
                     Ok(())
                 })),
                 "failing" => builder.with_module(module("failing", |parts| {
@@ -430,9 +430,12 @@ mod modules {
         }
     }
 
-    /// Prints the body and plugin id of every log record it exports.
-    #[derive(Debug)]
-    struct PrintedLogs;
+    /// Prints the body and plugin id of every log record it exports, and the service name
+    /// of the resource the provider gave it.
+    #[derive(Debug, Default)]
+    struct PrintedLogs {
+        service: String,
+    }
 
     impl opentelemetry_sdk::logs::LogExporter for PrintedLogs {
         async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
@@ -442,12 +445,19 @@ mod modules {
                     .find(|(key, _)| key.as_str() == "backstage.plugin.id")
                     .map(|(_, value)| format!("{value:?}"));
                 println!(
-                    "module-log: {:?} plugin={}",
+                    "module-log: {:?} service={} plugin={}",
                     record.body(),
+                    self.service,
                     plugin.unwrap_or_default()
                 );
             }
             Ok(())
+        }
+
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            if let Some(name) = resource.get(&opentelemetry::Key::new("service.name")) {
+                self.service = name.to_string();
+            }
         }
     }
 
