@@ -8,12 +8,14 @@
 //!     #[linkme(crate = __bt::linkme)]
 //!     static __BT_DECLARED: __bt::catalog::Declared = __bt::catalog::Declared {
 //!         kind: __bt::ScopeKind::Plugin, id: "catalog",
-//!         crate_name: env!("CARGO_PKG_NAME"), module: module_path!(), file: file!(),
+//!         crate_name: env!("CARGO_PKG_NAME"), crate_version: env!("CARGO_PKG_VERSION"),
+//!         module: module_path!(), file: file!(),
 //!         metrics: METRICS,          // the module's manifest (`&[info]` outside a module)
 //!         metric_lines: &[7, 9],
 //!         span_names: &["process"],
 //!         // line, kind and `#[span(metrics)]` of each (`SpanKind::pack_site`)
 //!         span_sites: &[192],
+//!         site: Some(&__BT_SCOPE),   // whose span sites `init` binds (`None` without any)
 //!     };
 //! };
 //! ```
@@ -44,8 +46,8 @@ pub struct SpanSite {
 }
 
 /// The entry of `scope`: its metrics (`metrics`, an expression of type `&[MetricInfo]`, with
-/// the line of each), span sites (`rt`: how the runtime is named) and what registers its
-/// observable instruments (`register`, an expression of type `Option<fn()>`); nothing when
+/// the line of each), span sites (`rt`: how the runtime is named; their series are in the
+/// `__BT_SCOPE` in reach) and what registers its observable instruments (`register`, an expression of type `Option<fn()>`); nothing when
 /// there are none.
 pub fn entry(
     rt: &TokenStream,
@@ -64,6 +66,12 @@ pub fn entry(
     let span_sites = spans
         .iter()
         .map(|site| site.kind.pack_site(site.line, site.metrics));
+    // the scope site whose span metrics `init` binds at 0: the module's, or the lone site's
+    let site = if spans.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(&__BT_SCOPE))
+    };
     quote! {
         const _: () = {
             #[#rt::linkme::distributed_slice(#rt::catalog::DECLARED)]
@@ -72,6 +80,7 @@ pub fn entry(
                 kind: #rt::ScopeKind::#kind,
                 id: #id,
                 crate_name: ::core::env!("CARGO_PKG_NAME"),
+                crate_version: ::core::env!("CARGO_PKG_VERSION"),
                 module: ::core::module_path!(),
                 file: ::core::file!(),
                 metrics: #metrics,
@@ -79,6 +88,7 @@ pub fn entry(
                 metric_lines: &[#(#metric_lines),*],
                 span_names: &[#(#span_names),*],
                 span_sites: &[#(#span_sites),*],
+                site: #site,
             };
         };
     }

@@ -48,6 +48,7 @@ use crate::tracing::{
 pub(crate) mod link {
     use crate::metrics::MetricInfo;
     use crate::naming::ScopeKind;
+    use crate::site::ScopeSite;
 
     /// What one scoped module, or one site outside such a module, declared: an element of
     /// `DECLARED`, written by the macro expansions.
@@ -57,6 +58,8 @@ pub(crate) mod link {
         pub kind: ScopeKind,
         pub id: &'static str,
         pub crate_name: &'static str,
+        /// The declaring crate's version: a plugin scope's instrumentation-scope version.
+        pub crate_version: &'static str,
         pub module: &'static str,
         pub file: &'static str,
         pub metrics: &'static [MetricInfo],
@@ -70,6 +73,9 @@ pub(crate) mod link {
         /// Registers the observable instruments declared (`register_observables`), which
         /// `init` calls.
         pub register: Option<fn()>,
+        /// The scope site the span sites keep their span metrics in, at their index in
+        /// `span_sites` (`None` without span sites).
+        pub site: Option<&'static ScopeSite>,
     }
 
     /// Every declaration of the macros in the binary, gathered by the linker.
@@ -87,6 +93,18 @@ pub(crate) use link::DECLARED;
 pub(crate) fn register_observables() {
     for register in DECLARED.iter().filter_map(|declared| declared.register) {
         register();
+    }
+}
+
+/// Binds the span-metric series of every `#[span]` site in the binary that records them, so
+/// that each of their outcomes is exported at 0 from start-up rather than from the site's
+/// first call. `init` calls it once its providers are installed.
+#[cfg(feature = "sdk")]
+pub(crate) fn bind_span_metrics() {
+    for declared in DECLARED.iter() {
+        if let Some(site) = declared.site {
+            site.bind_sites(declared.span_names, declared.span_sites);
+        }
     }
 }
 

@@ -106,6 +106,23 @@ impl ScopeSite {
         started
     }
 
+    /// Binds the span-metric series of every site of the scope that records them under the
+    /// installed configuration and providers, as their first calls would (see
+    /// [`SiteMetrics::bind`]): `names` and `packed` (`SpanKind::pack_site`) describe the
+    /// sites, in the order of their indexes. A code that does not unpack is skipped (the
+    /// catalog reports it).
+    #[cfg(feature = "sdk")]
+    pub(crate) fn bind_sites(&'static self, names: &[&'static str], packed: &[u32]) {
+        let bound = self.tracer.bound();
+        for ((series, name), code) in self.sites.iter().zip(names).zip(packed) {
+            if let Some((_, kind, metrics)) = crate::naming::SpanKind::unpack_site(*code)
+                && bound.timed.timed(metrics)
+            {
+                series.bind(|| self.span_metrics(), name, kind);
+            }
+        }
+    }
+
     /// `backstage.{kind}.{id}.span.duration`, made the first time a site of this scope is
     /// timed.
     fn span_metrics(&'static self) -> &'static SpanMetrics {

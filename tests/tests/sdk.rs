@@ -110,6 +110,35 @@ fn real_prometheus_scrapes_the_endpoint() {
     serving.stop();
 }
 
+/// `init` binds every outcome of every site with span metrics at 0: before any call, the
+/// first scrape has them all, for sites in a scoped module, with a scope of their own inside
+/// one, or alone; a site without span metrics has none.
+#[test]
+fn every_outcome_of_every_timed_site_is_a_series_from_start_up() {
+    let serving = Serving::start(&[], &[("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned())]);
+    let (status, body) = get(serving.endpoint, "/metrics").expect("scrape");
+    assert_eq!(status, 200);
+    for (plugin, name, kind) in [
+        ("probe", "handle", "server"),
+        ("probe", "fast-handler", "internal"),
+        ("probe", "slow-handler", "internal"),
+        ("probe_other", "elsewhere", "internal"),
+        ("probe_lone", "lone", "internal"),
+    ] {
+        for outcome in ["ok", "error", "rejected", "panic", "cancelled"] {
+            let scope = plugin.replace('_', "-");
+            let line = format!(
+                "backstage_plugin_{plugin}_span_duration_seconds_count{{outcome=\"{outcome}\",span_kind=\"{kind}\",span_name=\"{name}\",otel_scope_name=\"backstage-plugin-{scope}\"}} 0"
+            );
+            assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+        }
+    }
+    // `validate-item` and `inject` do not ask for span metrics
+    assert!(!body.contains("span_name=\"validate-item\""), "{body}");
+    assert!(!body.contains("span_name=\"inject\""), "{body}");
+    serving.stop();
+}
+
 /// The default span-metric boundaries resolve in-process latencies: the p99s of a 100 µs
 /// and a 2 ms handler, as a real Prometheus computes them, fall in different buckets. (With
 /// the HTTP boundaries, 5 ms first, both were 0.00495.)
@@ -264,7 +293,7 @@ fn check_otlp(receiver: &Receiver, transport: &str) {
     );
     assert_eq!(histogram.data_points[0].count, 9);
     // span metrics of `handle`: 9 ok, 1 rejected, with bounded attributes only; the
-    // outcomes a site binds at its first call are there at 0 (a dashboard shows 0 panics)
+    // outcomes `init` binds are there at 0 (a dashboard shows 0 panics)
     let span_duration = metrics
         .iter()
         .rev()
@@ -286,8 +315,14 @@ fn check_otlp(receiver: &Receiver, transport: &str) {
         .collect();
     series.sort();
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    // the sites not called (`fast-handler`, `slow-handler`): every outcome, at 0
+    let (handle, others): (Vec<_>, Vec<_>) = series
+        .into_iter()
+        .partition(|(attributes, _)| attributes.contains(&pair("span.name", "handle")));
+    assert_eq!(others.len(), 2 * 5, "{transport}: {others:?}");
+    assert!(others.iter().all(|(_, count)| *count == 0), "{others:?}");
     assert_eq!(
-        series,
+        handle,
         [
             (
                 vec![

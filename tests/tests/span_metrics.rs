@@ -460,3 +460,51 @@ fn client_errors_are_rejected_and_every_outcome_starts_at_zero() {
         ));
     }
 }
+
+#[backstage_telemetry::backstage_plugin(id = "sm-listed")]
+mod listed {
+    use backstage_telemetry::span;
+
+    #[span(metrics)]
+    pub fn in_module() {}
+
+    /// Its own scope, inside the module's walk: it lists itself, under that scope.
+    #[span(metrics, plugin = "sm-listed-other")]
+    pub fn own_scope() {}
+
+    #[span(metrics)]
+    pub fn after_it() {}
+}
+
+/// A site with a scope of its own inside a scoped module is in the catalog under its own
+/// scope, once; the module's other sites keep theirs and record in their own series.
+#[test]
+fn a_site_with_its_own_scope_in_a_module_is_listed_under_it() {
+    let kit = install();
+    let catalog = backstage_telemetry::catalog();
+    for (plugin, name) in [
+        ("sm-listed", "in_module"),
+        ("sm-listed-other", "own_scope"),
+        ("sm-listed", "after_it"),
+    ] {
+        let sites: Vec<_> = catalog.spans().iter().filter(|s| s.name == name).collect();
+        assert_eq!(sites.len(), 1, "{sites:?}");
+        assert_eq!(sites[0].scope.id(), plugin, "{sites:?}");
+    }
+    kit.capture().run(|| {
+        listed::in_module();
+        listed::own_scope();
+        listed::after_it();
+        listed::after_it();
+    });
+    let metric = duration("sm-listed").expect("span metrics");
+    assert_eq!(count(&metric, &series("in_module", "internal", "ok")), 1);
+    assert_eq!(count(&metric, &series("after_it", "internal", "ok")), 2);
+    assert!(
+        metric
+            .point(&series("own_scope", "internal", "ok"))
+            .is_none()
+    );
+    let metric = duration("sm-listed-other").expect("span metrics");
+    assert_eq!(count(&metric, &series("own_scope", "internal", "ok")), 1);
+}

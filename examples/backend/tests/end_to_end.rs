@@ -568,6 +568,44 @@ fn the_counters_a_dashboard_expects_are_0_from_start_up() {
             "{tasks:#?}"
         );
     }
+    // every outcome of every span site with span metrics, as the catalog lists them
+    let catalog = Command::new(backend_binary())
+        .args(["--catalog", "json"])
+        .env_clear()
+        .output()
+        .expect("run the backend");
+    let catalog: serde_json::Value = serde_json::from_slice(&catalog.stdout).expect("JSON");
+    let sites: Vec<(String, String)> = catalog["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .filter(|site| site["metrics"] == true)
+        .map(|site| {
+            let scope = site["scope"].as_str().expect("scope");
+            let plugin = scope.strip_prefix("plugin ").expect("a plugin's site");
+            (
+                plugin.replace('-', "_"),
+                site["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(sites.len() >= 10, "{sites:?}");
+    for (plugin, name) in &sites {
+        for outcome in ["ok", "error", "rejected", "panic", "cancelled"] {
+            let count = series(&format!(
+                "backstage_plugin_{plugin}_span_duration_seconds_count{{"
+            ));
+            assert!(
+                count
+                    .iter()
+                    .any(|l| l.contains(&format!("span_name=\"{name}\""))
+                        && l.contains(&format!("outcome=\"{outcome}\""))
+                        // the catalog's start-up work (its locations) is recorded already
+                        && (plugin == "catalog" || l.ends_with(" 0"))),
+                "{plugin} {name} {outcome}: {count:#?}"
+            );
+        }
+    }
 }
 
 #[test]

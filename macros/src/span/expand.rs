@@ -35,16 +35,19 @@ use super::Function;
 use super::attr::{self, SpanArgs};
 use crate::scope::Resolved;
 
-/// The function wrapped, and the catalog descriptor of its site. `in_walk`: the site's index
-/// among the span sites of the scoped module whose walk expands it, which lists it in the
-/// catalog and has room for its span metrics; without one, the body does both itself.
+/// The function wrapped, and the catalog descriptor of its site when the module expanding it
+/// lists it. `in_walk`: the site's index among the span sites of the scoped module whose
+/// walk expands it, which lists it in the catalog and has room for its span metrics when
+/// the site shares the module's scope; otherwise the body does both itself.
 pub fn expand(
     args: &SpanArgs,
     function: &Function,
     resolved: &Resolved,
     in_walk: Option<usize>,
-) -> (TokenStream, crate::catalog::SpanSite) {
-    let own_entry = in_walk.is_none();
+) -> (TokenStream, Option<crate::catalog::SpanSite>) {
+    // a site that shares its module's scope site is listed in the module's catalog entry;
+    // any other (its own `plugin = ..`, or not expanded in a module's walk) lists itself
+    let own_entry = in_walk.is_none() || !resolved.in_module();
     let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
@@ -133,7 +136,7 @@ pub fn expand(
     let mut body = Group::new(Delimiter::Brace, quote!(#inner #body));
     body.set_span(function.body.span());
     let head = &function.head;
-    (quote!(#head #body), descriptor)
+    (quote!(#head #body), (!own_entry).then_some(descriptor))
 }
 
 /// The inner attributes a body starts with, and the body without them.

@@ -16,8 +16,8 @@ use crate::scope::{Enclosing, Resolved, resolve};
 use attr::SpanArgs;
 
 /// `#[span(args)]` on `item`: the errors, then the function (wrapped, or as written when
-/// there are errors), and, expanded in a scoped module's walk, the catalog descriptor of
-/// the site for the module to list (elsewhere the function lists itself). `enclosing`: the
+/// there are errors), and, expanded in a scoped module's walk and in its scope, the catalog
+/// descriptor of the site for the module to list (elsewhere the function lists itself). `enclosing`: the
 /// scoped module expanding it in its own walk, and the site's index among the module's span
 /// sites (else a module that passed itself down as a hidden argument, if any).
 pub fn expand(
@@ -25,7 +25,6 @@ pub fn expand(
     item: TokenStream,
     enclosing: Option<(&Enclosing, usize)>,
 ) -> (TokenStream, TokenStream, Option<crate::catalog::SpanSite>) {
-    let in_walk = enclosing.is_some();
     // a method's own `#[span]` replaces its block's
     let item = block::without_block_attribute(item);
     let mut errors = Errors::default();
@@ -52,7 +51,7 @@ pub fn expand(
     };
     match expanded {
         Some((expanded, descriptor)) if errors.is_empty() => {
-            (TokenStream::new(), expanded, in_walk.then_some(descriptor))
+            (TokenStream::new(), expanded, descriptor)
         }
         _ => (errors.into_compile_errors(), item, None),
     }

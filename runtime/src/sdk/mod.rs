@@ -421,6 +421,8 @@ impl Telemetry {
         if let Some(provider) = &self.tracer_provider {
             crate::global::set_tracer_provider(provider.clone());
         }
+        // every outcome of every span site with span metrics, at 0 from now
+        crate::catalog::bind_span_metrics();
         if !self.propagators.is_empty() || !self.module_propagators.0.is_empty() {
             let module_propagators = std::mem::take(&mut self.module_propagators.0);
             let propagators = self

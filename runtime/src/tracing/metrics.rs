@@ -12,8 +12,10 @@
 //! The `ok`, `panic` and `cancelled` series of each site are bound once per meter provider
 //! (OpenTelemetry's bound instruments), so a call records without hashing its attributes;
 //! an `error` and a `rejected` series without `error.type` are bound too, and never
-//! recorded in, so that every outcome is exported at 0 from the site's first call (an error
-//! ratio of a healthy handler is 0, not no data).
+//! recorded in, so that every outcome is exported at 0 (an error ratio of a healthy handler
+//! is 0, not no data). `init` binds every site the catalog lists, so the series exist from
+//! start-up; a site bound by no one yet (providers installed by hand) binds on its first
+//! call.
 //!
 //! [`Config::span_metrics_enabled`]: crate::Config::span_metrics_enabled
 
@@ -86,6 +88,20 @@ impl SiteMetrics {
     #[allow(clippy::new_without_default)] // for the expansion's `static` array
     pub const fn new() -> Self {
         SiteMetrics(Bound::new())
+    }
+
+    /// Binds the site's series on the current meter provider now, as its first call would:
+    /// every outcome is exported at 0 from then on.
+    #[cfg(feature = "sdk")]
+    #[cold]
+    pub(crate) fn bind(
+        &'static self,
+        metrics: impl Fn() -> &'static SpanMetrics,
+        name: &'static str,
+        kind: SpanKind,
+    ) {
+        self.0
+            .get(meter_generation(), || metrics().site(name, kind));
     }
 
     /// A timer started now for a call of site `name` of `kind`, whose series are in the span

@@ -76,6 +76,11 @@ mod probe {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 
+    /// A site with its own scope inside the module: `init` binds its series under that
+    /// scope.
+    #[span(metrics, plugin = "probe-other")]
+    pub fn elsewhere() {}
+
     /// The headers the global propagator injects for this span.
     #[span]
     pub fn inject() -> std::collections::HashMap<String, String> {
@@ -95,6 +100,10 @@ mod probe {
         }
     }
 }
+
+/// A site outside any scoped module.
+#[backstage_telemetry::span(metrics, plugin = "probe-lone")]
+fn lone() {}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -204,6 +213,8 @@ fn application(args: &[String]) {
             probe::fast();
             probe::slow();
         }
+        probe::elsewhere();
+        lone();
     }
     if let Some(count) = value("--burst").and_then(|n| n.parse::<usize>().ok()) {
         burst(count);
