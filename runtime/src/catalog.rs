@@ -96,6 +96,24 @@ pub(crate) fn register_observables() {
     }
 }
 
+/// The version of the crate that declares each plugin: its scopes' version (a plugin that
+/// crates of different versions declare takes the version of the first crate by name).
+#[cfg(feature = "sdk")]
+pub(crate) fn plugin_versions() -> BTreeMap<&'static str, &'static str> {
+    let mut declared: Vec<&link::Declared> = DECLARED
+        .iter()
+        .filter(|d| d.kind == ScopeKind::Plugin && !d.crate_version.is_empty())
+        .collect();
+    declared.sort_by_key(|d| d.crate_name);
+    let mut versions = BTreeMap::new();
+    for declared in declared {
+        versions
+            .entry(declared.id)
+            .or_insert(declared.crate_version);
+    }
+    versions
+}
+
 /// Binds the span-metric series of every `#[span]` site in the binary that records them, so
 /// that each of their outcomes is exported at 0 from start-up rather than from the site's
 /// first call. `init` calls it once its providers are installed.

@@ -12,10 +12,10 @@
 //! them). A provider installed with `opentelemetry::global::set_*_provider` directly is seen
 //! by everything first used after it, but not by what was already bound.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Span, TracerProvider};
@@ -149,6 +149,22 @@ pub fn set_config(config: Config) {
 /// The configuration installed with [`set_config`], or the defaults.
 pub(crate) fn installed_config() -> Arc<Config> {
     read(&INSTALLED).clone().unwrap_or_default()
+}
+
+/// The version of the crate that declares each plugin, a plugin scope's default
+/// instrumentation-scope version (`otel_scope_version`): set by `init` and the test kit,
+/// from the catalog, before they install providers.
+static PLUGIN_VERSIONS: OnceLock<BTreeMap<&'static str, &'static str>> = OnceLock::new();
+
+/// Sets [`plugin_version`]'s answers (once: they are the binary's declarations).
+#[cfg(feature = "sdk")]
+pub(crate) fn set_plugin_versions(versions: impl FnOnce() -> BTreeMap<&'static str, &'static str>) {
+    PLUGIN_VERSIONS.get_or_init(versions);
+}
+
+/// The version of the crate that declares plugin `id`, once `init` has run.
+pub(crate) fn plugin_version(id: &str) -> Option<&'static str> {
+    PLUGIN_VERSIONS.get()?.get(id).copied()
 }
 
 /// Set once something reads the scope of the active span from the context (the JSON logs);

@@ -5,7 +5,7 @@
 use opentelemetry::InstrumentationScope;
 
 use crate::config::{Config, ScopeOverride};
-use crate::global::intern;
+use crate::global::{intern, plugin_version};
 use crate::naming::{Scope, ScopeKind};
 
 /// The root meter's scope: `serviceName`, `serviceVersion`.
@@ -36,7 +36,8 @@ pub(crate) fn tracer_scope(config: &Config, scope: &Scope) -> InstrumentationSco
     }
 }
 
-/// The scope's default name (`backstage-plugin-{id}`) or the operator's override.
+/// The scope's default name (`backstage-plugin-{id}`) and version (a plugin's: its
+/// declaring crate's), or the operator's override.
 fn scope_with(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationScope {
     let over = over.cloned().unwrap_or_default();
     let name = over
@@ -45,6 +46,10 @@ fn scope_with(scope: &Scope, over: Option<&ScopeOverride>) -> InstrumentationSco
     let mut builder = InstrumentationScope::builder(intern(&name));
     if let Some(version) = over.version {
         builder = builder.with_version(intern(&version));
+    } else if scope.kind() == ScopeKind::Plugin
+        && let Some(version) = plugin_version(scope.id())
+    {
+        builder = builder.with_version(version);
     }
     if let Some(schema_url) = over.schema_url {
         builder = builder.with_schema_url(intern(&schema_url));

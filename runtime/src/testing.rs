@@ -64,6 +64,7 @@ pub fn install() -> &'static TestTelemetry {
             .with_span_processor(UniqueAttributes::new(CaptureProcessor(spans.clone())))
             .build();
         let metrics = TestMetrics::new();
+        crate::global::set_plugin_versions(crate::catalog::plugin_versions);
         crate::set_tracer_provider(tracer_provider);
         crate::set_meter_provider(metrics.provider().clone());
         // as `init` with no configuration: W3C trace-context and baggage

@@ -26,6 +26,12 @@ fn zero_config_serves_prometheus_text_on_127_0_0_1_9464() {
     assert_eq!(serving.endpoint, "127.0.0.1:9464".parse().unwrap());
     let (status, body) = get(serving.endpoint, "/metrics").expect("scrape");
     assert_eq!(status, 200);
+    // the plugin's scope has the version of the crate that declares it (left out below)
+    let version = format!(",otel_scope_version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    for line in body.lines().filter(|l| l.starts_with("backstage_plugin_")) {
+        assert!(line.contains(&version), "{line}");
+    }
+    let body = body.replace(&version, "");
     assert!(
         body.contains("# TYPE backstage_plugin_probe_items_handled_total counter"),
         "{body}"
@@ -128,7 +134,8 @@ fn every_outcome_of_every_timed_site_is_a_series_from_start_up() {
         for outcome in ["ok", "error", "rejected", "panic", "cancelled"] {
             let scope = plugin.replace('_', "-");
             let line = format!(
-                "backstage_plugin_{plugin}_span_duration_seconds_count{{outcome=\"{outcome}\",span_kind=\"{kind}\",span_name=\"{name}\",otel_scope_name=\"backstage-plugin-{scope}\"}} 0"
+                "backstage_plugin_{plugin}_span_duration_seconds_count{{outcome=\"{outcome}\",span_kind=\"{kind}\",span_name=\"{name}\",otel_scope_name=\"backstage-plugin-{scope}\",otel_scope_version=\"{}\"}} 0",
+                env!("CARGO_PKG_VERSION")
             );
             assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
         }

@@ -508,3 +508,46 @@ fn a_site_with_its_own_scope_in_a_module_is_listed_under_it() {
     let metric = duration("sm-listed-other").expect("span metrics");
     assert_eq!(count(&metric, &series("own_scope", "internal", "ok")), 1);
 }
+
+#[backstage_telemetry::backstage_plugin(id = "sm-versioned")]
+mod versioned {
+    #[backstage_telemetry::span(metrics)]
+    pub fn call() {}
+}
+
+/// A plugin's scope has the version of the crate that declares it (`otel_scope_version`
+/// on `/metrics`): its span metrics, an instrument its metrics service builds at run time
+/// (the same scope, so one scope per plugin on `/metrics`) and its spans.
+#[test]
+fn a_plugins_scope_has_its_crates_version() {
+    let kit = install();
+    let capture = kit.capture();
+    capture.run(versioned::call);
+    let version = Some(env!("CARGO_PKG_VERSION"));
+    let metric = duration("sm-versioned").expect("span metrics");
+    assert_eq!(metric.scope.name(), "backstage-plugin-sm-versioned");
+    assert_eq!(metric.scope.version(), version);
+    // a counter the plugin's metrics service builds at run time: its scope
+    let built = |plugin: &str| {
+        backstage_telemetry::RootMetricsService::from_config(
+            &backstage_telemetry::Config::default(),
+        )
+        .for_plugin(plugin)
+        .unwrap()
+        .counter::<u64>("built.at.run.time")
+        .build()
+        .unwrap()
+        .add(1, &[]);
+        kit.metrics()
+            .get(&format!("backstage.plugin.{plugin}.built.at.run.time"))
+            .expect("the service's counter")
+            .scope
+            .clone()
+    };
+    assert_eq!(built("sm-versioned"), metric.scope);
+    let spans = capture.spans();
+    let span = spans.iter().find(|s| s.name == "call").expect("span");
+    assert_eq!(span.instrumentation_scope.version(), version);
+    // a plugin no crate declares has no version to give
+    assert_eq!(built("sm-undeclared").version(), None);
+}

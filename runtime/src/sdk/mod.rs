@@ -412,6 +412,7 @@ impl Telemetry {
 
     /// Makes what was built global.
     fn install(&mut self, config: &Config) {
+        crate::global::set_plugin_versions(crate::catalog::plugin_versions);
         crate::global::set_config(config.clone());
         if let Some(provider) = &self.meter_provider {
             crate::global::set_meter_provider(provider.clone());
