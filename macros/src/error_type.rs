@@ -42,6 +42,25 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#errors #item);
     };
     let rt = quote!(::backstage_telemetry::__private);
+    check_impl(&block, &mut errors);
+    let ty = &block.self_ty;
+    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
+    let marker = quote!(impl #impl_generics #rt::RegisteredErrorType for #ty #where_clause {});
+    if !errors.is_empty() {
+        let errors = errors.into_compile_errors();
+        let item = block.to_token_stream();
+        return quote!(#errors #item #marker);
+    }
+    let entry = registry_entry(&rt, ty);
+    quote! {
+        #block
+        #marker
+        #entry
+    }
+}
+
+/// Reports an impl that is not of `ErrorType`, or is generic (it cannot be registered).
+fn check_impl(block: &syn::ItemImpl, errors: &mut Errors) {
     let names_error_type = block
         .trait_
         .as_ref()
@@ -54,9 +73,6 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
              `backstage_telemetry::ErrorType`",
         ));
     }
-    let ty = &block.self_ty;
-    let (impl_generics, _, where_clause) = block.generics.split_for_impl();
-    let marker = quote!(impl #impl_generics #rt::RegisteredErrorType for #ty #where_clause {});
     if !block.generics.params.is_empty() {
         errors.push(syn::Error::new(
             block.generics.span(),
@@ -65,14 +81,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
              `ErrorType` for each concrete error type (a macro_rules! can write them)",
         ));
     }
-    if !errors.is_empty() {
-        let errors = errors.into_compile_errors();
-        let item = block.to_token_stream();
-        return quote!(#errors #item #marker);
-    }
+}
+
+/// The type's entry in the runtime's registry of `ErrorType`s, found by its `TypeId`.
+fn registry_entry(rt: &TokenStream, ty: &syn::Type) -> TokenStream {
     quote! {
-        #block
-        #marker
         const _: () = {
             #[#rt::linkme::distributed_slice(#rt::ERROR_TYPES)]
             #[linkme(crate = #rt::linkme)]

@@ -49,19 +49,7 @@ pub fn validate(
     errors: &mut Errors,
 ) -> Option<Metric> {
     let (kind, value_type) = instrument_type(&declaration.ty, errors)?;
-    let name = lit_str(&declaration.name);
-    if name.is_none() {
-        errors.push(syn::Error::new(
-            declaration.name.span(),
-            "expected the metric name as a string literal, e.g. \"entities.processed\"",
-        ));
-    }
-    let authored = name.as_ref().map(|name| name.value());
-    if let (Some(authored), Some(name)) = (&authored, &name)
-        && let Err(e) = validate_metric_name(authored)
-    {
-        errors.push(syn::Error::new(name.span(), e.short_message()));
-    }
+    let authored = authored_name(&declaration.name, errors);
     let mut metric = Metric {
         kind,
         value_type,
@@ -73,9 +61,61 @@ pub fn validate(
         resolved: Resolved::placeholder(Source::Unresolved),
         span: declaration.name.span(),
     };
-    let mut plugin = None;
     let has_callback = declaration.options.iter().any(|o| o.name() == "callback");
-    for arg in known(declaration.options, ACCEPTED, ACCEPTS, errors) {
+    let plugin = options(&mut metric, declaration.options, errors);
+    if kind.is_observable() && !has_callback {
+        errors.push(syn::Error::new(
+            declaration.ty.span(),
+            format!(
+                "{} needs `callback = |observer| observer.observe(value, &[])`",
+                kind.name()
+            ),
+        ));
+    }
+    if let Some(resolved) = resolve(plugin, enclosing, metric.span, "metric!", errors) {
+        metric.resolved = resolved;
+    }
+    if let Some(authored) = authored {
+        let scope = &metric.resolved.scope;
+        match scope.metric_name(&authored) {
+            Ok(full_name) => metric.full_name = full_name,
+            // the name alone was reported already; this is the prefixed name being too long
+            Err(e) if validate_metric_name(&authored).is_ok() => {
+                errors.push(syn::Error::new(metric.span, e.short_message()));
+            }
+            Err(_) => {}
+        }
+    }
+    Some(metric)
+}
+
+/// The name as authored (`"entities.processed"`), reported when it is not a string literal
+/// or breaks the naming rules; `None` when it is not a string literal.
+fn authored_name(name: &syn::Expr, errors: &mut Errors) -> Option<String> {
+    let Some(literal) = lit_str(name) else {
+        errors.push(syn::Error::new(
+            name.span(),
+            "expected the metric name as a string literal, e.g. \"entities.processed\"",
+        ));
+        return None;
+    };
+    let authored = literal.value();
+    if let Err(e) = validate_metric_name(&authored) {
+        errors.push(syn::Error::new(literal.span(), e.short_message()));
+    }
+    Some(authored)
+}
+
+/// Applies the options (`unit`, `description`, `boundaries`, `callback`) to `metric`,
+/// reporting one that does not fit its kind; the scope named with `plugin = ..`, if any.
+fn options(
+    metric: &mut Metric,
+    options: Vec<Arg>,
+    errors: &mut Errors,
+) -> Option<backstage_telemetry_naming::Scope> {
+    let kind = metric.kind;
+    let mut plugin = None;
+    for arg in known(options, ACCEPTED, ACCEPTS, errors) {
         match arg.name().as_str() {
             "unit" => metric.unit = errors.check(unit(&arg)),
             "description" => {
@@ -102,30 +142,7 @@ pub fn validate(
             _ => plugin = Some(explicit_plugin(&arg, errors)),
         }
     }
-    if kind.is_observable() && !has_callback {
-        errors.push(syn::Error::new(
-            declaration.ty.span(),
-            format!(
-                "{} needs `callback = |observer| observer.observe(value, &[])`",
-                kind.name()
-            ),
-        ));
-    }
-    if let Some(resolved) = resolve(plugin, enclosing, metric.span, "metric!", errors) {
-        metric.resolved = resolved;
-    }
-    if let Some(authored) = authored {
-        let scope = &metric.resolved.scope;
-        match scope.metric_name(&authored) {
-            Ok(full_name) => metric.full_name = full_name,
-            // the name alone was reported above; this is the prefixed name being too long
-            Err(e) if validate_metric_name(&authored).is_ok() => {
-                errors.push(syn::Error::new(metric.span, e.short_message()));
-            }
-            Err(_) => {}
-        }
-    }
-    Some(metric)
+    plugin
 }
 
 /// `Kind<T>`, also written with a path (`metrics::Counter<u64>`). A wrong value type is

@@ -37,25 +37,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
     };
     let mut errors = Errors::default();
     let resolved = scope(kind, attribute, args, &mut errors);
-    let module = errors.check(Module::parse(item.clone()).map_err(|e| {
-        syn::Error::new(
-            e.span(),
-            format!("{attribute} goes on an inline module: `mod name {{ .. }}`"),
-        )
-    }));
-    let Some(Module { head, ident, body }) = module else {
-        let errors = errors.into_compile_errors();
-        return quote!(#errors #item);
-    };
-    let Some(body) = body else {
-        errors.push(syn::Error::new(
-            ident.span(),
-            format!(
-                "{attribute} needs the module's items in place (`mod {ident} {{ .. }}`); for a \
-                 module in its own file, set the crate-wide scope in Cargo.toml: \
-                 `[package.metadata.backstage] pluginId = \"...\"`"
-            ),
-        ));
+    let Some((head, body)) = module_parts(attribute, item.clone(), &mut errors) else {
         let errors = errors.into_compile_errors();
         return quote!(#errors #item);
     };
@@ -68,26 +50,7 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
         .rewrite(body.stream(), walk::Place::Top, &mut errors)
         .unwrap_or_else(|| body.stream());
     check_duplicates(&walk.declared, &mut errors);
-    let infos = walk.declared.iter().map(info);
-    let lines: Vec<u32> = walk.declared.iter().map(line).collect();
-    let observables = &walk.observables;
-    // `init` registers the observable instruments at the top of the module
-    let register = if observables.is_empty() {
-        quote!(::core::option::Option::None)
-    } else {
-        quote!(::core::option::Option::Some(register_observables))
-    };
-    let catalog_entry = resolved.as_ref().map(|r| {
-        crate::catalog::entry(
-            &quote!(__bt),
-            &r.scope,
-            &quote!(METRICS),
-            &lines,
-            &walk.spans,
-            &register,
-        )
-    });
-    let track = resolved.as_ref().map(Resolved::track);
+    let declarations = declarations(&walk, resolved.as_ref());
     // declared even when the module's id is wrong, so the code inside still type-checks
     let statics = module_statics(
         &resolved.map_or_else(
@@ -104,23 +67,78 @@ pub fn expand(kind: ScopeKind, args: TokenStream, item: TokenStream) -> TokenStr
 
             #content
 
-            #track
-
-            #catalog_entry
-
-            /// The metrics declared in this scope: name, kind, value type, unit, description.
-            #[allow(dead_code)]
-            pub const METRICS: &[__bt::MetricInfo] = &[#(#infos),*];
-
-            /// Registers the callbacks of the observable instruments declared at the top of
-            /// this module (others register on first use).
-            #[allow(dead_code)]
-            pub fn register_observables() {
-                #(__bt::LazyLock::force(&#observables);)*
-            }
+            #declarations
         },
     );
     quote!(#errors #head #body)
+}
+
+/// The module's head (attributes, visibility, `mod name`) and its body; `None`, with the
+/// error gathered, for anything but a module with its items in place.
+fn module_parts(
+    attribute: &str,
+    item: TokenStream,
+    errors: &mut Errors,
+) -> Option<(TokenStream, Group)> {
+    let module = errors.check(Module::parse(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("{attribute} goes on an inline module: `mod name {{ .. }}`"),
+        )
+    }))?;
+    let Module { head, ident, body } = module;
+    if body.is_none() {
+        errors.push(syn::Error::new(
+            ident.span(),
+            format!(
+                "{attribute} needs the module's items in place (`mod {ident} {{ .. }}`); for a \
+                 module in its own file, set the crate-wide scope in Cargo.toml: \
+                 `[package.metadata.backstage] pluginId = \"...\"`"
+            ),
+        ));
+    }
+    Some((head, body?))
+}
+
+/// What the module declares after its content: its catalog entry (with the Cargo.toml of
+/// a crate-wide scope tracked), `METRICS` and `register_observables`.
+fn declarations(walk: &walk::Walk, resolved: Option<&Resolved>) -> TokenStream {
+    let infos = walk.declared.iter().map(info);
+    let lines: Vec<u32> = walk.declared.iter().map(line).collect();
+    let observables = &walk.observables;
+    // `init` registers the observable instruments at the top of the module
+    let register = if observables.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(register_observables))
+    };
+    let catalog_entry = resolved.map(|r| {
+        crate::catalog::entry(
+            &quote!(__bt),
+            &r.scope,
+            &quote!(METRICS),
+            &lines,
+            &walk.spans,
+            &register,
+        )
+    });
+    let track = resolved.map(Resolved::track);
+    quote! {
+        #track
+
+        #catalog_entry
+
+        /// The metrics declared in this scope: name, kind, value type, unit, description.
+        #[allow(dead_code)]
+        pub const METRICS: &[__bt::MetricInfo] = &[#(#infos),*];
+
+        /// Registers the callbacks of the observable instruments declared at the top of
+        /// this module (others register on first use).
+        #[allow(dead_code)]
+        pub fn register_observables() {
+            #(__bt::LazyLock::force(&#observables);)*
+        }
+    }
 }
 
 /// The scope the arguments give: `id = "..."`, or nothing for the crate-wide scope of

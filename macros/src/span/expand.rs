@@ -45,98 +45,136 @@ pub fn expand(
     resolved: &Resolved,
     in_walk: Option<usize>,
 ) -> (TokenStream, Option<crate::catalog::SpanSite>) {
-    // a site that shares its module's scope site is listed in the module's catalog entry;
-    // any other (its own `plugin = ..`, or not expanded in a module's walk) lists itself
-    let own_entry = in_walk.is_none() || !resolved.in_module();
     let rt = &resolved.runtime();
     let name = match &args.name {
         Some(name) => name.value(),
         None => function.sig.ident.to_string(),
     };
-    let output = function.sig.output.as_ref();
-    // a site that shares its module's scope site keeps its span metrics at its index there;
-    // any other (its own `plugin = ..`, or not expanded in the walk) has a scope site of its
-    // own, with room for itself only
-    let (site, index) = match in_walk {
-        Some(index) if resolved.in_module() => (TokenStream::new(), index),
-        _ => (resolved.site(1), 0),
+    let (site, index, listed) = declare(args, function, resolved, in_walk, &name);
+    let call = Call {
+        rt,
+        start: start(rt, &name, args, index),
+        in_module: resolved.in_module(),
+        output: function.sig.output.as_ref(),
     };
-    let start = start(rt, &name, args, index);
-    let returns = output.filter(|ty| !mentions_impl(ty));
+    // inner attributes (`#![allow(..)]`) stay on the function's body: a closure's or an
+    // async block's body cannot have them
+    let (inner, block) = split_inner_attributes(&function.body);
+    let body = if function.sig.asyncness {
+        call.async_fn(&block)
+    } else {
+        call.sync_fn(&block)
+    };
+    // The body's braces keep the user's span, so the item still counts as user code for
+    // lints such as `dead_code`.
+    let mut body = Group::new(Delimiter::Brace, quote!(#inner #site #body));
+    body.set_span(function.body.span());
+    let head = &function.head;
+    (quote!(#head #body), listed)
+}
+
+/// What declares the site: nothing when it shares its module's scope site (its span
+/// metrics at its index there, the module listing it: its descriptor is returned), else a
+/// scope site of its own, with room for itself only, and its own catalog entry (its own
+/// `plugin = ..`, or not expanded in a module's walk).
+fn declare(
+    args: &SpanArgs,
+    function: &Function,
+    resolved: &Resolved,
+    in_walk: Option<usize>,
+    name: &str,
+) -> (TokenStream, usize, Option<crate::catalog::SpanSite>) {
     let descriptor = crate::catalog::SpanSite {
-        name: name.clone(),
+        name: name.to_owned(),
         line: crate::catalog::line(function.sig.ident.span()),
         kind: args.kind.unwrap_or_default(),
         metrics: args.metrics,
     };
-    let site = if !own_entry {
-        site
-    } else {
-        let entry = crate::catalog::entry(
-            rt,
-            &resolved.scope,
-            &quote!(&[]),
-            &[],
-            std::slice::from_ref(&descriptor),
-            &quote!(::core::option::Option::None),
-        );
-        quote!(#site #entry)
-    };
+    match in_walk {
+        Some(index) if resolved.in_module() => (TokenStream::new(), index, Some(descriptor)),
+        _ => {
+            let site = resolved.site(1);
+            let entry = crate::catalog::entry(
+                &resolved.runtime(),
+                &resolved.scope,
+                &quote!(&[]),
+                &[],
+                std::slice::from_ref(&descriptor),
+                &quote!(::core::option::Option::None),
+            );
+            (quote!(#site #entry), 0, None)
+        }
+    }
+}
 
-    // inner attributes (`#![allow(..)]`) stay on the function's body: a closure's or an
-    // async block's body cannot have them
-    let (inner, block) = split_inner_attributes(&function.body);
-    let block = &block;
-    let mut tail_block = (!function.sig.asyncness && mentions_async(block.stream()))
-        .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
-        .flatten();
-    let body = if function.sig.asyncness {
-        let record = record(rt, resolved.in_module(), output.is_some(), returns);
-        let future = annotated_async(returns, block);
+/// How a body is run in its span: the runtime's path, the span's start, whether the site
+/// is in a scoped module (how its outcome recorder is named) and the declared return type.
+struct Call<'a> {
+    rt: &'a TokenStream,
+    start: TokenStream,
+    in_module: bool,
+    output: Option<&'a TokenStream>,
+}
+
+impl Call<'_> {
+    /// The return type the body's closure or block is annotated with, unless it mentions
+    /// `impl` (which cannot be written there).
+    fn returns(&self) -> Option<&TokenStream> {
+        self.output.filter(|ty| !mentions_impl(ty))
+    }
+
+    /// An `async fn`'s body: its future run in the span, started at first poll.
+    fn async_fn(&self, block: &Group) -> TokenStream {
+        let Call { rt, start, .. } = self;
+        let record = record(rt, self.in_module, self.output.is_some(), self.returns());
+        let future = annotated_async(self.returns(), block);
         quote! {
-            #site
             let __bt_cx = #start;
             #rt::in_span_async(__bt_cx, #future, #record).await
         }
-    } else if let Some(tail) = tail_block.as_mut().and_then(async_tail) {
+    }
+
+    /// A sync function's body: a closure run in the span, or, when the body ends in an
+    /// `async` block (a function returning `impl Future`), that block's future run in it.
+    fn sync_fn(&self, block: &Group) -> TokenStream {
+        let tail_block = mentions_async(block.stream())
+            .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
+            .flatten();
+        if let Some(mut tail_block) = tail_block
+            && let Some(tail) = async_tail(&mut tail_block)
+        {
+            self.async_tail(tail);
+            let stmts = &tail_block.stmts;
+            return quote!(#(#stmts)*);
+        }
+        let Call { rt, start, .. } = self;
+        let record = record(rt, self.in_module, self.output.is_some(), self.returns());
+        let closure = match self.returns() {
+            Some(ty) => quote!(move || -> #ty #block),
+            None => quote!(move || #block),
+        };
+        quote!(#rt::in_span_sync(#start, #closure, #record))
+    }
+
+    /// Replaces the body's tail `async` block with one that runs it in the span, started at
+    /// first poll, like an `async fn`.
+    fn async_tail(&self, tail: &mut Expr) {
+        let Call { rt, start, .. } = self;
         let mut future =
             std::mem::replace(tail, Expr::Verbatim(TokenStream::new())).into_token_stream();
-        let output = output.and_then(future_output);
-        let record = record(rt, resolved.in_module(), true, output.as_ref());
+        let output = self.output.and_then(future_output);
+        let record = record(rt, self.in_module, true, output.as_ref());
         if let Some(output) = &output {
             // the block's output, known before its outcome is recorded
             future = quote!(#rt::with_output::<#output, _>(#future));
         }
-        // started at first poll, like an `async fn`
         *tail = syn::parse_quote! {
             async move {
                 let __bt_cx = #start;
                 #rt::in_span_async(__bt_cx, #future, #record).await
             }
         };
-        let stmts = tail_block.as_ref().map(|b| &b.stmts);
-        let stmts = stmts.into_iter().flatten();
-        quote! {
-            #site
-            #(#stmts)*
-        }
-    } else {
-        let record = record(rt, resolved.in_module(), output.is_some(), returns);
-        let closure = match returns {
-            Some(ty) => quote!(move || -> #ty #block),
-            None => quote!(move || #block),
-        };
-        quote! {
-            #site
-            #rt::in_span_sync(#start, #closure, #record)
-        }
-    };
-    // The body's braces keep the user's span, so the item still counts as user code for
-    // lints such as `dead_code`.
-    let mut body = Group::new(Delimiter::Brace, quote!(#inner #body));
-    body.set_span(function.body.span());
-    let head = &function.head;
-    (quote!(#head #body), (!own_entry).then_some(descriptor))
+    }
 }
 
 /// The inner attributes a body starts with, and the body without them.

@@ -115,77 +115,87 @@ impl Function {
 
 impl Signature {
     fn read(tokens: &[TokenTree]) -> Option<Self> {
-        let is = |token: &TokenTree, word: &str| matches!(token, TokenTree::Ident(i) if i == word);
-        let mut constness = None;
-        let mut asyncness = false;
         let mut rest = tokens.iter();
-        // attributes, visibility and qualifiers, up to `fn`
-        loop {
-            match rest.next()? {
-                TokenTree::Punct(p) if p.as_char() == '#' => {
-                    rest.next()?;
-                }
-                token if is(token, "fn") => break,
-                token if is(token, "const") => constness = Some(token.span()),
-                token if is(token, "async") => asyncness = true,
-                _ => {}
-            }
-        }
+        let (constness, asyncness) = qualifiers(&mut rest)?;
         let TokenTree::Ident(ident) = rest.next()? else {
             return None;
         };
-        // generics, up to the parameters
-        let mut depth = 0usize;
-        let mut previous_dash = false;
-        loop {
-            let token = rest.next()?;
-            match token {
-                TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && depth == 0 => {
-                    break;
-                }
-                TokenTree::Punct(p) => {
-                    depth = angle_depth(depth, p.as_char(), previous_dash);
-                    previous_dash = p.as_char() == '-';
-                    continue;
-                }
-                _ => {}
-            }
-            previous_dash = false;
-        }
-        // `-> Type`, up to `where`
-        let rest: Vec<&TokenTree> = rest.collect();
-        let output = match rest.as_slice() {
-            [TokenTree::Punct(dash), TokenTree::Punct(gt), ty @ ..]
-                if dash.as_char() == '-' && gt.as_char() == '>' =>
-            {
-                let mut depth = 0usize;
-                let mut previous_dash = false;
-                let end = ty
-                    .iter()
-                    .position(|token| {
-                        if depth == 0 && is(token, "where") {
-                            return true;
-                        }
-                        if let TokenTree::Punct(p) = token {
-                            depth = angle_depth(depth, p.as_char(), previous_dash);
-                            previous_dash = p.as_char() == '-';
-                        } else {
-                            previous_dash = false;
-                        }
-                        false
-                    })
-                    .unwrap_or(ty.len());
-                Some(ty[..end].iter().map(|t| (*t).clone()).collect())
-            }
-            _ => None,
-        };
+        skip_generics(&mut rest)?;
         Some(Signature {
             constness,
             asyncness,
             ident: ident.clone(),
-            output,
+            output: return_type(rest.as_slice()),
         })
     }
+}
+
+fn is(token: &TokenTree, word: &str) -> bool {
+    matches!(token, TokenTree::Ident(i) if i == word)
+}
+
+/// Reads the attributes, visibility and qualifiers up to `fn`: the span of `const`, if
+/// there, and whether `async` is.
+fn qualifiers(rest: &mut std::slice::Iter<'_, TokenTree>) -> Option<(Option<Span>, bool)> {
+    let mut constness = None;
+    let mut asyncness = false;
+    loop {
+        match rest.next()? {
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                rest.next()?;
+            }
+            token if is(token, "fn") => return Some((constness, asyncness)),
+            token if is(token, "const") => constness = Some(token.span()),
+            token if is(token, "async") => asyncness = true,
+            _ => {}
+        }
+    }
+}
+
+/// Reads the generics, up to and with the parameters.
+fn skip_generics(rest: &mut std::slice::Iter<'_, TokenTree>) -> Option<()> {
+    let mut depth = 0usize;
+    let mut previous_dash = false;
+    loop {
+        match rest.next()? {
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && depth == 0 => {
+                return Some(());
+            }
+            TokenTree::Punct(p) => {
+                depth = angle_depth(depth, p.as_char(), previous_dash);
+                previous_dash = p.as_char() == '-';
+            }
+            _ => previous_dash = false,
+        }
+    }
+}
+
+/// The `Type` of `-> Type` at the start of `rest`, up to `where` (or the end).
+fn return_type(rest: &[TokenTree]) -> Option<TokenStream> {
+    let [TokenTree::Punct(dash), TokenTree::Punct(gt), ty @ ..] = rest else {
+        return None;
+    };
+    if dash.as_char() != '-' || gt.as_char() != '>' {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut previous_dash = false;
+    let end = ty
+        .iter()
+        .position(|token| {
+            if depth == 0 && is(token, "where") {
+                return true;
+            }
+            if let TokenTree::Punct(p) = token {
+                depth = angle_depth(depth, p.as_char(), previous_dash);
+                previous_dash = p.as_char() == '-';
+            } else {
+                previous_dash = false;
+            }
+            false
+        })
+        .unwrap_or(ty.len());
+    Some(ty[..end].iter().cloned().collect())
 }
 
 /// Where the inner attributes (`#![..]`) that a body's `tokens` start with end.
