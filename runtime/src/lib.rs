@@ -108,7 +108,8 @@ pub mod __private {
         pub use crate::catalog::link::{DECLARED, Declared};
     }
     pub use crate::metrics::instrument::{__callback, InstrumentSpec};
-    pub use crate::metrics::{Callback, Instrument, MeterScope, MetricInfo, MetricKind};
+    pub use crate::metrics::meter::MeterScope;
+    pub use crate::metrics::{Callback, Instrument, MetricInfo, MetricKind};
     pub use crate::naming::{Scope, ScopeKind, SpanKind};
     pub use crate::site::ScopeSite;
     pub use crate::tracing::ErrorType;

@@ -23,7 +23,7 @@
 
 mod built;
 pub(crate) mod instrument;
-mod meter;
+pub(crate) mod meter;
 mod observable;
 
 use std::sync::Arc;
@@ -40,9 +40,9 @@ pub use instrument::{
     Callback, Counter, CounterValue, Gauge, GaugeValue, Histogram, HistogramValue, Instrument,
     InstrumentBuilder, Observed, UpDownCounter, UpDownCounterValue,
 };
-pub use meter::MeterScope;
+pub(crate) use meter::MeterScope;
 pub use observable::{
-    Observable, ObservableCounter, ObservableCounterValue, ObservableGauge, ObservableGaugeValue,
+    ObservableCounter, ObservableCounterValue, ObservableGauge, ObservableGaugeValue,
     ObservableUpDownCounter, ObservableUpDownCounterValue,
 };
 
