@@ -313,6 +313,15 @@ pub enum Conflict {
         /// The other.
         second: Box<MetricEntry>,
     },
+    /// A span site whose kind and span-metrics flag do not decode: written by macros of
+    /// another release than this runtime's. It is left out of the catalog, and its span
+    /// metrics bind at its first call.
+    UndecodableSpanSite {
+        /// The site's span name.
+        name: &'static str,
+        /// Where it was declared (line 0: the line did not decode either).
+        site: Site,
+    },
 }
 
 impl fmt::Display for Conflict {
@@ -350,6 +359,12 @@ impl fmt::Display for Conflict {
                 second.name,
                 describe(second)
             ),
+            Conflict::UndecodableSpanSite { name, site } => write!(
+                f,
+                "span site `{name}` declared at {site} does not decode (its kind and span-metrics \
+                 flag were written by the macros of another release); build with one release of \
+                 backstage-telemetry and its macros"
+            ),
         }
     }
 }
@@ -359,6 +374,8 @@ impl fmt::Display for Conflict {
 pub struct Catalog {
     metrics: Vec<MetricEntry>,
     spans: Vec<SpanEntry>,
+    /// Span sites whose codes did not decode ([`Conflict::UndecodableSpanSite`]).
+    undecodable: Vec<(&'static str, Site)>,
 }
 
 /// The catalog of this binary now: the macros' declarations, the span-metrics histogram of
@@ -368,6 +385,7 @@ pub fn catalog() -> Catalog {
     let config = crate::global::installed_config();
     let mut metrics = Vec::new();
     let mut spans = Vec::new();
+    let mut undecodable = Vec::new();
     for declared in DECLARED.iter() {
         let scope = Scope::__checked(declared.kind, declared.id);
         let site = |line| Site {
@@ -389,9 +407,12 @@ pub fn catalog() -> Catalog {
             });
         }
         for (&name, &code) in declared.span_names.iter().zip(declared.span_sites) {
-            // made by the macros of the same release (an exact dependency of this crate)
-            let (line, kind, metrics) = SpanKind::unpack_site(code)
-                .expect("a span site's code made by `SpanKind::pack_site`");
+            // made by the macros of the same release (an exact dependency of this crate),
+            // unless two releases were linked
+            let Some((line, kind, metrics)) = SpanKind::unpack_site(code) else {
+                undecodable.push((name, site(0)));
+                continue;
+            };
             spans.push(SpanEntry {
                 name,
                 kind,
@@ -429,7 +450,11 @@ pub fn catalog() -> Catalog {
         metric.boundaries = effective_boundaries(&config, metric);
     }
     metrics.sort_by(|a, b| order(&a.scope, &a.site).cmp(&order(&b.scope, &b.site)));
-    Catalog { metrics, spans }
+    Catalog {
+        metrics,
+        spans,
+        undecodable,
+    }
 }
 
 /// What a histogram exports: the boundaries of a view that applies, else its own, else
@@ -488,7 +513,8 @@ impl Catalog {
     }
 
     /// What a scrape would mix up: every pair of declarations of one exported name that
-    /// differ in kind, value type or unit, and every pair of names Prometheus scrapes as one.
+    /// differ in kind, value type or unit, and every pair of names Prometheus scrapes as one;
+    /// and every span site that does not decode (linked from another release's macros).
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut conflicts = Vec::new();
         let mut by_name: BTreeMap<&str, &MetricEntry> = BTreeMap::new();
@@ -506,6 +532,12 @@ impl Catalog {
                 }
             }
         }
+        conflicts.extend(self.undecodable.iter().map(|(name, site)| {
+            Conflict::UndecodableSpanSite {
+                name,
+                site: site.clone(),
+            }
+        }));
         let mut scraped: BTreeMap<String, &MetricEntry> = BTreeMap::new();
         for metric in by_name.values() {
             for prometheus in metric.prometheus_names() {
@@ -630,5 +662,57 @@ pub fn assert_consistent() {
             conflicts.len(),
             list.join("\n")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope whose second span site was written by the macros of another release: its
+    /// kind code (7) is none of the five.
+    #[linkme::distributed_slice(DECLARED)]
+    static FROM_ANOTHER_RELEASE: link::Declared = link::Declared {
+        kind: ScopeKind::Plugin,
+        id: "catalog-unit",
+        crate_name: "other",
+        crate_version: "9.0.0",
+        module: "other::handlers",
+        file: "src/handlers.rs",
+        metrics: &[],
+        metric_lines: &[],
+        span_names: &["decodes", "does-not-decode"],
+        span_sites: &[SpanKind::Server.pack_site(10, true), (12 << 4) | (7 << 1)],
+        register: None,
+        site: None,
+    };
+
+    #[test]
+    fn a_span_site_that_does_not_decode_is_a_conflict_not_a_default() {
+        let catalog = catalog();
+        let decoded: Vec<_> = catalog
+            .spans()
+            .iter()
+            .filter(|s| s.scope.id() == "catalog-unit")
+            .map(|s| (s.name, s.kind, s.metrics, s.site.line))
+            .collect();
+        assert_eq!(decoded, [("decodes", SpanKind::Server, true, 10)]);
+        let conflicts = catalog.conflicts();
+        let undecodable: Vec<String> = conflicts
+            .iter()
+            .filter(|c| matches!(c, Conflict::UndecodableSpanSite { .. }))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            undecodable,
+            [
+                "span site `does-not-decode` declared at src/handlers.rs:0 (other::handlers) does \
+              not decode (its kind and span-metrics flag were written by the macros of another \
+              release); build with one release of backstage-telemetry and its macros"
+            ]
+        );
+        let panic = std::panic::catch_unwind(assert_consistent).expect_err("a conflict");
+        let message = panic.downcast_ref::<String>().expect("a message");
+        assert!(message.contains("`does-not-decode`"), "{message}");
     }
 }
