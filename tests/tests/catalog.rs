@@ -227,3 +227,100 @@ fn init_reports_the_conflicts_as_set_up_problems() {
     );
     telemetry.shutdown().unwrap();
 }
+
+/// One `metric!` of every kind and value type.
+#[allow(dead_code)]
+#[backstage_telemetry::backstage_plugin(id = "every-kind")]
+mod every_kind {
+    backstage_telemetry::metric! {
+        pub static COUNTER_U64: Counter<u64> = "counter.u64";
+        pub static COUNTER_F64: Counter<f64> = "counter.f64";
+        pub static UP_DOWN_I64: UpDownCounter<i64> = "updowncounter.i64";
+        pub static UP_DOWN_F64: UpDownCounter<f64> = "updowncounter.f64";
+        pub static HISTOGRAM_U64: Histogram<u64> = "histogram.u64";
+        pub static HISTOGRAM_F64: Histogram<f64> = "histogram.f64";
+        pub static GAUGE_U64: Gauge<u64> = "gauge.u64";
+        pub static GAUGE_I64: Gauge<i64> = "gauge.i64";
+        pub static GAUGE_F64: Gauge<f64> = "gauge.f64";
+        pub static OBSERVABLE_COUNTER_U64: ObservableCounter<u64> = "observablecounter.u64",
+            callback = |o| o.observe(1, &[]);
+        pub static OBSERVABLE_COUNTER_F64: ObservableCounter<f64> = "observablecounter.f64",
+            callback = |o| o.observe(1.0, &[]);
+        pub static OBSERVABLE_UP_DOWN_I64: ObservableUpDownCounter<i64> = "observableupdowncounter.i64",
+            callback = |o| o.observe(1, &[]);
+        pub static OBSERVABLE_UP_DOWN_F64: ObservableUpDownCounter<f64> = "observableupdowncounter.f64",
+            callback = |o| o.observe(1.0, &[]);
+        pub static OBSERVABLE_GAUGE_U64: ObservableGauge<u64> = "observablegauge.u64",
+            callback = |o| o.observe(1, &[]);
+        pub static OBSERVABLE_GAUGE_I64: ObservableGauge<i64> = "observablegauge.i64",
+            callback = |o| o.observe(1, &[]);
+        pub static OBSERVABLE_GAUGE_F64: ObservableGauge<f64> = "observablegauge.f64",
+            callback = |o| o.observe(1.0, &[]);
+    }
+}
+
+/// Every kind and value type an instrument can have is in the catalog as declared, whether
+/// a `metric!` declares it or a `MetricsService` builds it at run time: each knows its own
+/// kind and value type (none is left out or guessed).
+#[test]
+fn every_instrument_kind_and_value_type_is_in_the_catalog() {
+    let expected: Vec<(String, MetricKind, &str)> = MetricKind::ALL
+        .iter()
+        .flat_map(|kind| {
+            kind.value_types().iter().map(move |value_type| {
+                let name = format!("{}.{value_type}", kind.name().to_lowercase());
+                (name, *kind, *value_type)
+            })
+        })
+        .collect();
+    assert_eq!(expected.len(), 16);
+    let service = RootMetricsService::from_config(&Config::default())
+        .for_plugin("every-kind-built")
+        .unwrap();
+    macro_rules! built {
+        ($method:ident, $ty:ty $(, $value:expr)?) => {
+            let name = format!(
+                "{}.{}",
+                stringify!($method).replace('_', ""),
+                stringify!($ty)
+            );
+            let _ = service
+                .$method::<$ty>(&name)
+                $(.with_callback(|o| o.observe($value, &[])))?
+                .build()
+                .unwrap();
+        };
+    }
+    built!(counter, u64);
+    built!(counter, f64);
+    built!(up_down_counter, i64);
+    built!(up_down_counter, f64);
+    built!(histogram, u64);
+    built!(histogram, f64);
+    built!(gauge, u64);
+    built!(gauge, i64);
+    built!(gauge, f64);
+    built!(observable_counter, u64, 1);
+    built!(observable_counter, f64, 1.0);
+    built!(observable_up_down_counter, i64, 1);
+    built!(observable_up_down_counter, f64, 1.0);
+    built!(observable_gauge, u64, 1);
+    built!(observable_gauge, i64, 1);
+    built!(observable_gauge, f64, 1.0);
+    let catalog = catalog::catalog();
+    for plugin in ["every-kind", "every-kind-built"] {
+        let prefix = format!("backstage.plugin.{plugin}.");
+        let mut listed: Vec<(String, MetricKind, &str)> = catalog
+            .metrics()
+            .iter()
+            .filter_map(|m| {
+                let name = m.name.strip_prefix(&prefix)?;
+                Some((name.to_owned(), m.kind, m.value_type))
+            })
+            .collect();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut expected = expected.clone();
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(listed, expected, "{plugin}");
+    }
+}
