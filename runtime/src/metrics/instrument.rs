@@ -24,16 +24,19 @@ use crate::naming::{MetricKind, NameError, validate_boundaries, validate_unit};
 pub struct InstrumentSpec {
     pub(super) meter: MeterRef,
     pub(super) name: Held<str>,
-    pub(super) description: Option<Held<str>>,
-    pub(super) unit: Option<Held<str>>,
+    /// Empty: none.
+    pub(super) description: Held<str>,
+    /// Empty: none.
+    pub(super) unit: Held<str>,
     boundaries: Option<Held<[f64]>>,
 }
 
 /// A part of a spec: given at compile time or made at run time.
 ///
-/// Not a `Cow`: the compiler proves `Sync` for every instrument `static` that `metric!`
-/// declares, field by field, and finding a `Cow`'s owned type through `ToOwned` makes
-/// that proof dearer (BENCHMARKS.md, "Compile time").
+/// Not a `Cow`, and a description or unit not given is empty rather than `None`: the
+/// compiler proves `Sync` for every instrument `static` that `metric!` declares, field by
+/// field and again for each, and finding a `Cow`'s owned type through `ToOwned`, or going
+/// through an `Option`, makes that proof dearer (BENCHMARKS.md, "Compile time").
 #[derive(Debug)]
 pub(super) enum Held<T: ?Sized + 'static> {
     Static(&'static T),
@@ -69,12 +72,10 @@ impl Held<str> {
         }
     }
 
-    const fn given(value: &'static str) -> Option<Self> {
-        if value.is_empty() {
-            None
-        } else {
-            Some(Held::Static(value))
-        }
+    /// Whether it is empty (a description or unit not given).
+    fn is_empty(&self) -> bool {
+        let value: &str = self;
+        value.is_empty()
     }
 }
 
@@ -91,8 +92,8 @@ impl InstrumentSpec {
         InstrumentSpec {
             meter: MeterRef::Static(meter),
             name: Held::Static(name),
-            description: Held::given(description),
-            unit: Held::given(unit),
+            description: Held::Static(description),
+            unit: Held::Static(unit),
             boundaries: match boundaries {
                 Some(boundaries) => Some(Held::Static(boundaries)),
                 None => None,
@@ -116,8 +117,8 @@ impl InstrumentSpec {
         InstrumentSpec {
             meter: MeterRef::Static(meter),
             name: Held::Shared(name.into()),
-            description: Some(Held::Static(description)),
-            unit: Some(Held::Static(unit)),
+            description: Held::Static(description),
+            unit: Held::Static(unit),
             boundaries: boundaries.map(|boundaries| Held::Shared(boundaries.into())),
         }
     }
@@ -204,8 +205,8 @@ impl<'a, I: Instrument> InstrumentBuilder<'a, I> {
         let spec = InstrumentSpec {
             meter: MeterRef::Shared(self.service.meter.clone()),
             name: Held::Shared(name.into()),
-            description: self.description.map(held),
-            unit: self.unit.map(held),
+            description: self.description.map_or(Held::Static(""), held),
+            unit: self.unit.map_or(Held::Static(""), held),
             boundaries: self
                 .boundaries
                 .map(|boundaries| Held::Shared(boundaries.into())),
@@ -260,11 +261,11 @@ pub(super) mod sealed {
 macro_rules! configure {
     ($builder:expr, $spec:expr) => {{
         let mut builder = $builder;
-        if let Some(description) = &$spec.description {
-            builder = builder.with_description(description.cow());
+        if !$spec.description.is_empty() {
+            builder = builder.with_description($spec.description.cow());
         }
-        if let Some(unit) = &$spec.unit {
-            builder = builder.with_unit(unit.cow());
+        if !$spec.unit.is_empty() {
+            builder = builder.with_unit($spec.unit.cow());
         }
         builder
     }};
