@@ -107,9 +107,9 @@ pub mod __private {
     pub mod catalog {
         pub use crate::catalog::link::{DECLARED, Declared};
     }
-    pub use crate::metrics::instrument::{__callback, InstrumentSpec};
+    pub use crate::metrics::instrument::{__callback, Callback, InstrumentSpec};
     pub use crate::metrics::meter::MeterScope;
-    pub use crate::metrics::{Callback, Instrument, MetricInfo, MetricKind};
+    pub use crate::metrics::{Instrument, MetricInfo, MetricKind};
     pub use crate::naming::{Scope, ScopeKind, SpanKind};
     pub use crate::site::ScopeSite;
     pub use crate::tracing::ErrorType;

@@ -37,7 +37,7 @@ use crate::naming::{NameError, Scope};
 pub(crate) use built::{Built, all as built};
 pub(crate) use instrument::InstrumentSpec;
 pub use instrument::{
-    Callback, Counter, CounterValue, Gauge, GaugeValue, Histogram, HistogramValue, Instrument,
+    Counter, CounterValue, Gauge, GaugeValue, Histogram, HistogramValue, Instrument,
     InstrumentBuilder, Observed, UpDownCounter, UpDownCounterValue,
 };
 pub(crate) use meter::MeterScope;
