@@ -71,12 +71,6 @@ impl Held<str> {
             Held::Shared(value) => Cow::Owned(value.to_string()),
         }
     }
-
-    /// Whether it is empty (a description or unit not given).
-    fn is_empty(&self) -> bool {
-        let value: &str = self;
-        value.is_empty()
-    }
 }
 
 impl InstrumentSpec {

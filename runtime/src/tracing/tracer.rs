@@ -37,23 +37,38 @@ pub(crate) struct BoundTracer {
     /// False for the no-op provider: spans are skipped entirely.
     pub(crate) recording: bool,
     capture_end_user: bool,
-    /// `backstage.plugin.id` (or `backstage.core.id`), made once.
-    id_attribute: KeyValue,
-    /// Its key and value, when both are `'static` (every scope the macros declare).
-    static_id: Option<(&'static str, &'static str)>,
+    /// `backstage.plugin.id` (or `backstage.core.id`).
+    id_attribute: IdAttribute,
     /// Which `#[span]` sites of the scope record span metrics.
     pub(crate) timed: TimedSites,
 }
 
+/// A scope's attribute, as each new span gets it.
+enum IdAttribute {
+    /// Its `'static` key and value (every scope the macros declare), made anew for each
+    /// span: a few instructions, where a `KeyValue` clone, with its two enums matched, is
+    /// about 50 of every span (measured).
+    Static(&'static str, &'static str),
+    /// Made once and cloned (a service's scope, whose id is owned).
+    Made(KeyValue),
+}
+
+impl IdAttribute {
+    fn of(scope: &Scope) -> Self {
+        match scope.id_cow() {
+            Cow::Borrowed(id) => IdAttribute::Static(scope.id_attribute_key(), id),
+            Cow::Owned(_) => IdAttribute::Made(crate::naming::id_attribute(scope)),
+        }
+    }
+}
+
 impl BoundTracer {
-    /// The scope attribute for a new span: made from its `'static` parts when it has them
-    /// (measured: a `KeyValue` clone, with its two enums matched, is about 50 instructions
-    /// of every span, a new one from `'static` parts a few).
+    /// The scope attribute for a new span.
     #[inline]
     pub(crate) fn id_attribute(&self) -> KeyValue {
-        match self.static_id {
-            Some((key, value)) => KeyValue::new(Key::from_static_str(key), value),
-            None => self.id_attribute.clone(),
+        match &self.id_attribute {
+            IdAttribute::Static(key, value) => KeyValue::new(Key::from_static_str(key), *value),
+            IdAttribute::Made(attribute) => attribute.clone(),
         }
     }
 
@@ -164,11 +179,7 @@ impl ScopeTracer {
                 tracer,
                 recording,
                 capture_end_user: config.capture_end_user(),
-                id_attribute: crate::naming::id_attribute(scope),
-                static_id: match scope.id_cow() {
-                    Cow::Borrowed(id) => Some((scope.id_attribute_key(), *id)),
-                    Cow::Owned(_) => None,
-                },
+                id_attribute: IdAttribute::of(scope),
                 timed: TimedSites {
                     asking: timed(true),
                     others: timed(false),
