@@ -18,6 +18,7 @@ mod metric;
 mod module;
 mod scope;
 mod span;
+mod words;
 
 use backstage_telemetry_naming::ScopeKind;
 

@@ -20,6 +20,7 @@ use crate::args::Errors;
 use crate::metric::{self, Metric};
 use crate::scope::{Enclosing, nested_module_imports};
 use crate::span;
+use crate::words::{ends_with_word, follows_word, is_word_char};
 
 pub struct Walk {
     enclosing: Enclosing,
@@ -46,7 +47,9 @@ impl Names {
             metric: vec!["metric".to_owned()],
             scope: vec!["backstage_plugin".to_owned(), "backstage_core".to_owned()],
         };
-        names.find_renames(body, false);
+        if may_rename(&body.to_string()) {
+            names.find_renames(body, false);
+        }
         names
     }
 
@@ -80,6 +83,38 @@ impl Names {
             }
         }
     }
+}
+
+impl Names {
+    /// Whether printed tokens may hold anything the walk rewrites: an attribute (`#`), a
+    /// `metric!` under one of its names, or a nested module (`mod`). Reading the text that
+    /// rustc prints costs a fraction of reading every token (most function bodies hold
+    /// none of them); a `#` or `!` in a string only costs that read.
+    fn may_occur_in(&self, text: &str) -> bool {
+        text.contains('#')
+            || follows_word(text, "mod", |_| true)
+            || text.match_indices('!').any(|(at, _)| {
+                let before = text[..at].trim_end();
+                self.metric.iter().any(|name| ends_with_word(before, name))
+            })
+    }
+}
+
+/// Whether the printed tokens hold one of the macros' names followed by `as`: a rename
+/// `name as alias` prints as those words with only whitespace between them, so without
+/// such a pair there is none, and the token walk looking for them is skipped (it reads the
+/// text of every identifier in the module). Any other pair, in a cast, a string or another
+/// import, only costs that walk.
+fn may_rename(text: &str) -> bool {
+    ["span", "metric", "backstage_plugin", "backstage_core"]
+        .iter()
+        .any(|name| {
+            follows_word(text, name, |rest| {
+                rest.trim_start()
+                    .strip_prefix("as")
+                    .is_some_and(|rest| !rest.starts_with(is_word_char))
+            })
+        })
 }
 
 /// What an attribute is, as far as the walk cares.
@@ -208,6 +243,9 @@ impl Walk {
         place: Place,
         errors: &mut Errors,
     ) -> Option<TokenStream> {
+        if place != Place::Top && !self.names.may_occur_in(&stream.to_string()) {
+            return None;
+        }
         let tokens: Vec<TokenTree> = stream.into_iter().collect();
         let tokens = tokens.as_slice();
         let mut level = Level::new(tokens.len());
@@ -526,4 +564,44 @@ fn span_in_place(tokens: &[TokenTree], at: usize) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Names, may_rename};
+
+    fn names() -> Names {
+        Names {
+            span: vec!["span".to_owned()],
+            metric: vec!["metric".to_owned(), "counted".to_owned()],
+            scope: vec!["backstage_plugin".to_owned()],
+        }
+    }
+
+    #[test]
+    fn a_rename_is_found_in_the_printed_tokens_however_it_is_spaced() {
+        assert!(may_rename(
+            "use backstage_telemetry :: { span as traced } ;"
+        ));
+        assert!(may_rename("use backstage_telemetry::span\nas traced;"));
+        assert!(may_rename("use x::{metric as m, backstage_core as core};"));
+        assert!(!may_rename(
+            "let width = height as u64; let spans = 3; fn span() {}"
+        ));
+        assert!(!may_rename(
+            "use x::span_as_well; use y::ispan as other; use z::spans as s;"
+        ));
+        assert!(!may_rename("use x::span as_;"));
+    }
+
+    #[test]
+    fn a_body_is_read_token_by_token_only_when_it_may_hold_what_the_walk_rewrites() {
+        let names = names();
+        assert!(names.may_occur_in("let x = 1; # [span] fn inner() {}"));
+        assert!(names.may_occur_in("let c = backstage_telemetry :: metric ! (\"a\");"));
+        assert!(names.may_occur_in("let c = counted!(\"a\");"));
+        assert!(names.may_occur_in("mod inner { fn f() {} }"));
+        assert!(!names.may_occur_in("if x != y { println!(\"{x}\") } let module = 1; nomod();"));
+        assert!(!names.may_occur_in("let c = metrics!(1); let d = my_metric!(2);"));
+    }
 }

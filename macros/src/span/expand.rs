@@ -56,6 +56,7 @@ pub fn expand(
         start: start(rt, &name, args, index),
         in_module: resolved.in_module(),
         output: function.sig.output.as_ref(),
+        returns: function.sig.output.as_ref().filter(|ty| !mentions_impl(ty)),
     };
     // inner attributes (`#![allow(..)]`) stay on the function's body: a closure's or an
     // async block's body cannot have them
@@ -108,26 +109,23 @@ fn declare(
 }
 
 /// How a body is run in its span: the runtime's path, the span's start, whether the site
-/// is in a scoped module (how its outcome recorder is named) and the declared return type.
+/// is in a scoped module (how its outcome recorder is named), the declared return type and
+/// the one the body's closure or block is annotated with (`returns`: the same, unless it
+/// mentions `impl`, which cannot be written there).
 struct Call<'a> {
     rt: &'a TokenStream,
     start: TokenStream,
     in_module: bool,
     output: Option<&'a TokenStream>,
+    returns: Option<&'a TokenStream>,
 }
 
 impl Call<'_> {
-    /// The return type the body's closure or block is annotated with, unless it mentions
-    /// `impl` (which cannot be written there).
-    fn returns(&self) -> Option<&TokenStream> {
-        self.output.filter(|ty| !mentions_impl(ty))
-    }
-
     /// An `async fn`'s body: its future run in the span, started at first poll.
     fn async_fn(&self, block: &Group) -> TokenStream {
         let Call { rt, start, .. } = self;
-        let record = record(rt, self.in_module, self.output.is_some(), self.returns());
-        let future = annotated_async(self.returns(), block);
+        let record = record(rt, self.in_module, self.output.is_some(), self.returns);
+        let future = annotated_async(self.returns, block);
         quote! {
             let __bt_cx = #start;
             #rt::in_span_async(__bt_cx, #future, #record).await
@@ -137,7 +135,7 @@ impl Call<'_> {
     /// A sync function's body: a closure run in the span, or, when the body ends in an
     /// `async` block (a function returning `impl Future`), that block's future run in it.
     fn sync_fn(&self, block: &Group) -> TokenStream {
-        let tail_block = mentions_async(block.stream())
+        let tail_block = mentions_async(tail(block.stream()))
             .then(|| syn::parse2::<Block>(block.to_token_stream()).ok())
             .flatten();
         if let Some(mut tail_block) = tail_block
@@ -148,8 +146,8 @@ impl Call<'_> {
             return quote!(#(#stmts)*);
         }
         let Call { rt, start, .. } = self;
-        let record = record(rt, self.in_module, self.output.is_some(), self.returns());
-        let closure = match self.returns() {
+        let record = record(rt, self.in_module, self.output.is_some(), self.returns);
+        let closure = match self.returns {
             Some(ty) => quote!(move || -> #ty #block),
             None => quote!(move || #block),
         };
@@ -279,11 +277,7 @@ fn annotated_async(returns: Option<&TokenStream>, block: &Group) -> TokenStream 
 
 /// Whether a return type has an `impl Trait` anywhere in it (it cannot be written in a body).
 fn mentions_impl(ty: &TokenStream) -> bool {
-    ty.clone().into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-        proc_macro2::TokenTree::Group(group) => mentions_impl(&group.stream()),
-        _ => false,
-    })
+    crate::words::follows_word(&ty.to_string(), "impl", |_| true)
 }
 
 /// `X` in a return type such as `impl Future<Output = X> + Send` or
@@ -339,8 +333,21 @@ fn generic_types(path: &syn::Path) -> impl Iterator<Item = &Type> {
         })
 }
 
+/// The tokens of a body after its last statement ending in `;`: its tail expression, with
+/// any statements before it that end in a block.
+fn tail(body: TokenStream) -> Vec<TokenTree> {
+    let mut tokens: Vec<TokenTree> = body.into_iter().collect();
+    if let Some(end) = tokens
+        .iter()
+        .rposition(|token| matches!(token, TokenTree::Punct(p) if p.as_char() == ';'))
+    {
+        tokens.drain(..=end);
+    }
+    tokens
+}
+
 /// Whether the body's own tokens (not nested blocks') use `async`.
-fn mentions_async(tokens: TokenStream) -> bool {
+fn mentions_async(tokens: impl IntoIterator<Item = TokenTree>) -> bool {
     tokens.into_iter().any(|token| match token {
         proc_macro2::TokenTree::Ident(ident) => ident == "async",
         // `Box::pin(async move { .. })`: the call's parentheses

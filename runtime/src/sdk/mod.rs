@@ -598,7 +598,7 @@ impl Telemetry {
                 ));
             }
         };
-        match prometheus::PrometheusServer::start(host, port, registry) {
+        match prometheus::PrometheusServer::serve(host, port, registry) {
             Ok(server) => {
                 self.prometheus = Some(server);
                 Ok(builder.with_reader(exporter))

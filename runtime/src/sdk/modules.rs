@@ -450,7 +450,7 @@ impl ModuleStop {
     pub(super) fn begin(&self, deadline: Instant) {
         *crate::sync::lock(&self.deadline) = Some(deadline);
         for part in crate::sync::lock(&self.parts).iter() {
-            part.start(deadline.saturating_duration_since(Instant::now()));
+            part.spawn(deadline.saturating_duration_since(Instant::now()));
         }
     }
 
@@ -501,9 +501,9 @@ impl fmt::Debug for Stopper {
 type StopPart = Box<dyn FnOnce(Duration) -> OTelSdkResult + Send>;
 
 impl Stopper {
-    /// Starts the part's shutdown on a thread of its own, with `limit`; a second call does
+    /// Runs the part's shutdown on a thread of its own, with `limit`; a second call does
     /// nothing.
-    fn start(self: &Arc<Self>, limit: Duration) {
+    fn spawn(self: &Arc<Self>, limit: Duration) {
         let Some(shutdown) = crate::sync::lock(&self.shutdown).take() else {
             return;
         };
@@ -655,7 +655,7 @@ impl<T: ?Sized + Send + Sync + 'static> Contained<T> {
             Some(deadline) => deadline,
             // a provider shut down by other means than `Telemetry`'s shutdown
             None => {
-                self.stopper.start(self.stop.timeout);
+                self.stopper.spawn(self.stop.timeout);
                 Instant::now() + self.stop.timeout
             }
         };

@@ -60,7 +60,7 @@ pub(crate) struct PrometheusServer {
 
 impl PrometheusServer {
     /// Binds `host:port` and serves `registry` at `/metrics`.
-    pub fn start(host: &str, port: u16, registry: Registry) -> Result<Self, SetupProblem> {
+    pub fn serve(host: &str, port: u16, registry: Registry) -> Result<Self, SetupProblem> {
         let bind_problem = |why: String| {
             SetupProblem::new(
                 format!("the /metrics server on {host}:{port}"),
