@@ -474,15 +474,22 @@ fn shutdown_is_bounded_with_a_silent_collector() {
     eprintln!(
         "shutdown with a silent collector: default deadline {default_ms} ms; 1000 ms deadline {short_ms} ms"
     );
-    // both providers were still waiting on the collector at the deadline
-    assert!(
-        default_line.contains("not finished within 5000 ms"),
-        "{default_line}"
-    );
-    assert!(
-        short_line.contains("not finished within 1000 ms"),
-        "{short_line}"
-    );
+    // both providers failed on the collector: still waiting at the deadline, or given up
+    // by the SDK's own shutdown timeout, which is the same deadline (whichever a loaded
+    // machine reports first)
+    for (line, deadline) in [(&default_line, 5000), (&short_line, 1000)] {
+        for signal in ["traces", "metrics"] {
+            let part = line
+                .split("; ")
+                .find(|part| part.contains(&format!("{signal}: ")))
+                .unwrap_or_else(|| panic!("{signal} in {line}"));
+            assert!(
+                part.contains(&format!("not finished within {deadline} ms"))
+                    || part.contains("what was pending could not be exported"),
+                "{line}"
+            );
+        }
+    }
     // the deadline holds for everything together (slack for process scheduling)
     assert!(default_ms < 6_500, "{default_line}");
     assert!(short_ms < 2_500, "{short_line}");
