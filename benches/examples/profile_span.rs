@@ -1,6 +1,6 @@
 //! Runs one variant many times, for `valgrind --tool=callgrind` (and
 //! `benches/callgrind/run.py`, which compares them):
-//! `profile_span VARIANT [iterations] [sampled|unsampled|reinstalled|none|init]`.
+//! `profile_span VARIANT [iterations] [sampled|unsampled|reinstalled|none|init|init_ratio]`.
 //!
 //! Variants: `ours`, `ours_attribute`, `ours_async` (`#[span]` functions), `ours_metrics`
 //! (`#[span(metrics)]`); `same`,
@@ -14,7 +14,8 @@
 //! samples none, `reinstalled` the sampled one
 //! after the sites were used and new providers were installed (late binding), `none` no SDK at all,
 //! `init` what `backstage_telemetry::init` installs with zero configuration (metrics off):
-//! an SDK tracer provider without exporters, so log lines carry span ids.
+//! an SDK tracer provider without exporters, so log lines carry span ids; `init_ratio` `init`
+//! with `parentbased_traceidratio` at 0 and a span processor (every root dropped).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -53,6 +54,28 @@ fn main() {
             .expect("config");
             Some(backstage_telemetry::init(&config))
         }
+        "init_ratio" => {
+            // an operator's ratio, with somewhere for kept spans to go: every root is
+            // dropped (ratio 0), by the decision on its new trace id
+            let config = backstage_telemetry::Config::from_yaml_str(
+                "app-config.yaml",
+                "backend:\n  telemetry:\n    metrics:\n      exporter: none\n    traces:\n      exporter: none\n      sampler: parentbased_traceidratio\n      samplerArg: 0\n",
+            )
+            .expect("config");
+            let kept = backstage_telemetry::sdk::module("kept", |parts| {
+                parts.add_span_processor(Kept);
+                Ok(())
+            });
+            let telemetry = backstage_telemetry::Telemetry::builder(&config)
+                .with_module(kept)
+                .init();
+            assert!(
+                telemetry.problems().is_empty(),
+                "{:?}",
+                telemetry.problems()
+            );
+            Some(telemetry)
+        }
         other => panic!("unknown set-up {other}"),
     };
     common::warm_up();
@@ -86,4 +109,22 @@ fn main() {
         sum = sum.wrapping_add(call(std::hint::black_box(i)));
     }
     println!("{variant}: {sum}");
+}
+
+/// A span processor that keeps nothing (spans kept by the sampler would reach it).
+#[derive(Debug)]
+struct Kept;
+
+impl opentelemetry_sdk::trace::SpanProcessor for Kept {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, _: opentelemetry_sdk::trace::SpanData) {}
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(
+        &self,
+        _: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
 }

@@ -119,6 +119,13 @@ pub(crate) fn tracer_generation() -> u64 {
     TRACER_GENERATION.load(Ordering::Acquire)
 }
 
+/// Makes every tracer bind again on its next use, to the same provider (what it learned
+/// of that provider when it bound has changed).
+#[cfg(feature = "sdk")]
+pub(crate) fn rebind_tracers() {
+    TRACER_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Registers an observable with the current provider now and with every later one.
 pub(crate) fn register_observable(observable: Arc<dyn Register>) {
     let mut observables = lock(&OBSERVABLES);
@@ -167,9 +174,24 @@ pub(crate) fn plugin_version(id: &str) -> Option<&'static str> {
     PLUGIN_VERSIONS.get()?.get(id).copied()
 }
 
-/// Set once something reads the scope of the active span from the context (the JSON logs);
-/// until then spans do not carry it, which saves an allocation per span.
+/// Set once something reads the scope of the active span from the context (the logs, or
+/// span processors for the spans started inside); until then spans do not carry it, which
+/// saves an allocation per span.
 pub(crate) static SCOPE_IN_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+/// Set once the logs read the scope of the active span from the context (a log line in a
+/// span the sampler dropped has its plugin too). Span processors need it only in spans
+/// that record: a span the sampler drops has no recorded descendant under the samplers
+/// `init` configures.
+#[cfg_attr(not(feature = "sdk"), allow(dead_code))]
+pub(crate) static SCOPE_FOR_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Spans carry their scope in their context from now on, for the logs.
+#[cfg_attr(not(feature = "logs"), allow(dead_code))]
+pub(crate) fn scope_for_logs() {
+    SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
+    SCOPE_FOR_LOGS.store(true, Ordering::Relaxed);
+}
 
 /// Instrumentation scope names made `'static` (see [`intern`]).
 static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());

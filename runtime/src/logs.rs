@@ -27,7 +27,6 @@
 //! ```
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
@@ -41,7 +40,6 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
-use crate::global::SCOPE_IN_CONTEXT;
 use crate::naming::ScopeKind;
 use crate::tracing::ActiveScope;
 
@@ -103,7 +101,7 @@ impl JsonLogs {
     /// ([`Config::reported_service_name`]).
     pub fn new(config: &Config) -> Self {
         // From now on spans carry their scope in their context, for the `plugin` field.
-        SCOPE_IN_CONTEXT.store(true, Ordering::Relaxed);
+        crate::global::scope_for_logs();
         let service = config.reported_service_name(&|name| std::env::var(name).ok());
         JsonLogs {
             service,

@@ -33,7 +33,6 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::settings::{Batch, Exporter, Settings};
 use super::{Telemetry, console};
-use crate::global::SCOPE_IN_CONTEXT;
 use crate::tracing::ActiveScope;
 
 /// Crates whose events are never exported as log records: OpenTelemetry's own (exporting
@@ -96,7 +95,7 @@ impl Telemetry {
             processors += 1;
         }
         if processors > 0 {
-            SCOPE_IN_CONTEXT.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::global::scope_for_logs();
             self.logger_provider = Some(builder.build());
         }
     }

@@ -57,6 +57,7 @@ mod tls;
 mod unique;
 mod views;
 
+use crate::tracing::unsampled::KnownSampler;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -223,6 +224,11 @@ fn resource(config: &Config, extra: Vec<opentelemetry::KeyValue>) -> Resource {
 #[must_use = "dropping the guard shuts telemetry down"]
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
+    /// The tracer provider's sampler, when it is one of the SDK's built-in samplers (not a
+    /// module's): the spans it drops are made without the SDK (`tracing::unsampled`).
+    known_sampler: Option<KnownSampler>,
+    /// The tracer generation installing the tracer provider made.
+    tracer_generation: Option<u64>,
     meter_provider: Option<SdkMeterProvider>,
     #[cfg(feature = "logs")]
     logger_provider: Option<opentelemetry_sdk::logs::SdkLoggerProvider>,
@@ -273,6 +279,8 @@ impl Telemetry {
         let settings = Settings::resolve(config, env);
         let mut telemetry = Telemetry {
             tracer_provider: None,
+            known_sampler: None,
+            tracer_generation: None,
             meter_provider: None,
             #[cfg(feature = "logs")]
             logger_provider: None,
@@ -385,6 +393,7 @@ impl Telemetry {
             processors += 1;
         }
         let sampler: Box<dyn opentelemetry_sdk::trace::ShouldSample> = if processors == 0 {
+            telemetry.known_sampler = Some(KnownSampler::PARENT_BASED_ALWAYS_OFF);
             Box::new(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
                 opentelemetry_sdk::trace::Sampler::AlwaysOff,
             )))
@@ -392,12 +401,18 @@ impl Telemetry {
             // the operator's sampler, else a module's, else the default
             match parts.sampler.take() {
                 Some(sampler) if settings.sampler.is_none() => sampler,
-                _ => Box::new(sdk_sampler(
-                    settings.sampler.unwrap_or(Sampler::ParentBasedAlwaysOn),
-                )),
+                _ => {
+                    let sampler = settings.sampler.unwrap_or(Sampler::ParentBasedAlwaysOn);
+                    telemetry.known_sampler = known_sampler(sampler);
+                    Box::new(sdk_sampler(sampler))
+                }
             }
         };
-        builder = builder.with_sampler(sampler);
+        // ids the spans the sampler drops are made with too: a root the sampler keeps on a
+        // trace id drawn before the SDK starts it gets that trace id (`unsampled::Ids`)
+        builder = builder
+            .with_sampler(sampler)
+            .with_id_generator(crate::tracing::unsampled::Ids);
         telemetry.tracer_provider = Some(builder.build());
 
         #[cfg(feature = "logs")]
@@ -420,7 +435,11 @@ impl Telemetry {
             crate::catalog::register_observables();
         }
         if let Some(provider) = &self.tracer_provider {
+            // remembered for the generation the install makes, before any tracer binds to it
+            let generation = crate::global::tracer_generation() + 1;
+            crate::tracing::unsampled::remember(generation, self.known_sampler);
             crate::global::set_tracer_provider(provider.clone());
+            self.tracer_generation = Some(generation);
         }
         // every outcome of every span site with span metrics, at 0 from now
         crate::catalog::bind_span_metrics();
@@ -480,6 +499,12 @@ impl Telemetry {
         let stopping = &self.stopping;
         let (done, finished) = mpsc::channel::<(&'static str, Result<(), String>)>();
         let mut parts: Vec<(&'static str, StopPart)> = Vec::new();
+        // spans from now are the SDK's own, which knows its provider is shut down
+        if let Some(generation) = self.tracer_generation.take()
+            && crate::tracing::unsampled::forget(generation)
+        {
+            crate::global::rebind_tracers();
+        }
         if let Some(provider) = self.tracer_provider.take() {
             parts.push(provider_part(Signal::Traces, stopping, move || {
                 provider.shutdown_with_timeout(timeout)
@@ -684,6 +709,19 @@ fn built_in<'s>(settings: &'s Settings, parts: &modules::Parts, signal: Signal) 
     } else {
         exporters
     }
+}
+
+/// The decisions of [`sdk_sampler`]`(sampler)`, known without the SDK; none for
+/// `always_on`, which drops no span (asking it would only cost the spans it keeps).
+fn known_sampler(sampler: Sampler) -> Option<KnownSampler> {
+    Some(match sampler {
+        Sampler::AlwaysOn => return None,
+        Sampler::AlwaysOff => KnownSampler::ALWAYS_OFF,
+        Sampler::TraceIdRatio(ratio) => KnownSampler::trace_id_ratio(ratio),
+        Sampler::ParentBasedAlwaysOn => KnownSampler::PARENT_BASED_ALWAYS_ON,
+        Sampler::ParentBasedAlwaysOff => KnownSampler::PARENT_BASED_ALWAYS_OFF,
+        Sampler::ParentBasedTraceIdRatio(ratio) => KnownSampler::parent_based_trace_id_ratio(ratio),
+    })
 }
 
 /// The SDK's sampler for one the settings name.

@@ -21,6 +21,8 @@ mod options;
 pub(crate) mod outcome;
 pub(crate) mod run;
 pub(crate) mod tracer;
+#[cfg(feature = "sdk")]
+pub(crate) mod unsampled;
 
 use std::borrow::Cow;
 use std::future::Future;

@@ -16,6 +16,8 @@ use opentelemetry::{Context, InstrumentationScope, Key, KeyValue};
 use super::{INVALID_ATTRIBUTE_KEYS_ATTRIBUTE, INVALID_NAME_ATTRIBUTE, SpanOptions, UNNAMED_SPAN};
 use crate::binding::Binding;
 use crate::config::Config;
+#[cfg(feature = "sdk")]
+use crate::global::SCOPE_FOR_LOGS;
 use crate::global::{SCOPE_IN_CONTEXT, meter_installed, tracer_generation};
 use crate::instrumentation::tracer_scope;
 use crate::naming::{Scope, SpanKind, validate_attribute_key, validate_span_name};
@@ -41,6 +43,10 @@ pub(crate) struct BoundTracer {
     id_attribute: IdAttribute,
     /// Which `#[span]` sites of the scope record span metrics.
     pub(crate) timed: TimedSites,
+    /// The sampler, when `init` built the provider: the spans it drops are made without
+    /// the SDK (`unsampled`).
+    #[cfg(feature = "sdk")]
+    unsampled: Option<super::unsampled::KnownSampler>,
 }
 
 /// A scope's attribute, as each new span gets it.
@@ -171,7 +177,14 @@ impl ScopeTracer {
     pub(crate) fn bound(&self) -> &BoundTracer {
         self.binding.get(tracer_generation(), |config, scope| {
             let installed = self.binding.is_installed();
+            #[cfg(feature = "sdk")]
+            let generation = tracer_generation();
             let (tracer, recording) = ScopeTracerKind::bind(tracer_scope(config, scope));
+            #[cfg(feature = "sdk")]
+            let unsampled = match tracer {
+                ScopeTracerKind::Sdk(_) => super::unsampled::known_at(generation),
+                ScopeTracerKind::Boxed(_) => None,
+            };
             let plugin = (scope.kind() == crate::naming::ScopeKind::Plugin).then(|| scope.id());
             let timed =
                 |asks| installed && meter_installed() && config.span_metrics_enabled(plugin, asks);
@@ -184,6 +197,8 @@ impl ScopeTracer {
                     asking: timed(true),
                     others: timed(false),
                 },
+                #[cfg(feature = "sdk")]
+                unsampled,
             }
         })
     }
@@ -206,24 +221,77 @@ impl ScopeTracer {
     /// For a call that is not idle: the span `init` describes as a child of the current
     /// context when a tracer records; else the current context, with the scope for the logs
     /// if they read it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn open(
         &self,
         bound: &BoundTracer,
         name: Cow<'static, str>,
         init: impl SpanInit,
     ) -> Started {
-        if bound.recording {
-            init.open(
+        #[cfg(feature = "sdk")]
+        let sampler_known = bound.unsampled.is_some();
+        #[cfg(not(feature = "sdk"))]
+        let sampler_known = false;
+        // a provider the application installed: the SDK starts every span (the hot path of
+        // a recording span, kept as it was)
+        if bound.recording && !sampler_known {
+            return init.open(
                 SpanStart {
                     tracer: self,
                     bound,
                 },
                 name,
-            )
-        } else {
-            self.untraced()
+            );
         }
+        match self.without_sdk(bound) {
+            Some(started) => started,
+            None => {
+                let started = init.open(
+                    SpanStart {
+                        tracer: self,
+                        bound,
+                    },
+                    name,
+                );
+                #[cfg(feature = "sdk")]
+                super::unsampled::forget_next_trace_id();
+                started
+            }
+        }
+    }
+
+    /// What a call runs in when the SDK need not start its span: no tracer records
+    /// ([`Self::untraced`]), or `init`'s sampler drops it ([`Self::unrecorded`]). `None`:
+    /// the SDK starts it. Out of line, and not generic: the hot path of a span the SDK
+    /// starts keeps its shape.
+    #[inline(never)]
+    fn without_sdk(&self, bound: &BoundTracer) -> Option<Started> {
+        if !bound.recording {
+            return Some(self.untraced());
+        }
+        #[cfg(feature = "sdk")]
+        if let Some(sampler) = bound.unsampled {
+            return self.unrecorded(sampler);
+        }
+        None
+    }
+
+    /// A span the sampler drops, made without the SDK and without evaluating what the
+    /// span would start with (`unsampled`); `None` when the sampler keeps it.
+    #[cfg(feature = "sdk")]
+    #[inline(always)]
+    fn unrecorded(&self, sampler: super::unsampled::KnownSampler) -> Option<Started> {
+        let cx = Context::map_current(|parent| sampler.unrecorded(parent))?;
+        let cx = if SCOPE_FOR_LOGS.load(Ordering::Relaxed) {
+            cx.with_value(ActiveScope(self.scope().clone()))
+        } else {
+            cx
+        };
+        Some(Started {
+            cx,
+            recording: false,
+            timer: None,
+        })
     }
 
     /// What a call runs in when no tracer records: the scope for the logs, if they read it,
