@@ -1,5 +1,6 @@
 //! The todo list: every operation is a span carrying the caller's principal.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use backstage_telemetry::{BackstageCredentials, KeyValue, current_span, span};
@@ -116,9 +117,19 @@ fn owner(credentials: &BackstageCredentials) -> Option<String> {
 
 #[derive(Clone)]
 pub struct Todos {
-    items: Arc<Mutex<Vec<Todo>>>,
+    store: Arc<Mutex<Store>>,
     /// The most todos one principal may have.
     limit: usize,
+}
+
+/// The todos by id, with the next id and each owner's count kept as they change: no
+/// request scans the list (`create` once looked for the highest id and counted the
+/// caller's todos in every one, so its cost grew with the list).
+#[derive(Debug, Default)]
+struct Store {
+    items: BTreeMap<u64, Todo>,
+    last_id: u64,
+    per_owner: HashMap<Option<String>, usize>,
 }
 
 impl Default for Todos {
@@ -131,20 +142,20 @@ impl Todos {
     /// An empty list where a principal may have at most `limit` todos.
     pub fn with_limit(limit: usize) -> Self {
         Todos {
-            items: Arc::default(),
+            store: Arc::default(),
             limit,
         }
     }
 
-    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Todo>> {
-        self.items
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     #[span(metrics, name = "list-todos", credentials = credentials)]
     pub fn list(&self, credentials: &BackstageCredentials) -> Vec<Todo> {
-        let items = self.items().clone();
+        let items: Vec<Todo> = self.store().items.values().cloned().collect();
         current_span().set_attribute(KeyValue::new("todos.count", items.len() as i64));
         items
     }
@@ -157,19 +168,23 @@ impl Todos {
     ) -> Result<Todo, TodoError> {
         let title = validate_title(&new.title)?;
         let owner = owner(credentials);
-        let mut items = self.items();
-        if items.iter().filter(|t| t.owner == owner).count() >= self.limit {
+        let mut store = self.store();
+        let store = &mut *store;
+        let count = store.per_owner.entry(owner.clone()).or_default();
+        if *count >= self.limit {
             return Err(TodoError::TooMany(self.limit));
         }
+        *count += 1;
+        store.last_id += 1;
         let todo = Todo {
-            id: items.iter().map(|t| t.id).max().unwrap_or(0) + 1,
+            id: store.last_id,
             title,
             category: new.category,
             author: credentials.principal().end_user_id().map(str::to_owned),
             done: false,
             owner,
         };
-        items.push(todo.clone());
+        store.items.insert(todo.id, todo.clone());
         CREATED.add(
             1,
             &[KeyValue::new("category", category_label(&todo.category))],
@@ -181,9 +196,9 @@ impl Todos {
 
     #[span(metrics, name = "get-todo", credentials = credentials, attributes(todo.id = id as i64))]
     pub fn get(&self, id: u64, credentials: &BackstageCredentials) -> Result<Todo, TodoError> {
-        self.items()
-            .iter()
-            .find(|t| t.id == id)
+        self.store()
+            .items
+            .get(&id)
             .cloned()
             .ok_or(TodoError::NotFound(id))
     }
@@ -196,11 +211,8 @@ impl Todos {
         credentials: &BackstageCredentials,
     ) -> Result<Todo, TodoError> {
         let title = update.title.as_deref().map(validate_title).transpose()?;
-        let mut items = self.items();
-        let todo = items
-            .iter_mut()
-            .find(|t| t.id == id)
-            .ok_or(TodoError::NotFound(id))?;
+        let mut store = self.store();
+        let todo = store.items.get_mut(&id).ok_or(TodoError::NotFound(id))?;
         if let Some(title) = title {
             todo.title = title;
         }
@@ -215,12 +227,12 @@ impl Todos {
 
     #[span(metrics, name = "delete-todo", credentials = credentials, attributes(todo.id = id as i64))]
     pub fn delete(&self, id: u64, credentials: &BackstageCredentials) -> Result<(), TodoError> {
-        let mut items = self.items();
-        let index = items
-            .iter()
-            .position(|t| t.id == id)
-            .ok_or(TodoError::NotFound(id))?;
-        if !items.remove(index).done {
+        let mut store = self.store();
+        let todo = store.items.remove(&id).ok_or(TodoError::NotFound(id))?;
+        if let Some(count) = store.per_owner.get_mut(&todo.owner) {
+            *count = count.saturating_sub(1);
+        }
+        if !todo.done {
             OPEN.add(-1, &[]);
         }
         Ok(())
@@ -243,5 +255,44 @@ fn trimmed(title: &str) -> Result<String, TodoError> {
         Err(TodoError::TitleTooLong)
     } else {
         Ok(title.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backstage_telemetry::BackstageCredentials;
+
+    use super::{NewTodo, TodoError, Todos};
+
+    fn new(title: &str) -> NewTodo {
+        NewTodo {
+            title: title.to_owned(),
+            category: "work".to_owned(),
+        }
+    }
+
+    #[test]
+    fn ids_are_never_reused_and_the_cap_counts_each_owners_todos_as_they_change() {
+        let todos = Todos::with_limit(2);
+        let alice = BackstageCredentials::user("user:default/alice");
+        let bob = BackstageCredentials::user("user:default/bob");
+        let first = todos.create(new("one"), &alice).unwrap();
+        let second = todos.create(new("two"), &alice).unwrap();
+        assert_eq!((first.id, second.id), (1, 2));
+        // alice is at the cap; bob is not
+        assert!(matches!(
+            todos.create(new("three"), &alice),
+            Err(TodoError::TooMany(2))
+        ));
+        assert_eq!(todos.create(new("bob's"), &bob).unwrap().id, 3);
+        // deleting the newest frees a place, and its id is not given again
+        todos.delete(second.id, &alice).unwrap();
+        assert_eq!(todos.create(new("four"), &alice).unwrap().id, 4);
+        assert!(matches!(
+            todos.get(second.id, &alice),
+            Err(TodoError::NotFound(2))
+        ));
+        let listed: Vec<u64> = todos.list(&alice).iter().map(|t| t.id).collect();
+        assert_eq!(listed, [1, 3, 4]);
     }
 }
