@@ -13,11 +13,19 @@
 //! A request whose body the server cut off for arriving too slowly
 //! (`backstage_telemetry::server::BodyTooSlow`) is recorded as the server answers it, `408`,
 //! whatever the handler made of the failed body.
+//!
+//! Each attribute set is bound once, at its first request (`bind`), and its series kept by
+//! a small key (the scheme, method, protocol version, route and status): a request then
+//! records into its series without the SDK hashing its attribute set for every
+//! measurement, which was most of what telemetry cost a request with the defaults
+//! (BENCHMARKS.md, "The cost per request"). At most [`MAX_BOUND_SETS`] sets are bound;
+//! beyond, measurements are recorded with their attributes as before.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -27,7 +35,7 @@ use axum::response::Response;
 use backstage_telemetry::server::BodyTooSlow;
 use http_body::Body as _;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{BoundHistogram, BoundUpDownCounter, Histogram, Meter, UpDownCounter};
 
 /// The scope the HTTP server metrics are exported from.
 pub const METER_NAME: &str = "backend-http-server";
@@ -40,11 +48,109 @@ const DURATION_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// The most attribute sets bound (routes, methods and status codes are bounded, so a
+/// service stays far below it).
+pub const MAX_BOUND_SETS: usize = 1024;
+
 struct Instruments {
     duration: Histogram<f64>,
     active: UpDownCounter<i64>,
     request_size: Histogram<u64>,
     response_size: Histogram<u64>,
+    /// The series of each attribute set of the records, bound at its first request.
+    bound: RwLock<HashMap<SeriesKey, Arc<Series>>>,
+    /// The active count's series, by scheme and method.
+    bound_active: RwLock<HashMap<(&'static str, &'static str), BoundUpDownCounter<i64>>>,
+}
+
+/// What a record's attribute set is made from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct SeriesKey {
+    scheme: &'static str,
+    method: &'static str,
+    version: &'static str,
+    route: Option<String>,
+    /// `None`: the request was cancelled (no answer).
+    status: Option<u16>,
+}
+
+impl SeriesKey {
+    /// The attributes of the records: `url.scheme`, `http.request.method`, the protocol,
+    /// the route, the status code, and `error.type` on a 5xx or a cancelled request.
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(7);
+        attributes.push(KeyValue::new("url.scheme", self.scheme));
+        attributes.push(KeyValue::new("http.request.method", self.method));
+        attributes.push(KeyValue::new("network.protocol.name", "http"));
+        attributes.push(KeyValue::new("network.protocol.version", self.version));
+        if let Some(route) = &self.route {
+            attributes.push(KeyValue::new("http.route", route.clone()));
+        }
+        match self.status.map(StatusCode::from_u16) {
+            Some(Ok(status)) => {
+                attributes.push(KeyValue::new(
+                    "http.response.status_code",
+                    i64::from(status.as_u16()),
+                ));
+                if status.is_server_error() {
+                    attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
+                }
+            }
+            Some(Err(_)) => {}
+            None => attributes.push(KeyValue::new("error.type", CANCELLED)),
+        }
+        attributes
+    }
+}
+
+/// The series of one attribute set.
+struct Series {
+    duration: BoundHistogram<f64>,
+    request_size: BoundHistogram<u64>,
+    response_size: BoundHistogram<u64>,
+}
+
+impl Instruments {
+    /// The series of `key`, bound at its first use; `None` once [`MAX_BOUND_SETS`] are.
+    fn series(&self, key: &SeriesKey) -> Option<Arc<Series>> {
+        let read = self.bound.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(series) = read.get(key) {
+            return Some(series.clone());
+        }
+        drop(read);
+        let mut bound = self.bound.write().unwrap_or_else(|p| p.into_inner());
+        if bound.len() >= MAX_BOUND_SETS {
+            return bound.get(key).cloned();
+        }
+        let series = bound.entry(key.clone()).or_insert_with(|| {
+            let attributes = key.attributes();
+            Arc::new(Series {
+                duration: self.duration.bind(&attributes),
+                request_size: self.request_size.bind(&attributes),
+                response_size: self.response_size.bind(&attributes),
+            })
+        });
+        Some(series.clone())
+    }
+
+    /// The active count's series for `scheme` and `method`, bound at its first use.
+    fn active(&self, scheme: &'static str, method: &'static str) -> BoundUpDownCounter<i64> {
+        let read = self.bound_active.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(series) = read.get(&(scheme, method)) {
+            return series.clone();
+        }
+        drop(read);
+        let mut bound = self.bound_active.write().unwrap_or_else(|p| p.into_inner());
+        bound
+            .entry((scheme, method))
+            .or_insert_with(|| {
+                self.active.bind(&[
+                    KeyValue::new("url.scheme", scheme),
+                    KeyValue::new("http.request.method", method),
+                ])
+            })
+            .clone()
+    }
 }
 
 /// Records every request of the service it wraps (see the module documentation).
@@ -79,6 +185,8 @@ impl HttpMetricsLayer {
                     .with_description("Size of HTTP server response bodies.")
                     .with_unit("By")
                     .build(),
+                bound: RwLock::default(),
+                bound_active: RwLock::default(),
             }),
         }
     }
@@ -137,10 +245,10 @@ where
 struct InFlight {
     instruments: Arc<Instruments>,
     start: Instant,
-    /// `url.scheme` and `http.request.method`: the attributes of the active count.
-    active: [KeyValue; 2],
-    /// Those, with the protocol and the route: what every record carries.
-    attributes: Vec<KeyValue>,
+    /// The active count's series (`url.scheme` and `http.request.method`).
+    active: BoundUpDownCounter<i64>,
+    /// What every record's attributes are made from; its status is set at the answer.
+    key: SeriesKey,
     request_size: Option<u64>,
     /// Whether the answer was recorded.
     answered: bool,
@@ -150,29 +258,25 @@ struct InFlight {
 
 impl InFlight {
     fn start(instruments: Arc<Instruments>, request: &Request) -> Self {
-        let active = [
-            KeyValue::new("url.scheme", scheme(request)),
-            KeyValue::new(
-                "http.request.method",
-                standard_method(request.method()).unwrap_or("_OTHER"),
-            ),
-        ];
-        instruments.active.add(1, &active);
-        let mut attributes = Vec::with_capacity(7);
-        attributes.extend(active.iter().cloned());
-        attributes.push(KeyValue::new("network.protocol.name", "http"));
-        attributes.push(KeyValue::new(
-            "network.protocol.version",
-            protocol_version(request.version()),
-        ));
-        if let Some(route) = request.extensions().get::<MatchedPath>() {
-            attributes.push(KeyValue::new("http.route", route.as_str().to_owned()));
-        }
+        let scheme = scheme(request);
+        let method = standard_method(request.method()).unwrap_or("_OTHER");
+        let active = instruments.active(scheme, method);
+        active.add(1);
+        let key = SeriesKey {
+            scheme,
+            method,
+            version: protocol_version(request.version()),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|route| route.as_str().to_owned()),
+            status: None,
+        };
         InFlight {
             instruments,
             start: Instant::now(),
             active,
-            attributes,
+            key,
             request_size: request.body().size_hint().exact(),
             answered: false,
             body_too_slow: None,
@@ -191,25 +295,32 @@ impl InFlight {
         } else {
             response.status()
         };
-        let mut attributes = std::mem::take(&mut self.attributes);
-        attributes.push(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status.as_u16()),
-        ));
-        if status.is_server_error() {
-            attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
-        }
-        self.record(&attributes);
-        if let Some(size) = response.body().size_hint().exact() {
-            self.instruments.response_size.record(size, &attributes);
-        }
+        self.key.status = Some(status.as_u16());
+        self.record(response.body().size_hint().exact());
     }
 
-    fn record(&self, attributes: &[KeyValue]) {
+    /// Records the duration and the body sizes known (a response's: `response_size`) in
+    /// the series of the request's attribute set.
+    fn record(&self, response_size: Option<u64>) {
         let seconds = self.start.elapsed().as_secs_f64();
-        self.instruments.duration.record(seconds, attributes);
+        let instruments = &self.instruments;
+        if let Some(series) = instruments.series(&self.key) {
+            series.duration.record(seconds);
+            if let Some(size) = self.request_size {
+                series.request_size.record(size);
+            }
+            if let Some(size) = response_size {
+                series.response_size.record(size);
+            }
+            return;
+        }
+        let attributes = self.key.attributes();
+        instruments.duration.record(seconds, &attributes);
         if let Some(size) = self.request_size {
-            self.instruments.request_size.record(size, attributes);
+            instruments.request_size.record(size, &attributes);
+        }
+        if let Some(size) = response_size {
+            instruments.response_size.record(size, &attributes);
         }
     }
 }
@@ -217,11 +328,10 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.answered {
-            let mut attributes = std::mem::take(&mut self.attributes);
-            attributes.push(KeyValue::new("error.type", CANCELLED));
-            self.record(&attributes);
+            self.key.status = None;
+            self.record(None);
         }
-        self.instruments.active.add(-1, &self.active);
+        self.active.add(-1);
     }
 }
 
