@@ -71,7 +71,7 @@ struct SeriesKey {
     version: &'static str,
     route: Option<String>,
     /// `None`: the request was cancelled (no answer).
-    status: Option<u16>,
+    status: Option<StatusCode>,
 }
 
 impl SeriesKey {
@@ -86,8 +86,8 @@ impl SeriesKey {
         if let Some(route) = &self.route {
             attributes.push(KeyValue::new("http.route", route.clone()));
         }
-        match self.status.map(StatusCode::from_u16) {
-            Some(Ok(status)) => {
+        match self.status {
+            Some(status) => {
                 attributes.push(KeyValue::new(
                     "http.response.status_code",
                     i64::from(status.as_u16()),
@@ -96,7 +96,6 @@ impl SeriesKey {
                     attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
                 }
             }
-            Some(Err(_)) => {}
             None => attributes.push(KeyValue::new("error.type", CANCELLED)),
         }
         attributes
@@ -295,7 +294,7 @@ impl InFlight {
         } else {
             response.status()
         };
-        self.key.status = Some(status.as_u16());
+        self.key.status = Some(status);
         self.record(response.body().size_hint().exact());
     }
 

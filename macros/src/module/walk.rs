@@ -47,10 +47,40 @@ impl Names {
             metric: vec!["metric".to_owned()],
             scope: vec!["backstage_plugin".to_owned(), "backstage_core".to_owned()],
         };
-        if may_rename(&body.to_string()) {
+        if names.may_rename(&body.to_string()) {
             names.find_renames(body, false);
         }
         names
+    }
+
+    /// Whether the printed tokens hold one of the macros' names followed by `as`: a rename
+    /// `name as alias` prints as those words with only whitespace between them, so without
+    /// such a pair there is none, and the token walk looking for them is skipped (it reads
+    /// the text of every identifier in the module). Any other pair, in a cast, a string or
+    /// another import, only costs that walk.
+    fn may_rename(&self, text: &str) -> bool {
+        let as_next = |rest: &str| {
+            rest.trim_start()
+                .strip_prefix("as")
+                .is_some_and(|rest| !rest.starts_with(is_word_char))
+        };
+        [&self.span, &self.metric, &self.scope]
+            .into_iter()
+            .flatten()
+            .any(|name| follows_word(text, name, as_next))
+    }
+
+    /// Whether printed tokens may hold anything the walk rewrites: an attribute (`#`), a
+    /// `metric!` under one of its names, or a nested module (`mod`). Reading the text that
+    /// rustc prints costs a fraction of reading every token (most function bodies hold
+    /// none of them); a `#` or `!` in a string only costs that read.
+    fn may_occur_in(&self, text: &str) -> bool {
+        text.contains('#')
+            || follows_word(text, "mod", |_| true)
+            || text.match_indices('!').any(|(at, _)| {
+                let before = text[..at].trim_end();
+                self.metric.iter().any(|name| ends_with_word(before, name))
+            })
     }
 
     /// Adds `alias` for every `name as alias` in a `use` declaration.
@@ -83,38 +113,6 @@ impl Names {
             }
         }
     }
-}
-
-impl Names {
-    /// Whether printed tokens may hold anything the walk rewrites: an attribute (`#`), a
-    /// `metric!` under one of its names, or a nested module (`mod`). Reading the text that
-    /// rustc prints costs a fraction of reading every token (most function bodies hold
-    /// none of them); a `#` or `!` in a string only costs that read.
-    fn may_occur_in(&self, text: &str) -> bool {
-        text.contains('#')
-            || follows_word(text, "mod", |_| true)
-            || text.match_indices('!').any(|(at, _)| {
-                let before = text[..at].trim_end();
-                self.metric.iter().any(|name| ends_with_word(before, name))
-            })
-    }
-}
-
-/// Whether the printed tokens hold one of the macros' names followed by `as`: a rename
-/// `name as alias` prints as those words with only whitespace between them, so without
-/// such a pair there is none, and the token walk looking for them is skipped (it reads the
-/// text of every identifier in the module). Any other pair, in a cast, a string or another
-/// import, only costs that walk.
-fn may_rename(text: &str) -> bool {
-    ["span", "metric", "backstage_plugin", "backstage_core"]
-        .iter()
-        .any(|name| {
-            follows_word(text, name, |rest| {
-                rest.trim_start()
-                    .strip_prefix("as")
-                    .is_some_and(|rest| !rest.starts_with(is_word_char))
-            })
-        })
 }
 
 /// What an attribute is, as far as the walk cares.
@@ -568,14 +566,18 @@ fn span_in_place(tokens: &[TokenTree], at: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Names, may_rename};
+    use super::Names;
 
     fn names() -> Names {
         Names {
             span: vec!["span".to_owned()],
             metric: vec!["metric".to_owned(), "counted".to_owned()],
-            scope: vec!["backstage_plugin".to_owned()],
+            scope: vec!["backstage_plugin".to_owned(), "backstage_core".to_owned()],
         }
+    }
+
+    fn may_rename(text: &str) -> bool {
+        names().may_rename(text)
     }
 
     #[test]

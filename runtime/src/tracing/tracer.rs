@@ -177,6 +177,8 @@ impl ScopeTracer {
     pub(crate) fn bound(&self) -> &BoundTracer {
         self.binding.get(tracer_generation(), |config, scope| {
             let installed = self.binding.is_installed();
+            // read again here, off the hot path: the generation the provider read next was
+            // installed at (a capture of the caller's would cost every call)
             #[cfg(feature = "sdk")]
             let generation = tracer_generation();
             let (tracer, recording) = ScopeTracerKind::bind(tracer_scope(config, scope));
@@ -245,18 +247,13 @@ impl ScopeTracer {
         }
         match self.without_sdk(bound) {
             Some(started) => started,
-            None => {
-                let started = init.open(
-                    SpanStart {
-                        tracer: self,
-                        bound,
-                    },
-                    name,
-                );
-                #[cfg(feature = "sdk")]
-                super::unsampled::forget_next_trace_id();
-                started
-            }
+            None => init.open(
+                SpanStart {
+                    tracer: self,
+                    bound,
+                },
+                name,
+            ),
         }
     }
 

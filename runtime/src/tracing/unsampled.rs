@@ -183,7 +183,8 @@ thread_local! {
     /// The ids' generator state, one per thread (0: not seeded yet).
     static IDS: Cell<u64> = const { Cell::new(0) };
     /// The trace id of a root the sampler keeps, drawn to decide it, for the SDK to start
-    /// the root on (0: none).
+    /// the root on (0: none). One the SDK does not take (its provider shut down meanwhile)
+    /// is a random id never used, and goes to the next root instead.
     static NEXT_TRACE_ID: Cell<u128> = const { Cell::new(0) };
 }
 
@@ -203,13 +204,6 @@ impl opentelemetry_sdk::trace::IdGenerator for Ids {
     fn new_span_id(&self) -> SpanId {
         new_span_id()
     }
-}
-
-/// Forgets the trace id of a root kept for the SDK, if the SDK did not take it (it starts
-/// no span once its provider is shut down): the next root gets a new one.
-#[inline]
-pub(crate) fn forget_next_trace_id() {
-    NEXT_TRACE_ID.set(0);
 }
 
 /// This thread's next random numbers: wyrand (a 64-bit state advanced by a constant, mixed
