@@ -30,9 +30,13 @@ N1, N2 = 2000, 6000
 #           reaches. Enforced at the budget where that pair by hand meets it; where it does
 #           not (the SDK's own cost of the feature is over the budget), only down to that
 #           floor plus 5%
-#   unrecorded: ours - bare <= budget instructions, for a span the sampler drops under the
-#           set-up `init` made (made without the SDK); reported beside the same span by hand
-#           on an SDK that samples none (`reference` under `unsampled`, less the bare loop)
+#   unrecorded: ours - bare <= floor + budget instructions, for a span the sampler drops
+#           under the set-up `init` made (made without the SDK), where the floor is
+#           `context_floor` - bare: what OpenTelemetry's `Context` alone costs to make a
+#           span context current for the body (a child context allocated, attached,
+#           detached and freed), which no code through its API can go below; reported
+#           beside the same span by hand on an SDK that samples none (`reference` under
+#           `unsampled`, less the bare loop)
 #   over:   ours - reference  <= budget instructions
 #   alone:  ours - bare       <= budget instructions (`bare`: the loop and the body alone)
 ROWS = [
@@ -52,12 +56,13 @@ ROWS = [
     ("#[span(metrics)], over the body alone", "none", "ours_metrics", "bare", "alone", 30),
     ("#[instrument] ÷ #[span]", "sampled", "ours", "tracing", "faster", 4.0),
     ("#[span] sync fn, over the body alone", "none", "ours", "bare", "alone", 30),
-    # a span the sampler drops, made without the SDK (#26: the goal is 500; enforced here
-    # at what is met now, BENCHMARKS.md "Spans that are not recorded")
+    # a span the sampler drops, made without the SDK: at most 200 instructions over what
+    # OpenTelemetry's Context alone costs (deciding, the ids, and our wrapper; BENCHMARKS.md
+    # "Spans that are not recorded")
     ("#[span] sync fn, not recorded (zero-config init), over the body", "init", "ours",
-     "same", "unrecorded", 750),
+     "same", "unrecorded", 200),
     ("#[span] sync fn, root dropped by parentbased_traceidratio, over the body", "init_ratio",
-     "ours", "same", "unrecorded", 750),
+     "ours", "same", "unrecorded", 200),
     ("metric! counter add", "none", "counter", "counter_hand", "over", 8),
     ("metric! counter add", "sampled", "counter", "counter_hand", "over", 8),
 ]
@@ -116,6 +121,8 @@ def main() -> int:
         mine = per_call(binary, ours, setup, cache)
         if kind == "unrecorded":
             mine -= per_call(binary, "bare", setup, cache)
+            floor = per_call(binary, "context_floor", setup, cache) - per_call(
+                binary, "bare", setup, cache)
             theirs = per_call(binary, reference, "unsampled", cache) - per_call(
                 binary, "bare", "unsampled", cache)
         else:
@@ -143,8 +150,9 @@ def main() -> int:
             if not ok and enforced:
                 ok = None
         elif kind == "unrecorded":
-            measure, ok, shown = mine, mine <= budget, f"≤ {budget} (goal: 500)"
-            measure = f"{measure:.1f} ({mine / theirs:.2f}× the SDK's)"
+            ok = mine <= floor + budget
+            shown = f"≤ Context floor + {budget} ({floor:,.1f} + {budget})"
+            measure = f"{mine:,.1f}: floor + {mine - floor:.1f} ({mine / theirs:.2f}× the SDK's)"
         elif kind == "over":
             measure, ok, shown = mine - theirs, mine - theirs <= budget, f"≤ +{budget}"
             measure = f"{measure:+.1f}"

@@ -93,6 +93,7 @@ fn main() {
         "same_metrics" => common::same_traced_metrics,
         "same_async" => |i| common::run(common::same_traced_async(i)),
         "floor" => common::floor_traced,
+        "context_floor" => common::context_floor,
         "tracing" => common::instrumented,
         "counter" => |i| {
             common::plugin::COUNTER.add(1, &[]);
