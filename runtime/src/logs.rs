@@ -31,7 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{KeyValue, Value as OtelValue};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -178,7 +178,7 @@ where
             let name = fields
                 .values
                 .iter()
-                .find(|(key, _)| key == "name")
+                .find(|(key, _)| *key == "name")
                 .and_then(|(_, value)| value.as_str().map(str::to_owned))
                 .unwrap_or_else(|| metadata.name().to_owned());
             if *metadata.level() <= tracing::Level::WARN {
@@ -202,46 +202,40 @@ where
         let span = cx.span();
         let span_context = span.span_context();
 
-        let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
-            Value::String(timestamp(SystemTime::now())),
-        );
-        line.insert(
-            "level".into(),
-            Value::String(metadata.level().as_str().to_ascii_lowercase()),
-        );
-        line.insert("service".into(), Value::String(self.service.clone()));
+        let timestamp = timestamp(SystemTime::now());
+        let trace_id = span_context.trace_id().to_bytes();
+        let span_id = span_context.span_id().to_bytes();
+        // the line's own members, each once
+        let mut line = Line::default();
+        line.push("timestamp", Entry::Text(&timestamp));
+        line.push("level", Entry::Text(level_name(*metadata.level())));
+        line.push("service", Entry::Text(&self.service));
         if let Some(ActiveScope(scope)) = cx.get::<ActiveScope>() {
             let kind = match scope.kind() {
                 ScopeKind::Plugin => "plugin",
                 ScopeKind::Core => "core",
             };
-            line.insert("type".into(), Value::String(kind.into()));
-            line.insert(kind.into(), Value::String(scope.id().to_owned()));
+            line.push("type", Entry::Text(kind));
+            line.push(kind, Entry::Text(scope.id()));
         }
-        line.insert("message".into(), Value::String(fields.message.clone()));
-        line.insert("target".into(), Value::String(metadata.target().to_owned()));
+        line.push("message", Entry::Text(&fields.message));
+        line.push("target", Entry::Text(metadata.target()));
         if span_context.is_valid() {
-            line.insert(
-                "trace_id".into(),
-                Value::String(span_context.trace_id().to_string()),
-            );
-            line.insert(
-                "span_id".into(),
-                Value::String(span_context.span_id().to_string()),
-            );
+            line.push("trace_id", Entry::Hex(&trace_id));
+            line.push("span_id", Entry::Hex(&span_id));
         }
         for (key, value) in &fields.values {
-            line.entry(key.clone()).or_insert_with(|| value.clone());
+            line.insert_new(key, Entry::Json(value));
         }
+        let held = Value::from(repeated);
         if repeated > 0 {
-            line.insert("repeated".into(), Value::from(repeated));
+            line.insert("repeated", Entry::Json(&held));
         }
-        let mut text = Value::Object(line).to_string();
-        text.push('\n');
+        let Ok(text) = line.into_json() else {
+            return;
+        };
         // A log line that cannot be written is dropped; logging never fails the caller.
-        let _ = self.writer.make_writer().write_all(text.as_bytes());
+        let _ = self.writer.make_writer().write_all(&text);
 
         // Inside a `tracing` span, tracing-opentelemetry adds the event to that span.
         // OpenTelemetry's own events are not the application's: they stay off its spans.
@@ -251,7 +245,7 @@ where
                 fields
                     .values
                     .iter()
-                    .map(|(k, v)| KeyValue::new(k.clone(), otel_value(v))),
+                    .map(|(k, v)| KeyValue::new(*k, otel_value(v))),
             );
             span.add_event(fields.message, attributes);
         }
@@ -262,7 +256,7 @@ where
 #[derive(Default)]
 struct Fields {
     message: String,
-    values: Vec<(String, Value)>,
+    values: Vec<(&'static str, Value)>,
 }
 
 impl Fields {
@@ -273,7 +267,7 @@ impl Fields {
                 other => other.to_string(),
             };
         } else {
-            self.values.push((field.name().to_owned(), value));
+            self.values.push((field.name(), value));
         }
     }
 }
@@ -301,6 +295,87 @@ impl Visit for Fields {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.push(field, Value::String(format!("{value:?}")));
+    }
+}
+
+/// One log line's members, by key: written as a JSON object in key order (as the
+/// `serde_json::Map` the lines were once built in ordered them), each value escaped by
+/// `serde_json`, without building a `Value` for the line.
+#[derive(Default)]
+struct Line<'a> {
+    members: Vec<(&'a str, Entry<'a>)>,
+}
+
+/// A member's value: text, an id's bytes (written in lowercase hex, as the ids' `Display`
+/// writes them), or a field's JSON value.
+enum Entry<'a> {
+    Text(&'a str),
+    Hex(&'a [u8]),
+    Json(&'a Value),
+}
+
+impl<'a> Line<'a> {
+    /// Adds `key`, which the line has no value for.
+    fn push(&mut self, key: &'a str, entry: Entry<'a>) {
+        debug_assert!(self.members.iter().all(|(at, _)| *at != key), "{key}");
+        self.members.push((key, entry));
+    }
+
+    /// Sets `key` to `entry`, replacing its value if it has one.
+    fn insert(&mut self, key: &'a str, entry: Entry<'a>) {
+        match self.members.iter_mut().find(|(at, _)| *at == key) {
+            Some((_, value)) => *value = entry,
+            None => self.members.push((key, entry)),
+        }
+    }
+
+    /// Sets `key` to `entry` unless it has a value (an event's field never replaces the
+    /// line's own members, nor an earlier field of the same name). An event has at most 32
+    /// fields (`tracing`'s limit), so the search stays short.
+    fn insert_new(&mut self, key: &'a str, entry: Entry<'a>) {
+        if !self.members.iter().any(|(at, _)| *at == key) {
+            self.members.push((key, entry));
+        }
+    }
+
+    /// The line: `{"key":value,...}` in key order, and a newline.
+    fn into_json(mut self) -> serde_json::Result<Vec<u8>> {
+        self.members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::with_capacity(256);
+        out.push(b'{');
+        for (index, (key, entry)) in self.members.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key)?;
+            out.push(b':');
+            match entry {
+                Entry::Text(text) => serde_json::to_writer(&mut out, text)?,
+                Entry::Hex(bytes) => {
+                    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                    out.push(b'"');
+                    for byte in *bytes {
+                        out.push(DIGITS[usize::from(byte >> 4)]);
+                        out.push(DIGITS[usize::from(byte & 0xf)]);
+                    }
+                    out.push(b'"');
+                }
+                Entry::Json(value) => serde_json::to_writer(&mut out, value)?,
+            }
+        }
+        out.extend_from_slice(b"}\n");
+        Ok(out)
+    }
+}
+
+/// `level` as the lines spell it.
+fn level_name(level: tracing::Level) -> &'static str {
+    match level {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warn",
+        tracing::Level::INFO => "info",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::TRACE => "trace",
     }
 }
 
@@ -432,6 +507,114 @@ mod tests {
             text.contains("invoice sent") && !text.contains("tax computed"),
             "{text}"
         );
+    }
+
+    /// A line as it was built before it was written member by member: a `serde_json::Map`
+    /// (ordered by key) with the line's own members, the event's fields where their names
+    /// are free, and `repeated` over all.
+    fn line_by_map(members: &[(&str, &str)], fields: &[(&'static str, Value)]) -> String {
+        let mut map = serde_json::Map::new();
+        for (key, value) in members {
+            map.insert((*key).to_owned(), Value::String((*value).to_owned()));
+        }
+        for (key, value) in fields {
+            map.entry(*key).or_insert_with(|| value.clone());
+        }
+        let mut text = Value::Object(map).to_string();
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn a_line_is_written_as_the_map_of_its_members_would_be() {
+        let odd = "quote \" backslash \\ newline \n tab \t nul \u{0} bell \u{7} é 😀 </script>";
+        let fields: Vec<(&'static str, Value)> = vec![
+            ("entity", Value::from("component:default/x")),
+            (
+                "message",
+                Value::from("a field named message never replaces it"),
+            ),
+            ("level", Value::from("neither does level")),
+            ("count", Value::from(-42)),
+            ("ratio", Value::from(0.125)),
+            ("big", Value::from(u64::MAX)),
+            ("ok", Value::from(true)),
+            ("odd", Value::from(odd)),
+            ("entity", Value::from("a second entity field is dropped")),
+            ("Zeta", Value::from("upper case sorts first")),
+            ("trace_id", Value::from("nor trace_id")),
+        ];
+        let members = [
+            ("timestamp", "2026-11-21T05:20:00.123Z"),
+            ("level", "info"),
+            ("service", "backstage"),
+            ("type", "plugin"),
+            ("plugin", "catalog"),
+            ("message", odd),
+            ("target", "backend::catalog"),
+            ("trace_id", "0af7651916cd43dd8448eb211c80319c"),
+            ("span_id", "b7ad6b7169203331"),
+        ];
+        for (members, fields) in [
+            (&members[..], &fields[..]),
+            (&members[..6], &fields[..3]),
+            (&members[..0], &fields[..0]),
+        ] {
+            let mut line = Line::default();
+            for (key, value) in members {
+                line.push(key, Entry::Text(value));
+            }
+            for (key, value) in fields {
+                line.insert_new(key, Entry::Json(value));
+            }
+            let written = String::from_utf8(line.into_json().unwrap()).unwrap();
+            assert_eq!(written, line_by_map(members, fields));
+            let parsed: Value = serde_json::from_str(&written).unwrap();
+            assert_eq!(
+                parsed["message"].as_str(),
+                members.iter().find(|m| m.0 == "message").map(|m| m.1)
+            );
+        }
+        // `repeated` replaces a field of that name
+        let field = Value::from("a field");
+        let held = Value::from(3u64);
+        let mut line = Line::default();
+        line.insert_new("repeated", Entry::Json(&field));
+        line.insert("repeated", Entry::Json(&held));
+        assert_eq!(line.into_json().unwrap(), b"{\"repeated\":3}\n");
+    }
+
+    #[test]
+    fn ids_and_levels_are_spelled_as_before() {
+        use opentelemetry::trace::{SpanId, TraceId};
+        for value in [
+            0u128,
+            1,
+            0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c,
+            u128::MAX,
+        ] {
+            let trace_id = TraceId::from(value);
+            #[allow(clippy::cast_possible_truncation)]
+            let span_id = SpanId::from(value as u64);
+            let (trace_bytes, span_bytes) = (trace_id.to_bytes(), span_id.to_bytes());
+            let mut line = Line::default();
+            line.push("trace_id", Entry::Hex(&trace_bytes));
+            line.push("span_id", Entry::Hex(&span_bytes));
+            let written = String::from_utf8(line.into_json().unwrap()).unwrap();
+            assert_eq!(
+                written,
+                format!("{{\"span_id\":\"{span_id}\",\"trace_id\":\"{trace_id}\"}}\n")
+            );
+        }
+        for level in [
+            tracing::Level::ERROR,
+            tracing::Level::WARN,
+            tracing::Level::INFO,
+            tracing::Level::DEBUG,
+            tracing::Level::TRACE,
+        ] {
+            assert_eq!(level_name(level), level.as_str().to_ascii_lowercase());
+        }
     }
 
     #[test]
