@@ -116,13 +116,19 @@ pub fn free_address() -> SocketAddr {
 
 /// A plain HTTP/1.1 GET: status and body.
 pub fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
+    get_with(address, path, "").map(|(status, _, body)| (status, body))
+}
+
+/// A plain HTTP/1.1 GET with `headers` (each line ending in `\r\n`): status, the
+/// response's head (lower case) and body.
+pub fn get_with(address: SocketAddr, path: &str, headers: &str) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = Vec::new();
@@ -130,15 +136,13 @@ pub fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     let response = String::from_utf8_lossy(&response).to_string();
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
         body.to_owned()
     };
-    Some((status, body))
+    Some((status, head, body))
 }
 
 fn dechunk(mut body: &str) -> String {

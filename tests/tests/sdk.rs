@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::probe::{Serving, config_file, run, stdout, tempfile_path};
 
 use backstage_telemetry_tests::otlp::{ReceivedSpan, Receiver, attributes};
-use backstage_telemetry_tests::prometheus::{Prometheus, free_address, get};
+use backstage_telemetry_tests::prometheus::{Prometheus, free_address, get, get_with};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -112,7 +112,79 @@ fn real_prometheus_scrapes_the_endpoint() {
         "sum by (span_name) (backstage_plugin_probe_span_duration_seconds_count{outcome=\"error\"})",
     );
     assert!(errors.contains("\"1\"]"), "{errors}");
+    // Prometheus asks for OpenMetrics text and gets it: only that format writes the bound
+    // 10 as `le="10.0"` (the text format writes `le="10"`)
+    let bucket = "backstage_plugin_probe_span_duration_seconds_bucket{span_name=\"handle\",outcome=\"ok\",le=\"10.0\"}";
+    let answer = prometheus.query(bucket);
+    assert!(answer.contains("\"le\":\"10.0\""), "{answer}");
+    assert!(answer.contains("\"9\"]"), "{answer}");
     drop(prometheus);
+    serving.stop();
+}
+
+/// `/metrics` answers in OpenMetrics text to a scraper that prefers it (as Prometheus asks),
+/// with `# EOF` last and the same series, and in the text format to everyone else; gzip
+/// either way.
+#[test]
+fn openmetrics_text_for_a_scraper_that_asks_for_it() {
+    let serving = Serving::start(
+        &["--metrics", "--spans", "20"],
+        &[("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned())],
+    );
+    let prometheus_accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
+    let (status, head, body) =
+        get_with(serving.endpoint, "/metrics", prometheus_accept).expect("scrape");
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("vary: accept, accept-encoding"), "{head}");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    // a counter's family is named without `_total`, its samples with it
+    assert!(
+        body.contains("# TYPE backstage_plugin_probe_items_handled counter\n"),
+        "{body}"
+    );
+    let version = format!(",otel_scope_version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    let body = body.replace(&version, "");
+    assert!(body.contains(
+        "backstage_plugin_probe_items_handled_total{result=\"ok\",otel_scope_name=\"backstage-plugin-probe\"} 18"
+    ), "{body}");
+    assert!(body.contains("backstage_plugin_probe_span_duration_seconds_count{outcome=\"ok\",span_kind=\"server\",span_name=\"handle\",otel_scope_name=\"backstage-plugin-probe\"} 18"), "{body}");
+    assert!(body.contains("backstage_plugin_probe_span_duration_seconds_bucket{le=\"10.0\",outcome=\"ok\",span_kind=\"server\",span_name=\"handle\",otel_scope_name=\"backstage-plugin-probe\"} 18"), "{body}");
+    assert!(body.contains("\ntarget_info{"), "{body}");
+    // everyone else: the text format, as before
+    for accept in [
+        "",
+        "Accept: */*\r\n",
+        "Accept: text/plain;version=0.0.4\r\n",
+    ] {
+        let (status, head, body) = get_with(serving.endpoint, "/metrics", accept).expect("scrape");
+        assert_eq!(status, 200);
+        assert!(
+            head.contains("content-type: text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}: {head}"
+        );
+        assert!(!body.contains("# EOF"), "{accept}");
+        assert!(
+            body.contains("# TYPE backstage_plugin_probe_items_handled_total counter"),
+            "{accept}"
+        );
+    }
+    // gzip, as for the text format
+    let (status, head, _) = get_with(
+        serving.endpoint,
+        "/metrics",
+        &format!("{prometheus_accept}Accept-Encoding: gzip\r\n"),
+    )
+    .expect("scrape");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
     serving.stop();
 }
 

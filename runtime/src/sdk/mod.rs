@@ -43,6 +43,8 @@ mod grpc;
 #[cfg(feature = "logs")]
 mod logs;
 mod modules;
+#[cfg(feature = "prometheus")]
+mod openmetrics;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod problem;

@@ -1,4 +1,5 @@
-//! The `/metrics` endpoint: the Prometheus exporter's registry in the text format, served by
+//! The `/metrics` endpoint: the Prometheus exporter's registry in the text format (or in
+//! OpenMetrics text when the scraper asks for it: [`super::openmetrics`]), served by
 //! the bounded server of [`crate::server`] on a small runtime of its own (one thread), so no
 //! client can delay another's scrape.
 //!
@@ -176,16 +177,28 @@ async fn answer(
         return plain(StatusCode::NOT_FOUND, "metrics are at /metrics\n");
     }
     let gzip = accepts_gzip(request.headers());
-    match with_turn(encoders, move || encode(&registry, gzip)).await {
+    let openmetrics = super::openmetrics::preferred(
+        request
+            .headers()
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    );
+    match with_turn(encoders, move || encode(&registry, openmetrics, gzip)).await {
         Err(Closed) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
         Ok(Some(body)) => {
             let mut response = Response::new(Full::new(Bytes::from(body)));
             let headers = response.headers_mut();
+            let content_type = if openmetrics {
+                super::openmetrics::CONTENT_TYPE
+            } else {
+                "text/plain; version=0.0.4; charset=utf-8"
+            };
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                header::VARY,
+                HeaderValue::from_static("accept, accept-encoding"),
             );
-            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             if gzip {
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
@@ -214,12 +227,19 @@ async fn with_turn<T: Send + 'static>(
     Ok(done.await.ok().flatten())
 }
 
-/// The registry in the text format, gzipped if asked.
-fn encode(registry: &Registry, gzip: bool) -> Option<Vec<u8>> {
-    let mut text = Vec::new();
-    TextEncoder::new()
-        .encode(&registry.gather(), &mut text)
-        .ok()?;
+/// The registry in the OpenMetrics text format or else the Prometheus one, gzipped if asked.
+fn encode(registry: &Registry, openmetrics: bool, gzip: bool) -> Option<Vec<u8>> {
+    let text = if openmetrics {
+        super::openmetrics::encode(registry.gather())
+            .ok()?
+            .into_bytes()
+    } else {
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut text)
+            .ok()?;
+        text
+    };
     if !gzip {
         return Some(text);
     }
