@@ -37,6 +37,8 @@ N1, N2 = 2000, 6000
 #           detached and freed), which no code through its API can go below; reported
 #           beside the same span by hand on an SDK that samples none (`reference` under
 #           `unsampled`, less the bare loop)
+#   exemplars: ours under the set-up - ours under `sampled` <= budget instructions (the
+#           same call with span metrics' exemplars kept, over without)
 #   over:   ours - reference  <= budget instructions
 #   alone:  ours - bare       <= budget instructions (`bare`: the loop and the body alone)
 ROWS = [
@@ -63,6 +65,9 @@ ROWS = [
      "same", "unrecorded", 200),
     ("#[span] sync fn, root dropped by parentbased_traceidratio, over the body", "init_ratio",
      "ours", "same", "unrecorded", 200),
+    # a sampled call's exemplar in its bucket (#24): at most 60 instructions more
+    ("#[span(metrics)] sync fn, exemplars kept, over without", "sampled_exemplars",
+     "ours_metrics", "ours_metrics", "exemplars", 60),
     ("metric! counter add", "none", "counter", "counter_hand", "over", 8),
     ("metric! counter add", "sampled", "counter", "counter_hand", "over", 8),
 ]
@@ -125,6 +130,8 @@ def main() -> int:
                 binary, "bare", setup, cache)
             theirs = per_call(binary, reference, "unsampled", cache) - per_call(
                 binary, "bare", "unsampled", cache)
+        elif kind == "exemplars":
+            theirs = per_call(binary, reference, "sampled", cache)
         else:
             theirs = per_call(binary, reference, setup, cache) if reference else None
         if kind == "ratio":
@@ -153,6 +160,9 @@ def main() -> int:
             ok = mine <= floor + budget
             shown = f"≤ Context floor + {budget} ({floor:,.1f} + {budget})"
             measure = f"{mine:,.1f}: floor + {mine - floor:.1f} ({mine / theirs:.2f}× the SDK's)"
+        elif kind == "exemplars":
+            measure, ok, shown = mine - theirs, mine - theirs <= budget, f"≤ +{budget}"
+            measure = f"{measure:+.1f}"
         elif kind == "over":
             measure, ok, shown = mine - theirs, mine - theirs <= budget, f"≤ +{budget}"
             measure = f"{measure:+.1f}"

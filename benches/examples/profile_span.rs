@@ -10,8 +10,9 @@
 //! tracing-opentelemetry); `counter`, `counter_hand` (`metric!` and a hand-cached counter);
 //! `bare` (the body alone, for what the loop itself costs).
 //!
-//! The set-up: `sampled` (default) an SDK that samples every span, `unsampled` one that
-//! samples none, `reinstalled` the sampled one
+//! The set-up: `sampled` (default) an SDK that samples every span, `sampled_exemplars` the
+//! same with span metrics' exemplars kept (as while `/metrics` is served), `unsampled` one
+//! that samples none, `reinstalled` the sampled one
 //! after the sites were used and new providers were installed (late binding), `none` no SDK at all,
 //! `init` what `backstage_telemetry::init` installs with zero configuration (metrics off):
 //! an SDK tracer provider without exporters, so log lines carry span ids; `init_ratio` `init`
@@ -32,6 +33,11 @@ fn main() {
         }
         "unsampled" => {
             common::install_sdk(false);
+            None
+        }
+        "sampled_exemplars" => {
+            common::install_sdk(true);
+            backstage_telemetry::__private::keep_exemplars(true);
             None
         }
         "reinstalled" => {

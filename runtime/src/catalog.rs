@@ -187,21 +187,7 @@ impl MetricEntry {
     /// (`_seconds`, `_bytes`, ..; none for `{entity}`-style annotations), then `_total` for
     /// counters and `_bucket`, `_sum`, `_count` for histograms.
     pub fn prometheus_names(&self) -> Vec<String> {
-        let mut base: String = self
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if let Some(suffix) = unit_suffix(&self.unit) {
-            base.push('_');
-            base.push_str(&suffix);
-        }
+        let base = prometheus_base(&self.name, &self.unit);
         match self.kind {
             MetricKind::Counter | MetricKind::ObservableCounter => vec![format!("{base}_total")],
             MetricKind::Histogram => ["_bucket", "_sum", "_count", ""]
@@ -215,6 +201,27 @@ impl MetricEntry {
     fn same_instrument(&self, other: &MetricEntry) -> bool {
         self.kind == other.kind && self.value_type == other.value_type && self.unit == other.unit
     }
+}
+
+/// The name Prometheus scrapes for the metric `name` of `unit`, before any suffix of its
+/// kind (`_total`, `_bucket`, ..): as the exporter translates it, every character other than
+/// letters, digits, `_` and `:` as `_`, then the unit's suffix.
+pub(crate) fn prometheus_base(name: &str, unit: &str) -> String {
+    let mut base: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Some(suffix) = unit_suffix(unit) {
+        base.push('_');
+        base.push_str(&suffix);
+    }
+    base
 }
 
 /// The Prometheus suffix of a unit, as opentelemetry-prometheus chooses it.

@@ -126,6 +126,12 @@ pub mod __private {
     pub use opentelemetry::trace::SpanRef;
     pub use std::sync::LazyLock;
 
+    /// Keeps span metrics' exemplars as if `/metrics` were served (`true`), or stops (for
+    /// the benchmarks: the same calls with and without exemplars).
+    pub fn keep_exemplars(on: bool) {
+        crate::tracing::exemplars::reader(on);
+    }
+
     /// The credentials a `#[span(credentials = ...)]` expression names, owned or borrowed.
     #[inline]
     pub fn credentials<C>(credentials: &C) -> &crate::BackstageCredentials

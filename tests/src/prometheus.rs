@@ -18,6 +18,12 @@ impl Prometheus {
     /// Starts Prometheus scraping `target`. Without the binary: a failure under CI (`CI` is
     /// set), else `None` with a warning.
     pub fn start(target: SocketAddr) -> Option<Prometheus> {
+        Self::start_with(target, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags (e.g.
+    /// `--enable-feature=exemplar-storage`).
+    pub fn start_with(target: SocketAddr, flags: &[&str]) -> Option<Prometheus> {
         let binary = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".to_owned());
         if Command::new(&binary).arg("--version").output().is_err() {
             if std::env::var_os("CI").is_some() {
@@ -53,6 +59,7 @@ impl Prometheus {
             ))
             .arg(format!("--web.listen-address={address}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -76,6 +83,23 @@ impl Prometheus {
     /// The JSON answer of an instant query.
     pub fn query(&self, promql: &str) -> String {
         let path = format!("/api/v1/query?query={}", encode(promql));
+        get(self.address, &path)
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// The JSON answer of an exemplar query over the last `window` up to now.
+    pub fn query_exemplars(&self, promql: &str, window: Duration) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let start = now.saturating_sub(window);
+        let path = format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            encode(promql),
+            start.as_secs(),
+            now.as_secs() + 1
+        );
         get(self.address, &path)
             .map(|(_, body)| body)
             .unwrap_or_default()

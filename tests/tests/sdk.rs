@@ -188,6 +188,83 @@ fn openmetrics_text_for_a_scraper_that_asks_for_it() {
     serving.stop();
 }
 
+/// From a latency bucket on `/metrics` to the trace: Prometheus (exemplar storage on) scrapes
+/// the probe's OpenMetrics answer, and the exemplars of its span-duration histogram carry
+/// the trace and span ids of spans the probe exported to this test's OTLP receiver.
+#[test]
+fn exemplars_lead_from_a_bucket_to_an_exported_span() {
+    let receiver = Receiver::start();
+    let serving = Serving::start(
+        &["--spans", "20"],
+        &[
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "0".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://{}/v1/traces", receiver.http),
+            ),
+        ],
+    );
+    // on `/metrics` itself: each exemplar after its bucket's count
+    let accept = "Accept: application/openmetrics-text;version=1.0.0\r\n";
+    let (_, _, body) = get_with(serving.endpoint, "/metrics", accept).expect("scrape");
+    let lines: Vec<&str> = body
+        .lines()
+        .filter(|line| {
+            line.starts_with("backstage_plugin_probe_span_duration_seconds_bucket{")
+                && line.contains("span_name=\"handle\"")
+                && line.contains(" # {trace_id=\"")
+        })
+        .collect();
+    assert!(!lines.is_empty(), "{body}");
+    let Some(prometheus) =
+        Prometheus::start_with(serving.endpoint, &["--enable-feature=exemplar-storage"])
+    else {
+        return;
+    };
+    let received = receiver.wait_for(Duration::from_secs(20), |r| {
+        r.spans().iter().filter(|s| s.span.name == "handle").count() >= 20
+    });
+    let exported: Vec<(String, String)> = received
+        .spans()
+        .iter()
+        .filter(|s| s.span.name == "handle")
+        .map(|s| (hex(&s.span.trace_id), hex(&s.span.span_id)))
+        .collect();
+    let query = "backstage_plugin_probe_span_duration_seconds_bucket{span_name=\"handle\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let answer = prometheus.query_exemplars(query, Duration::from_secs(600));
+        if answer.contains("\"trace_id\"") || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    eprintln!("Prometheus answered query_exemplars {query}: {answer}");
+    assert!(answer.contains("\"status\":\"success\""), "{answer}");
+    // each exemplar: {"labels":{"span_id":"..","trace_id":".."},"value":..,"timestamp":..}
+    let ids: Vec<(String, String)> = answer
+        .split("\"labels\":{")
+        .skip(1)
+        .filter_map(|rest| {
+            let labels = rest.split('}').next()?;
+            let label = |name: &str| {
+                let value = labels.split(&format!("\"{name}\":\"")).nth(1)?;
+                Some(value.split('"').next()?.to_owned())
+            };
+            Some((label("trace_id")?, label("span_id")?))
+        })
+        .collect();
+    assert!(!ids.is_empty(), "{answer}");
+    for id in &ids {
+        assert!(
+            exported.contains(id),
+            "{id:?} is no exported span: {exported:?}"
+        );
+    }
+    drop(prometheus);
+    serving.stop();
+}
+
 /// `init` binds every outcome of every site with span metrics at 0: before any call, the
 /// first scrape has them all, for sites in a scoped module, with a scope of their own inside
 /// one, or alone; a site without span metrics has none.

@@ -7,10 +7,14 @@
 //! names keep their unit suffix (there is no `# UNIT` line: the name already says it), and
 //! `target_info` and `otel_scope_name` are as they are. What differs is the format's own:
 //! `# EOF` last, HELP text escaped, and numbers as the encoder writes them (a bucket bound
-//! `1` is `le="1.0"`, `0.00005` is `le="5e-5"`). No `_created` samples: the exporter does
-//! not know when a series started.
+//! `1` is `le="1.0"` where the text format writes `le="1"`). No `_created` samples: the
+//! exporter does not know when a series started. Each bucket of a span-duration series ends
+//! with its exemplar, when one is kept (`crate::tracing::exemplars`).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use prometheus::proto::{Metric, MetricFamily, MetricType};
 use prometheus_client::collector::Collector;
@@ -18,16 +22,107 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
 use prometheus_client::metrics::MetricType as Kind;
 use prometheus_client::registry::Registry;
 
+use crate::sync::lock;
+use crate::tracing::exemplars::{self, Exemplar};
+
 /// The `Content-Type` of an OpenMetrics answer.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `families` in the OpenMetrics text format, `# EOF` last.
+/// `families` in the OpenMetrics text format, `# EOF` last, with the span metrics'
+/// exemplars.
 pub(crate) fn encode(families: Vec<MetricFamily>) -> Result<String, fmt::Error> {
+    encode_with(families, rendered(exemplars::snapshot()))
+}
+
+fn encode_with(families: Vec<MetricFamily>, exemplars: Exemplars) -> Result<String, fmt::Error> {
+    let buckets = Arc::new(Mutex::new(Vec::new()));
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Gathered(families)));
+    registry.register_collector(Box::new(Gathered {
+        families,
+        exemplars,
+        buckets: buckets.clone(),
+    }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    Ok(text)
+    let buckets = std::mem::take(&mut *lock(&buckets));
+    Ok(with_exemplars(&text, buckets))
+}
+
+/// `text` with each histogram bucket's exemplar at the end of its sample's line:
+/// `buckets` has one entry per bucket line, in the order the encoder wrote them
+/// (`prometheus-client` writes exemplars only of the metrics it recorded itself: its
+/// `Exemplar` cannot be made outside the crate).
+fn with_exemplars(text: &str, buckets: Vec<Option<String>>) -> String {
+    if buckets.iter().all(Option::is_none) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 128 * buckets.len());
+    let mut buckets = buckets.into_iter();
+    let mut histogram: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            histogram = rest
+                .trim_end()
+                .strip_suffix(" histogram")
+                .map(|name| format!("{name}_bucket{{"));
+        }
+        match &histogram {
+            Some(bucket) if line.starts_with(bucket.as_str()) => {
+                out.push_str(line.trim_end_matches('\n'));
+                if let Some(Some(exemplar)) = buckets.next() {
+                    out.push_str(&exemplar);
+                }
+                out.push('\n');
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// A span-duration series, as `/metrics` labels it: the family's name, `span_name`,
+/// `span_kind`, `outcome` and `error_type` (errors only).
+type SeriesLabels = (String, String, String, String, Option<String>);
+
+/// Each series' exemplars: the value, and the exemplar as OpenMetrics writes it after a
+/// bucket's sample (` # {..} value`).
+type Exemplars = BTreeMap<SeriesLabels, Vec<(f64, String)>>;
+
+/// The exemplars kept now, by the labels their series has on `/metrics`.
+fn rendered(kept: BTreeMap<exemplars::SeriesKey, Vec<Option<Exemplar>>>) -> Exemplars {
+    kept.into_iter()
+        .filter(|(_, buckets)| buckets.iter().any(Option::is_some))
+        .map(|(key, buckets)| {
+            let labels = (
+                crate::catalog::prometheus_base(&key.metric, crate::tracing::SPAN_DURATION_UNIT),
+                key.span_name.to_owned(),
+                key.span_kind.to_owned(),
+                key.outcome.to_owned(),
+                key.error_type.map(Cow::into_owned),
+            );
+            let exemplars = buckets
+                .into_iter()
+                .flatten()
+                .map(|exemplar| (exemplar.value, render(&exemplar)))
+                .collect();
+            (labels, exemplars)
+        })
+        .collect()
+}
+
+/// ` # {trace_id="..",span_id=".."} value`: the label set is 63 characters, under
+/// OpenMetrics' 128; no timestamp (see [`Exemplar`]).
+fn render(exemplar: &Exemplar) -> String {
+    format!(
+        " # {{trace_id=\"{}\",span_id=\"{}\"}} {}",
+        hex(&exemplar.trace_id),
+        hex(&exemplar.span_id),
+        exemplar.value,
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Whether `Accept` prefers OpenMetrics text (version 1.0.0 or 0.0.1, or none named) to the
@@ -68,13 +163,49 @@ pub(crate) fn preferred<'a>(accept: impl IntoIterator<Item = &'a str>) -> bool {
     openmetrics > 0.0 && openmetrics >= text.unwrap_or(any)
 }
 
-/// What the exporter gathered for one scrape.
-#[derive(Debug)]
-struct Gathered(Vec<MetricFamily>);
+/// What the exporter gathered for one scrape, and the exemplars kept.
+struct Gathered {
+    families: Vec<MetricFamily>,
+    exemplars: Exemplars,
+    /// Each histogram bucket's exemplar (or none), in the order they are encoded.
+    buckets: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl fmt::Debug for Gathered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gathered")
+            .field("families", &self.families.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gathered {
+    /// The exemplars of a histogram series of family `name` with `metric`'s labels.
+    fn exemplars(&self, name: &str, metric: &Metric) -> Option<&Vec<(f64, String)>> {
+        if self.exemplars.is_empty() {
+            return None;
+        }
+        let label = |key: &str| {
+            metric
+                .get_label()
+                .iter()
+                .find(|label| label.name() == key)
+                .map(|label| label.value().to_owned())
+        };
+        let key = (
+            name.to_owned(),
+            label("span_name")?,
+            label("span_kind")?,
+            label("outcome")?,
+            label("error_type"),
+        );
+        self.exemplars.get(&key)
+    }
+}
 
 impl Collector for Gathered {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        for family in &self.0 {
+        for family in &self.families {
             let name = family.name();
             let (kind, name) = match family.get_field_type() {
                 MetricType::COUNTER => match name.strip_suffix("_total") {
@@ -97,25 +228,39 @@ impl Collector for Gathered {
                     .map(|label| (label.name(), label.value()))
                     .collect();
                 let sample = metrics.encode_family(&labels)?;
-                encode_sample(sample, kind, family.get_field_type(), metric)?;
+                let bounds = encode_sample(sample, kind, family.get_field_type(), metric)?;
+                if !bounds.is_empty() {
+                    // each in the bucket its value falls in, as the histogram counted it
+                    // (an operator's view may have changed the boundaries)
+                    let mut buckets = vec![None; bounds.len()];
+                    for (value, exemplar) in self.exemplars(name, metric).into_iter().flatten() {
+                        let bucket = bounds.partition_point(|bound| bound < value);
+                        if let Some(slot) = buckets.get_mut(bucket) {
+                            *slot = Some(exemplar.clone());
+                        }
+                    }
+                    lock(&self.buckets).extend(buckets);
+                }
             }
         }
         Ok(())
     }
 }
 
-/// One series' sample(s).
+/// One series' sample(s); the upper bounds of the bucket lines written (histograms).
 fn encode_sample(
     mut sample: MetricEncoder<'_>,
     kind: Kind,
     gathered: MetricType,
     metric: &Metric,
-) -> fmt::Result {
+) -> Result<Vec<f64>, fmt::Error> {
     match kind {
-        Kind::Counter => sample.encode_counter::<Vec<(String, String)>, f64, f64>(
-            &metric.get_counter().get_value(),
-            None,
-        ),
+        Kind::Counter => sample
+            .encode_counter::<Vec<(String, String)>, f64, f64>(
+                &metric.get_counter().get_value(),
+                None,
+            )
+            .map(|()| Vec::new()),
         Kind::Histogram => {
             let histogram = metric.get_histogram();
             // the encoder wants each bucket's own count; the exporter gives them cumulative
@@ -130,12 +275,14 @@ fn encode_sample(
                 let count = histogram.get_sample_count();
                 buckets.push((f64::INFINITY, count.saturating_sub(below)));
             }
-            sample.encode_histogram::<Vec<(String, String)>>(
-                histogram.get_sample_sum(),
-                histogram.get_sample_count(),
-                &buckets,
-                None,
-            )
+            sample
+                .encode_histogram::<Vec<(String, String)>>(
+                    histogram.get_sample_sum(),
+                    histogram.get_sample_count(),
+                    &buckets,
+                    None,
+                )
+                .map(|()| buckets.iter().map(|(bound, _)| *bound).collect())
         }
         // a gauge, or a counter named without `_total` (as an unknown)
         _ => {
@@ -144,7 +291,7 @@ fn encode_sample(
             } else {
                 metric.get_gauge().get_value()
             };
-            sample.encode_gauge(&value)
+            sample.encode_gauge(&value).map(|()| Vec::new())
         }
     }
 }
@@ -174,15 +321,21 @@ mod tests {
 
     use super::*;
 
-    /// A registry the exporter fills from one instrument of each kind, with label values
-    /// that need escaping and a description that needs it in HELP.
-    fn gathered() -> Vec<MetricFamily> {
+    /// A meter provider whose exporter fills the registry.
+    fn exporting() -> (prometheus::Registry, SdkMeterProvider) {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
             .build()
             .unwrap();
         let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        (registry, provider)
+    }
+
+    /// A registry the exporter fills from one instrument of each kind, with label values
+    /// that need escaping and a description that needs it in HELP.
+    fn gathered() -> Vec<MetricFamily> {
+        let (registry, provider) = exporting();
         let meter = provider.meter("backstage-plugin-catalog");
         let odd = KeyValue::new("entity", "quote \" backslash \\ newline \n é");
         let counter = meter
@@ -317,6 +470,82 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!((*count, *infinite), (5.0, 5.0));
+    }
+
+    #[test]
+    fn exemplars_follow_their_buckets_samples() {
+        let (registry, provider) = exporting();
+        let histogram = provider
+            .meter("backstage-plugin-unit")
+            .f64_histogram("backstage.plugin.unit.span.duration")
+            .with_unit("s")
+            .with_boundaries(vec![0.1, 1.0])
+            .build();
+        let labels = |outcome: &'static str| {
+            [
+                KeyValue::new("span.name", "handle"),
+                KeyValue::new("span.kind", "server"),
+                KeyValue::new("outcome", outcome),
+            ]
+        };
+        for value in [0.05, 0.5, 0.7] {
+            histogram.record(value, &labels("ok"));
+        }
+        histogram.record(3.0, &labels("panic"));
+        let families = registry.gather();
+        drop(provider);
+
+        let exemplar = |id: u8, value: f64| Exemplar {
+            trace_id: [id; 16],
+            span_id: [id; 8],
+            value,
+        };
+        let mut kept = BTreeMap::new();
+        let key = |outcome| exemplars::SeriesKey {
+            metric: "backstage.plugin.unit.span.duration".to_owned(),
+            span_name: "handle",
+            span_kind: "server",
+            outcome,
+            error_type: None,
+        };
+        // in a slot of another bucket (as after a view changed the boundaries): it goes
+        // where its value is counted
+        kept.insert(key("ok"), vec![Some(exemplar(0xab, 0.7)), None, None]);
+        kept.insert(key("panic"), vec![None, None, Some(exemplar(0x01, 3.0))]);
+        kept.insert(key("cancelled"), vec![None, None, None]);
+        let text = encode_with(families, rendered(kept)).unwrap();
+
+        let with: Vec<&str> = text.lines().filter(|line| line.contains(" # {")).collect();
+        assert_eq!(with.len(), 2, "{text}");
+        let ok = with
+            .iter()
+            .find(|line| line.contains("outcome=\"ok\""))
+            .unwrap();
+        let (sample, exemplar) = ok.split_once(" # ").unwrap();
+        assert!(
+            sample.starts_with("backstage_plugin_unit_span_duration_seconds_bucket{le=\"1.0\",")
+                && sample.ends_with("} 3"),
+            "{ok}"
+        );
+        let (labels, rest) = exemplar.split_once("} ").unwrap();
+        let labels = labels.trim_start_matches('{');
+        assert_eq!(
+            labels,
+            format!(
+                "trace_id=\"{}\",span_id=\"{}\"",
+                "ab".repeat(16),
+                "ab".repeat(8)
+            )
+        );
+        // the label set: at most 128 characters (names and values)
+        assert!(labels.replace(['"', '=', ','], "").chars().count() <= 128);
+        assert_eq!(rest.parse::<f64>().unwrap(), 0.7);
+        let panic = with
+            .iter()
+            .find(|line| line.contains("outcome=\"panic\""))
+            .unwrap();
+        assert!(panic.contains("le=\"+Inf\""), "{panic}");
+        assert!(text.ends_with("# EOF\n"));
     }
 
     #[test]

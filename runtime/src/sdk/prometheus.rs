@@ -99,6 +99,8 @@ impl PrometheusServer {
                 runtime.shutdown_timeout(Duration::from_millis(100));
             })
             .map_err(|e| bind_problem(e.to_string()))?;
+        // its OpenMetrics answers carry the span metrics' exemplars
+        crate::tracing::exemplars::reader(true);
         Ok(PrometheusServer {
             address,
             stop,
@@ -117,6 +119,7 @@ impl PrometheusServer {
         let Some(thread) = self.thread.take() else {
             return;
         };
+        crate::tracing::exemplars::reader(false);
         let _ = self.stop.send(true);
         let deadline = std::time::Instant::now() + timeout;
         while !thread.is_finished() && std::time::Instant::now() < deadline {

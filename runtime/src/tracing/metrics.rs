@@ -26,8 +26,10 @@ use std::time::Instant;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Histogram};
+use opentelemetry::trace::SpanContext;
 
 use super::ERROR_TYPE_ATTRIBUTE;
+use super::exemplars::{self, Ended, SiteExemplars};
 use super::outcome::{Failure, Record};
 use crate::binding::Bound;
 use crate::config::Config;
@@ -141,6 +143,8 @@ struct SiteSeries {
     cancelled: BoundHistogram<f64>,
     /// Never recorded in: they keep the `error` and `rejected` series at 0.
     _zero: [BoundHistogram<f64>; 2],
+    /// The last sampled call in each bucket of each series.
+    exemplars: &'static SiteExemplars,
 }
 
 impl SiteSeries {
@@ -151,6 +155,7 @@ impl SiteSeries {
         kind: SpanKind,
     ) -> Self {
         let bind = |outcome: &'static str| histogram.bind(&attributes(name, kind, outcome));
+        let boundaries = span_duration_boundaries(&crate::global::installed_config()).to_vec();
         SiteSeries {
             ok: bind("ok"),
             panic: bind("panic"),
@@ -160,24 +165,28 @@ impl SiteSeries {
             metrics,
             name,
             kind,
+            exemplars: SiteExemplars::register(metrics.name.clone(), name, kind, &boundaries),
         }
     }
 
     /// An `Err`'s duration, in the series of its outcome (`error`, or `rejected` when the
-    /// caller caused it) and bounded `error.type`.
+    /// caller caused it) and bounded `error.type`; the call of `span` (when exemplars are
+    /// kept) is its bucket's exemplar.
     #[cold]
     #[inline(never)]
-    fn error(&self, seconds: f64, failure: Failure) {
+    fn error(&self, seconds: f64, failure: Failure, span: Option<&SpanContext>) {
         let outcome = if failure.rejected {
             "rejected"
         } else {
             "error"
         };
+        let error_type = self.metrics.bounded(failure.error_type);
+        if let Some(span) = span {
+            self.exemplars
+                .keep_error(outcome, error_type.clone(), span, seconds);
+        }
         let [name, kind, outcome] = attributes(self.name, self.kind, outcome);
-        let error_type = KeyValue::new(
-            ERROR_TYPE_ATTRIBUTE,
-            self.metrics.bounded(failure.error_type),
-        );
+        let error_type = KeyValue::new(ERROR_TYPE_ATTRIBUTE, error_type);
         self.histogram
             .record(seconds, &[name, kind, outcome, error_type]);
     }
@@ -257,28 +266,43 @@ impl SpanTimer {
         let unwinding = OnUnwind(self);
         let value = body();
         std::mem::forget(unwinding);
-        self.finish(record(&value, None));
+        self.finish(record(&value, None), None);
         value
     }
 
-    /// Records the call's duration as a success, or as the `failure`.
+    /// Records the call's duration as a success, or as the `failure`; the call of `span`
+    /// (its span, if it records) is its bucket's exemplar when exemplars are kept.
     #[inline]
-    pub(crate) fn finish(self, failure: Option<Failure>) {
+    pub(crate) fn finish(self, failure: Option<Failure>, span: Option<&SpanContext>) {
         let seconds = self.seconds();
+        let span = span.filter(|_| exemplars::kept());
         match failure {
-            None => self.site.ok.record(seconds),
-            Some(failure) => self.site.error(seconds, failure),
+            None => {
+                self.site.ok.record(seconds);
+                if let Some(span) = span {
+                    self.site.exemplars.keep(Ended::Ok, span, seconds);
+                }
+            }
+            Some(failure) => self.site.error(seconds, failure, span),
         }
     }
 
     /// Records the call's duration as a panic.
-    pub(crate) fn panicked(self) {
-        self.site.panic.record(self.seconds());
+    pub(crate) fn panicked(self, span: Option<&SpanContext>) {
+        self.ended(&self.site.panic, Ended::Panic, span);
     }
 
     /// Records the call's duration as cancelled (its future dropped before it completed).
-    pub(crate) fn cancelled(self) {
-        self.site.cancelled.record(self.seconds());
+    pub(crate) fn cancelled(self, span: Option<&SpanContext>) {
+        self.ended(&self.site.cancelled, Ended::Cancelled, span);
+    }
+
+    fn ended(self, series: &BoundHistogram<f64>, ended: Ended, span: Option<&SpanContext>) {
+        let seconds = self.seconds();
+        series.record(seconds);
+        if let Some(span) = span.filter(|_| exemplars::kept()) {
+            self.site.exemplars.keep(ended, span, seconds);
+        }
     }
 
     #[inline]
@@ -292,7 +316,7 @@ struct OnUnwind(SpanTimer);
 
 impl Drop for OnUnwind {
     fn drop(&mut self) {
-        self.0.panicked();
+        self.0.panicked(None);
     }
 }
 

@@ -16,6 +16,9 @@
 
 pub(crate) mod attribute;
 pub(crate) mod error_type;
+// read by `/metrics` only (feature `prometheus`)
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+pub(crate) mod exemplars;
 pub(crate) mod metrics;
 mod options;
 pub(crate) mod outcome;

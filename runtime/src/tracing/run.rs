@@ -78,21 +78,21 @@ fn finish<R>(started: Started, result: std::thread::Result<R>, record: Record<R>
     match result {
         Ok(value) => {
             let failure = record(&value, span.as_ref());
-            if let Some(span) = span {
+            if let Some(span) = &span {
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.finish(failure);
+                timer.finish(failure, span.as_ref().map(|span| span.span_context()));
             }
             value
         }
         Err(panic) => {
-            if let Some(span) = span {
-                record_panic(&span, panic.as_ref());
+            if let Some(span) = &span {
+                record_panic(span, panic.as_ref());
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.panicked();
+                timer.panicked(span.as_ref().map(|span| span.span_context()));
             }
             resume_unwind(panic)
         }
@@ -114,13 +114,13 @@ pin_project_lite::pin_project! {
             let Some(Started { cx, recording, timer }) = this.project().started.take() else {
                 return;
             };
-            if recording {
-                let span = cx.span();
+            let span = recording.then(|| cx.span());
+            if let Some(span) = &span {
                 span.set_attribute(KeyValue::new(CANCELLED_ATTRIBUTE, true));
                 span.end();
             }
             if let Some(timer) = timer {
-                timer.cancelled();
+                timer.cancelled(span.as_ref().map(|span| span.span_context()));
             }
         }
     }
