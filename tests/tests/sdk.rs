@@ -154,6 +154,9 @@ fn openmetrics_text_for_a_scraper_that_asks_for_it() {
     assert!(body.contains("backstage_plugin_probe_span_duration_seconds_count{outcome=\"ok\",span_kind=\"server\",span_name=\"handle\",otel_scope_name=\"backstage-plugin-probe\"} 18"), "{body}");
     assert!(body.contains("backstage_plugin_probe_span_duration_seconds_bucket{le=\"10.0\",outcome=\"ok\",span_kind=\"server\",span_name=\"handle\",otel_scope_name=\"backstage-plugin-probe\"} 18"), "{body}");
     assert!(body.contains("\ntarget_info{"), "{body}");
+    // no trace exporter: the 20 `handle` spans were not sampled, and a span that does not
+    // record keeps no exemplar
+    assert!(!body.contains(" # {"), "{body}");
     // everyone else: the text format, as before
     for accept in [
         "",

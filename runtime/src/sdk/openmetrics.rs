@@ -45,16 +45,16 @@ fn encode_with(families: Vec<MetricFamily>, exemplars: Exemplars) -> Result<Stri
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     let buckets = std::mem::take(&mut *lock(&buckets));
-    Ok(with_exemplars(&text, buckets))
+    Ok(with_exemplars(text, buckets))
 }
 
 /// `text` with each histogram bucket's exemplar at the end of its sample's line:
 /// `buckets` has one entry per bucket line, in the order the encoder wrote them
 /// (`prometheus-client` writes exemplars only of the metrics it recorded itself: its
 /// `Exemplar` cannot be made outside the crate).
-fn with_exemplars(text: &str, buckets: Vec<Option<String>>) -> String {
+fn with_exemplars(text: String, buckets: Vec<Option<String>>) -> String {
     if buckets.iter().all(Option::is_none) {
-        return text.to_owned();
+        return text;
     }
     let mut out = String::with_capacity(text.len() + 128 * buckets.len());
     let mut buckets = buckets.into_iter();
@@ -110,19 +110,14 @@ fn rendered(kept: BTreeMap<exemplars::SeriesKey, Vec<Option<Exemplar>>>) -> Exem
         .collect()
 }
 
-/// ` # {trace_id="..",span_id=".."} value`: the label set is 63 characters, under
-/// OpenMetrics' 128; no timestamp (see [`Exemplar`]).
+/// ` # {trace_id="..",span_id=".."} value` (the ids in lowercase hex, as their `Display`
+/// writes them): the label set is 63 characters, under OpenMetrics' 128; no timestamp (see
+/// [`Exemplar`]).
 fn render(exemplar: &Exemplar) -> String {
     format!(
         " # {{trace_id=\"{}\",span_id=\"{}\"}} {}",
-        hex(&exemplar.trace_id),
-        hex(&exemplar.span_id),
-        exemplar.value,
+        exemplar.trace_id, exemplar.span_id, exemplar.value,
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Whether `Accept` prefers OpenMetrics text (version 1.0.0 or 0.0.1, or none named) to the
@@ -319,6 +314,8 @@ mod tests {
     use opentelemetry_sdk::metrics::SdkMeterProvider;
     use prometheus::{Encoder, TextEncoder};
 
+    use opentelemetry::trace::{SpanId, TraceId};
+
     use super::*;
 
     /// A meter provider whose exporter fills the registry.
@@ -496,8 +493,8 @@ mod tests {
         drop(provider);
 
         let exemplar = |id: u8, value: f64| Exemplar {
-            trace_id: [id; 16],
-            span_id: [id; 8],
+            trace_id: TraceId::from_bytes([id; 16]),
+            span_id: SpanId::from_bytes([id; 8]),
             value,
         };
         let mut kept = BTreeMap::new();

@@ -1,6 +1,6 @@
 //! Exemplars of span metrics: for each bucket of each series of a site's span-duration
-//! histogram, the last sampled call that landed in it (its trace and span ids, its duration
-//! and when it ended), so a latency spike on a dashboard leads to a trace that caused it.
+//! histogram, the last sampled call that landed in it (its trace and span ids and its
+//! duration), so a latency spike on a dashboard leads to a trace that caused it.
 //!
 //! Kept only while something can read them ([`reader`]: `/metrics` is served, whose
 //! OpenMetrics answers carry them) and only for calls whose span is sampled; a span that
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
 use crate::naming::SpanKind;
 use crate::sync::lock;
@@ -48,8 +48,8 @@ pub(crate) fn kept() -> bool {
 /// it, and keeps a repeat of it once).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Exemplar {
-    pub(crate) trace_id: [u8; 16],
-    pub(crate) span_id: [u8; 8],
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
     pub(crate) value: f64,
 }
 
@@ -110,8 +110,8 @@ impl Slot {
             fence(Ordering::Acquire);
             if self.sequence.load(Ordering::Relaxed) == before {
                 return Some(Exemplar {
-                    trace_id: trace_id.to_be_bytes(),
-                    span_id: span_id.to_be_bytes(),
+                    trace_id: TraceId::from(trace_id),
+                    span_id: SpanId::from(span_id),
                     value,
                 });
             }
@@ -273,8 +273,8 @@ impl SiteExemplars {
 
 fn exemplar(span: &SpanContext, value: f64) -> Exemplar {
     Exemplar {
-        trace_id: span.trace_id().to_bytes(),
-        span_id: span.span_id().to_bytes(),
+        trace_id: span.trace_id(),
+        span_id: span.span_id(),
         value,
     }
 }
@@ -390,8 +390,8 @@ mod tests {
             }
             for _ in 0..20_000 {
                 if let Some(read) = slot.read() {
-                    let id = u64::from_be_bytes(read.span_id);
-                    assert_eq!(read.trace_id, span(id, true).trace_id().to_bytes());
+                    let id = u64::from_be_bytes(read.span_id.to_bytes());
+                    assert_eq!(read.trace_id, span(id, true).trace_id());
                     assert_eq!(read.value, id as f64);
                 }
             }
@@ -424,7 +424,7 @@ mod tests {
         let ids = |outcome, error_type| -> Vec<Option<u64>> {
             all[&key(outcome, error_type)]
                 .iter()
-                .map(|e| e.map(|e| u64::from_be_bytes(e.span_id)))
+                .map(|e| e.map(|e| u64::from_be_bytes(e.span_id.to_bytes())))
                 .collect()
         };
         assert_eq!(ids("ok", None), [Some(2), None, Some(4)]);
@@ -433,6 +433,6 @@ mod tests {
         assert_eq!(ids("rejected", Some("Invalid")), [None, Some(6), None]);
         let kept = all[&key("ok", None)][2].unwrap();
         assert_eq!(kept.value, 7.0);
-        assert_eq!(kept.trace_id, span(4, true).trace_id().to_bytes());
+        assert_eq!(kept.trace_id, span(4, true).trace_id());
     }
 }

@@ -155,7 +155,7 @@ impl SiteSeries {
         kind: SpanKind,
     ) -> Self {
         let bind = |outcome: &'static str| histogram.bind(&attributes(name, kind, outcome));
-        let boundaries = span_duration_boundaries(&crate::global::installed_config()).to_vec();
+        let config = crate::global::installed_config();
         SiteSeries {
             ok: bind("ok"),
             panic: bind("panic"),
@@ -165,7 +165,12 @@ impl SiteSeries {
             metrics,
             name,
             kind,
-            exemplars: SiteExemplars::register(metrics.name.clone(), name, kind, &boundaries),
+            exemplars: SiteExemplars::register(
+                metrics.name.clone(),
+                name,
+                kind,
+                span_duration_boundaries(&config),
+            ),
         }
     }
 
